@@ -1,0 +1,78 @@
+"""The simulated phone's scripted behaviours, keyed by dialed number.
+
+One data file (scenarios.json) drives both the phone (what it says, when it answers) and the
+offline model server (what the STT "hears", what the scripted LLM replies), so they stay in step.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+SCENARIO_FILE = Path(__file__).with_name("scenarios.json")
+
+# Header carrying callagent's call id, sent by the dialer on the SIP INVITE and by the worker on
+# its model requests, so the bed can tell concurrent calls apart.
+CALL_ID_HEADER = "X-Callagent-Call-Id"
+
+
+class ToolCall(BaseModel):
+    name: str
+    arguments: dict[str, Any] = Field(default_factory=dict)
+
+
+class Reply(BaseModel):
+    """What the scripted LLM answers after the callee said a line."""
+
+    text: str | None = None
+    tool: ToolCall | None = None
+    after_tool: str | None = None  # the text the LLM says once the tool's result came back
+
+
+class Line(BaseModel):
+    text: str
+    # after_agent: the phone waits until the agent has spoken and gone quiet, then says it.
+    # on_answer: said right after the phone answers (a voicemail greeting).
+    when: Literal["after_agent", "on_answer"] = "after_agent"
+    reply: Reply | None = None
+
+
+class Scenario(BaseModel):
+    number: str
+    name: str
+    answer: Literal["answer", "busy", "decline", "never"]
+    ring_s: float = 1.0
+    lines: list[Line] = Field(default_factory=list)
+    # After its last line the phone: waits for the agent to hang up, hangs up itself,
+    # or (voicemail) beeps and records until the agent hangs up.
+    after_lines: Literal["wait", "hangup", "record"] = "wait"
+    outcome: dict[str, Any] | None = None
+
+
+@cache
+def scenarios() -> dict[str, Scenario]:
+    data = json.loads(SCENARIO_FILE.read_text())
+    return {s["number"]: Scenario.model_validate(s) for s in data["scenarios"]}
+
+
+def scenario_for(number: str) -> Scenario | None:
+    """The scenario for a dialed number (E.164 or bare digits as in a SIP URI user part)."""
+    digits = "".join(ch for ch in number if ch.isdigit())
+    for key, sc in scenarios().items():
+        if key.lstrip("+") == digits or (len(digits) == 10 and key.endswith(digits)):
+            return sc
+    return None
+
+
+def reply_to(callee_text: str) -> tuple[Scenario, Line] | None:
+    """The scenario line whose text the callee said (what the scripted LLM keys its answer on)."""
+    norm = " ".join(callee_text.lower().split())
+    for sc in scenarios().values():
+        for line in sc.lines:
+            if " ".join(line.text.lower().split()) == norm:
+                return sc, line
+    return None
