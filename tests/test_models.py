@@ -1,0 +1,465 @@
+"""The offline model server against the real clients the worker uses.
+
+Everything runs on 127.0.0.1 against a server on a free port: the official `openai` client for
+the wire format, and the livekit-plugins-openai objects themselves (LLM, TTS, STT) as the proof
+that the worker's plugins work against the bed unmodified.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import wave
+from collections.abc import AsyncIterator
+
+import aiohttp
+import numpy as np
+import openai
+import pytest
+from livekit import rtc
+from livekit.agents import Agent, AgentSession, RunContext, function_tool
+from livekit.agents import llm as lk_llm
+from livekit.plugins import openai as lk_openai
+from pydantic import BaseModel
+
+from devstack.board import Board
+from devstack.models import (
+    GENERIC_REPLY,
+    GREETING,
+    NO_CONVERSATION_SUMMARY,
+    NOT_HEARD_REPLY,
+    LinearResampler,
+    ModelServer,
+)
+from devstack.scenarios import CALL_ID_HEADER, scenario_for
+
+pytestmark = pytest.mark.anyio
+
+CONVERSATION = scenario_for("+14155550100")
+VOICEMAIL = scenario_for("+14155550102")
+DO_NOT_CALL = scenario_for("+14155550107")
+assert CONVERSATION and VOICEMAIL and DO_NOT_CALL
+
+SAM_HELLO = CONVERSATION.lines[0]  # reply: text
+SAM_BYE = CONVERSATION.lines[2]  # reply: end_call tool, then "Thank you, goodbye."
+VOICEMAIL_GREETING = VOICEMAIL.lines[0]  # reply: leave_voicemail tool, then ""
+
+TOOLS = [
+    {"type": "function", "function": {"name": name, "description": f"{name} tool",
+                                      "parameters": {"type": "object", "properties": {}}}}
+    for name in ("end_call", "leave_voicemail", "add_to_do_not_call")
+]
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def board() -> Board:
+    return Board()
+
+
+@pytest.fixture
+async def server(board: Board) -> AsyncIterator[ModelServer]:
+    srv = ModelServer(board=board, host="127.0.0.1", port=0)
+    await srv.start()
+    try:
+        yield srv
+    finally:
+        await srv.stop()
+
+
+@pytest.fixture
+async def client(server: ModelServer) -> AsyncIterator[openai.AsyncClient]:
+    async with openai.AsyncClient(base_url=server.base_url, api_key="sk-test", max_retries=0) as c:
+        yield c
+
+
+def tone_wav(seconds: float = 0.5, amplitude: float = 0.3, rate: int = 24000) -> bytes:
+    """A 16-bit mono WAV of a 440 Hz tone (amplitude 0 gives digital silence)."""
+    t = np.arange(int(seconds * rate)) / rate
+    samples = (amplitude * 32767 * np.sin(2 * np.pi * 440 * t)).astype("<i2")
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(samples.tobytes())
+    return buf.getvalue()
+
+
+def rms(samples: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(samples.astype(np.float64) ** 2)))
+
+
+async def stream_chat(client: openai.AsyncClient, **kwargs: object) -> tuple[str, list, list]:
+    """Stream a completion: (joined content, tool call deltas, all chunks)."""
+    stream = await client.chat.completions.create(
+        model="gpt-4.1", stream=True, stream_options={"include_usage": True}, **kwargs  # type: ignore[arg-type]
+    )
+    chunks = [chunk async for chunk in stream]
+    content = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    tool_deltas = [tc for c in chunks if c.choices for tc in c.choices[0].delta.tool_calls or []]
+    return content, tool_deltas, chunks
+
+
+# --- chat completions -------------------------------------------------------------------------
+
+
+async def test_streaming_chat_returns_scripted_reply(client: openai.AsyncClient) -> None:
+    content, tool_deltas, chunks = await stream_chat(
+        client,
+        messages=[
+            {"role": "system", "content": "You are a polite caller."},
+            # case and spacing differ from the scenario: the lookup must not care
+            {"role": "user", "content": "  " + SAM_HELLO.text.upper() + "  "},
+        ],
+        tools=TOOLS,
+    )
+    assert SAM_HELLO.reply and SAM_HELLO.reply.text
+    assert content == SAM_HELLO.reply.text
+    assert not tool_deltas
+    text_chunks = [c for c in chunks if c.choices and c.choices[0].delta.content]
+    assert len(text_chunks) > 1, "text should be streamed in several chunks"
+    assert chunks[-2].choices[0].finish_reason == "stop"
+    assert chunks[-1].choices == [] and chunks[-1].usage and chunks[-1].usage.total_tokens > 0
+
+
+async def test_chat_content_as_list_of_parts_and_fallbacks(client: openai.AsyncClient) -> None:
+    parts = [{"type": "text", "text": "Yes, ten in the morning "}, {"type": "text", "text": "works for me."}]
+    res = await client.chat.completions.create(model="gpt-4.1", messages=[{"role": "user", "content": parts}])
+    assert res.choices[0].message.content == CONVERSATION.lines[1].reply.text  # type: ignore[union-attr]
+
+    async def reply(messages: list[dict]) -> str | None:
+        res = await client.chat.completions.create(model="gpt-4.1", messages=messages)  # type: ignore[arg-type]
+        return res.choices[0].message.content
+
+    assert await reply([{"role": "system", "content": "Greet the callee."}]) == GREETING
+    assert await reply([{"role": "user", "content": "What a lovely day for a picnic."}]) == GENERIC_REPLY
+    assert await reply([{"role": "user", "content": "   "}]) == NOT_HEARD_REPLY
+
+
+async def test_tool_call_when_offered_streaming_and_not(client: openai.AsyncClient) -> None:
+    messages = [{"role": "user", "content": SAM_BYE.text}]
+
+    content, tool_deltas, chunks = await stream_chat(client, messages=messages, tools=TOOLS)
+    assert content == ""
+    assert tool_deltas[0].id and tool_deltas[0].id.startswith("call_")
+    assert tool_deltas[0].function.name == "end_call"
+    args = "".join(tc.function.arguments or "" for tc in tool_deltas)
+    assert json.loads(args) == {}
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "tool_calls"
+
+    res = await client.chat.completions.create(model="gpt-4.1", messages=messages, tools=TOOLS)  # type: ignore[arg-type]
+    choice = res.choices[0]
+    assert choice.finish_reason == "tool_calls"
+    assert choice.message.tool_calls and len(choice.message.tool_calls) == 1
+    call = choice.message.tool_calls[0]
+    assert call.type == "function" and call.function.name == "end_call"
+    assert call.id.startswith("call_")
+
+    # arguments are carried through as a JSON string
+    res = await client.chat.completions.create(
+        model="gpt-4.1", messages=[{"role": "user", "content": VOICEMAIL_GREETING.text}], tools=TOOLS  # type: ignore[arg-type]
+    )
+    vm_call = res.choices[0].message.tool_calls[0]  # type: ignore[index]
+    assert vm_call.function.name == "leave_voicemail"
+    assert json.loads(vm_call.function.arguments) == VOICEMAIL_GREETING.reply.tool.arguments  # type: ignore[union-attr]
+
+    # tool not offered: the text that would have followed it
+    res = await client.chat.completions.create(model="gpt-4.1", messages=messages)  # type: ignore[arg-type]
+    assert res.choices[0].message.tool_calls is None
+    assert res.choices[0].message.content == SAM_BYE.reply.after_tool  # type: ignore[union-attr]
+
+
+async def test_after_tool_result_says_after_tool_text(client: openai.AsyncClient) -> None:
+    def after(line_text: str, tool: str) -> list[dict]:
+        return [
+            {"role": "system", "content": "You are a polite caller."},
+            {"role": "user", "content": line_text},
+            {"role": "assistant", "tool_calls": [{"id": "call_abc", "type": "function",
+                                                  "function": {"name": tool, "arguments": "{}"}}]},
+            {"role": "tool", "tool_call_id": "call_abc", "content": "done"},
+        ]
+
+    content, tool_deltas, _ = await stream_chat(client, messages=after(SAM_BYE.text, "end_call"), tools=TOOLS)
+    assert content == SAM_BYE.reply.after_tool == "Thank you, goodbye."  # type: ignore[union-attr]
+    assert not tool_deltas
+
+    dnc = DO_NOT_CALL.lines[0]
+    res = await client.chat.completions.create(
+        model="gpt-4.1", messages=after(dnc.text, "add_to_do_not_call"), tools=TOOLS  # type: ignore[arg-type]
+    )
+    assert res.choices[0].message.content == dnc.reply.after_tool  # type: ignore[union-attr]
+
+    # an empty after_tool is an empty answer that still finishes normally
+    content, tool_deltas, chunks = await stream_chat(
+        client, messages=after(VOICEMAIL_GREETING.text, "leave_voicemail"), tools=TOOLS
+    )
+    assert content == "" and not tool_deltas
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
+
+
+async def test_summary_request_returns_outcome_json(client: openai.AsyncClient) -> None:
+    schema = {
+        "name": "call_summary",
+        "strict": True,
+        "schema": {
+            "type": "object",
+            "properties": {
+                "summary": {"type": "string"},
+                "goal_achieved": {"type": "string", "enum": ["yes", "partly", "no"]},
+                "key_facts": {"type": "array", "items": {"type": "string"}},
+                "follow_ups": {"type": "array", "items": {"type": "string"}},
+            },
+            "required": ["summary", "goal_achieved", "key_facts", "follow_ups"],
+            "additionalProperties": False,
+        },
+    }
+    transcript = "\n".join(
+        f"callee: {line.text}\nagent: {line.reply.text or line.reply.after_tool}"  # type: ignore[union-attr]
+        for line in CONVERSATION.lines
+    )
+    messages = [
+        {"role": "system", "content": "Summarise the phone call."},
+        {"role": "user", "content": f"Goal: confirm the appointment.\nTranscript:\n{transcript}"},
+    ]
+    res = await client.chat.completions.create(
+        model="gpt-4.1", messages=messages, response_format={"type": "json_schema", "json_schema": schema}  # type: ignore[arg-type]
+    )
+    summary = json.loads(res.choices[0].message.content or "")
+    assert set(summary) == {"summary", "goal_achieved", "key_facts", "follow_ups"}
+    assert CONVERSATION.outcome
+    assert summary["goal_achieved"] == CONVERSATION.outcome["goal_achieved"] == "yes"
+    assert summary["key_facts"] == CONVERSATION.outcome["key_facts"]
+    assert summary["follow_ups"] == CONVERSATION.outcome["follow_ups"]
+    assert SAM_HELLO.text in summary["summary"]
+
+    # streamed, json_object, another scenario ("Goodbye." alone must not win over its lines)
+    dnc_transcript = " ".join(line.text for line in DO_NOT_CALL.lines)
+    content, _, _ = await stream_chat(
+        client, messages=[{"role": "user", "content": dnc_transcript}], response_format={"type": "json_object"}
+    )
+    dnc_summary = json.loads(content)
+    assert dnc_summary["goal_achieved"] == "no"
+    assert dnc_summary["key_facts"] == DO_NOT_CALL.outcome["key_facts"]  # type: ignore[index]
+
+    res = await client.chat.completions.create(
+        model="gpt-4.1",
+        messages=[{"role": "user", "content": "Transcript:\n(nobody said anything)"}],
+        response_format={"type": "json_object"},
+    )
+    empty = json.loads(res.choices[0].message.content or "")
+    assert empty["summary"] == NO_CONVERSATION_SUMMARY and empty["goal_achieved"] == "no"
+
+
+# --- speech -----------------------------------------------------------------------------------
+
+
+async def speech(client: openai.AsyncClient, fmt: str | None) -> tuple[str, bytes]:
+    kwargs = {"response_format": fmt} if fmt else {}
+    async with client.audio.speech.with_streaming_response.create(
+        model="gpt-4o-mini-tts", voice="ash", input="Hello, this is an AI assistant calling.", **kwargs  # type: ignore[arg-type]
+    ) as resp:
+        return resp.headers["content-type"], await resp.read()
+
+
+async def test_speech_pcm_and_wav_are_real_audio(client: openai.AsyncClient) -> None:
+    ctype, pcm_bytes = await speech(client, "pcm")
+    assert ctype == "audio/pcm"
+    assert len(pcm_bytes) % 2 == 0
+    pcm = np.frombuffer(pcm_bytes, dtype="<i2")
+    assert 1.0 < pcm.size / 24000 < 10.0
+    assert rms(pcm) > 500
+
+    for fmt in ("wav", "mp3", None):  # mp3 (also the default) gets a WAV, declared as such
+        ctype, wav_bytes = await speech(client, fmt)
+        assert ctype == "audio/wav", fmt
+        with wave.open(io.BytesIO(wav_bytes)) as w:  # a standard reader copes with the stream header
+            assert (w.getframerate(), w.getnchannels(), w.getsampwidth()) == (24000, 1, 2)
+            samples = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
+        assert abs(samples.size - pcm.size) < 100  # same speech as the pcm rendering
+        assert rms(samples) > 500
+
+
+async def test_speech_empty_input_is_400(client: openai.AsyncClient) -> None:
+    with pytest.raises(openai.BadRequestError) as exc:
+        await client.audio.speech.create(model="tts-1", voice="ash", input="  ")
+    assert exc.value.status_code == 400
+    assert "input" in str(exc.value.body)
+
+
+def test_linear_resampler_is_chunking_invariant_and_accurate() -> None:
+    src = (10000 * np.sin(2 * np.pi * 440 * np.arange(22050) / 22050)).astype("<i2")
+    whole = LinearResampler(22050, 24000)
+    one_shot = np.concatenate([whole.push(src), whole.flush()])
+    chunked = LinearResampler(22050, 24000)
+    pieces, pos = [], 0
+    for size in [1, 2, 3, 1000, 7, 4093, 1] * 50:
+        pieces.append(chunked.push(src[pos : pos + size]))
+        pos += size
+    pieces.append(chunked.push(src[pos:]))
+    pieces.append(chunked.flush())
+    assert np.array_equal(np.concatenate(pieces), one_shot)
+    assert abs(one_shot.size - 24000) <= 2
+    expected = 10000 * np.sin(2 * np.pi * 440 * np.arange(one_shot.size) / 24000)
+    assert np.max(np.abs(one_shot[:-2] - expected[:-2])) < 100  # ~1% of the amplitude
+
+
+# --- transcription ----------------------------------------------------------------------------
+
+
+async def test_transcription_hands_out_board_lines(client: openai.AsyncClient, board: Board) -> None:
+    board.spoke("call-a", SAM_HELLO.text)
+    board.spoke("call-b", "Hello? Who is this?")
+    board.spoke("call-a", CONVERSATION.lines[1].text)
+
+    async def transcribe(audio: bytes, call: str | None, fmt: str = "json") -> object:
+        headers = {CALL_ID_HEADER: call} if call else {}
+        return await client.audio.transcriptions.create(
+            file=("file.wav", audio, "audio/wav"), model="gpt-4o-mini-transcribe",
+            language="en", response_format=fmt, extra_headers=headers,  # type: ignore[arg-type]
+        )
+
+    # silence doesn't consume the line the phone is about to say
+    silent = await transcribe(tone_wav(amplitude=0.0), "call-a")
+    assert silent.text == ""  # type: ignore[attr-defined]
+
+    first = await transcribe(tone_wav(), "call-a")
+    assert first.text == SAM_HELLO.text  # type: ignore[attr-defined]
+    verbose = await transcribe(tone_wav(seconds=0.5), "call-a", "verbose_json")
+    assert verbose.text == CONVERSATION.lines[1].text  # type: ignore[attr-defined]
+    assert verbose.language == "en" and abs(verbose.duration - 0.5) < 0.01  # type: ignore[attr-defined]
+    assert await transcribe(tone_wav(), "call-a", "text") == ""  # consumed: nothing left
+    # the other call's line is still there, and a request without the header finds it
+    assert (await transcribe(tone_wav(), None)).text == "Hello? Who is this?"  # type: ignore[attr-defined]
+
+
+async def test_models_list_and_unknown_route(server: ModelServer, client: openai.AsyncClient) -> None:
+    ids = [m.id async for m in client.models.list()]
+    assert "gpt-4.1" in ids and "gpt-4o-mini-transcribe" in ids
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{server.base_url}/nope", json={}) as resp:
+            assert resp.status == 404
+            body = await resp.json()
+    assert body["error"]["type"] == "invalid_request_error"
+    assert "/v1/nope" in body["error"]["message"]
+
+
+# --- the livekit plugin objects themselves ----------------------------------------------------
+
+
+async def test_livekit_tts_plugin(server: ModelServer) -> None:
+    for fmt in ("pcm", None):  # None: the plugin's default, "mp3"
+        kwargs = {"response_format": fmt} if fmt else {}
+        tts = lk_openai.TTS(base_url=server.base_url, api_key="sk-test", **kwargs)  # type: ignore[arg-type]
+        try:
+            frames = []
+            async with tts.synthesize("Hello, this is an AI assistant.") as stream:
+                async for ev in stream:
+                    frames.append(ev.frame)
+        finally:
+            await tts.aclose()
+        assert frames, fmt
+        assert {(f.sample_rate, f.num_channels) for f in frames} == {(24000, 1)}
+        audio = np.concatenate([np.frombuffer(f.data, dtype=np.int16) for f in frames])
+        assert audio.size / 24000 > 0.8, fmt
+        assert rms(audio) > 500, fmt
+
+
+async def test_livekit_llm_plugin(server: ModelServer) -> None:
+    @function_tool
+    async def end_call() -> None:
+        """End the call."""
+
+    llm = lk_openai.LLM(model="gpt-4.1", base_url=server.base_url, api_key="sk-test")
+
+    async def run(ctx: lk_llm.ChatContext, **kwargs: object) -> tuple[str, list[lk_llm.FunctionToolCall]]:
+        text, calls = "", []
+        async with llm.chat(chat_ctx=ctx, **kwargs) as stream:  # type: ignore[arg-type]
+            async for chunk in stream:
+                if chunk.delta:
+                    text += chunk.delta.content or ""
+                    calls += chunk.delta.tool_calls or []
+        return text, calls
+
+    try:
+        ctx = lk_llm.ChatContext()
+        ctx.add_message(role="system", content="You are a polite caller.")
+        assert await run(ctx.copy(), tools=[end_call]) == (GREETING, [])
+
+        ctx.add_message(role="user", content=SAM_HELLO.text)
+        assert await run(ctx.copy(), tools=[end_call]) == (SAM_HELLO.reply.text, [])  # type: ignore[union-attr]
+
+        ctx.add_message(role="user", content=SAM_BYE.text)
+        text, calls = await run(ctx.copy(), tools=[end_call])
+        assert text == "" and [c.name for c in calls] == ["end_call"]
+        assert calls[0].call_id.startswith("call_") and json.loads(calls[0].arguments) == {}
+
+        ctx.items.append(lk_llm.FunctionCall(call_id=calls[0].call_id, name="end_call", arguments="{}"))
+        ctx.items.append(lk_llm.FunctionCallOutput(call_id=calls[0].call_id, name="end_call",
+                                                   output="ok", is_error=False))
+        assert await run(ctx.copy(), tools=[end_call]) == (SAM_BYE.reply.after_tool, [])  # type: ignore[union-attr]
+
+        class Summary(BaseModel):
+            summary: str
+            goal_achieved: str
+            key_facts: list[str]
+            follow_ups: list[str]
+
+        # the summary as the worker may ask for it: the plugin with a pydantic response_format
+        text, _ = await run(ctx.copy(), response_format=Summary)
+        summary = Summary.model_validate_json(text)
+        assert summary.goal_achieved == "yes" and summary.key_facts == CONVERSATION.outcome["key_facts"]  # type: ignore[index]
+    finally:
+        await llm.aclose()
+
+
+async def test_livekit_agent_session_runs_the_tool_loop(server: ModelServer) -> None:
+    """A text-only AgentSession (no room needed): reply, tool call, tool run, after_tool text."""
+    ended: list[bool] = []
+
+    class Caller(Agent):
+        def __init__(self) -> None:
+            super().__init__(instructions="You are a polite caller.")
+
+        @function_tool
+        async def end_call(self, ctx: RunContext) -> str:
+            """End the call."""
+            ended.append(True)
+            return "call ending"
+
+    llm = lk_openai.LLM(model="gpt-4.1", base_url=server.base_url, api_key="sk-test")
+    async with AgentSession(llm=llm) as session:
+        await session.start(Caller())
+        first = await session.run(user_input=SAM_HELLO.text)
+        assert [(e.type, e.item.content) for e in first.events] == [  # type: ignore[union-attr]
+            ("message", [SAM_HELLO.reply.text])  # type: ignore[union-attr]
+        ]
+        bye = await session.run(user_input=SAM_BYE.text)
+        assert [e.type for e in bye.events] == ["function_call", "function_call_output", "message"]
+        assert bye.events[-1].item.content == [SAM_BYE.reply.after_tool]  # type: ignore[union-attr]
+    assert ended == [True]
+
+
+async def test_livekit_stt_plugin(server: ModelServer, board: Board) -> None:
+    board.spoke("call-42", SAM_HELLO.text)
+    # the plugin can't add per-request headers: the call id goes on the client's defaults
+    client = openai.AsyncClient(base_url=server.base_url, api_key="sk-test", max_retries=0,
+                                default_headers={CALL_ID_HEADER: "call-42"})
+    stt = lk_openai.STT(client=client)  # default model gpt-4o-mini-transcribe, not realtime
+    try:
+        t = np.arange(24000 // 2) / 24000
+        tone = (8000 * np.sin(2 * np.pi * 300 * t)).astype(np.int16)
+        frame = rtc.AudioFrame(data=tone.tobytes(), sample_rate=24000, num_channels=1,
+                               samples_per_channel=tone.size)
+        quiet = rtc.AudioFrame(data=bytes(tone.size * 2), sample_rate=24000, num_channels=1,
+                               samples_per_channel=tone.size)
+        assert (await stt.recognize(quiet)).alternatives[0].text == ""
+        assert (await stt.recognize(frame)).alternatives[0].text == SAM_HELLO.text
+        assert (await stt.recognize(frame)).alternatives[0].text == ""
+    finally:
+        await stt.aclose()
+        await client.close()
