@@ -1,0 +1,298 @@
+"""The call contract shared by the MCP server and the worker.
+
+`CallRequest` travels as LiveKit dispatch metadata from server to worker; `CallRecord` is what
+the call store holds and what tools return. Both processes import these models from here, so
+this module stays pure: no I/O, no LiveKit, no database.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    computed_field,
+    model_validator,
+)
+
+from callagent.numbers import mask
+
+__all__ = [
+    "ACTIVE_STATUSES",
+    "MAX_METADATA_BYTES",
+    "TERMINAL_STATUSES",
+    "CallRecord",
+    "CallRequest",
+    "CallStatus",
+    "Outcome",
+    "TranscriptLine",
+    "can_transition",
+    "is_terminal",
+    "new_call_id",
+    "room_name_for",
+    "utcnow",
+]
+
+
+class CallStatus(StrEnum):
+    """Where a call is in its lifecycle; the value is what the store and the tools show."""
+
+    queued = "queued"
+    dialing = "dialing"
+    ringing = "ringing"
+    in_progress = "in_progress"
+    completed = "completed"
+    voicemail = "voicemail"
+    no_answer = "no_answer"
+    busy = "busy"
+    declined = "declined"
+    failed = "failed"
+    canceled = "canceled"
+
+    # Upper-case aliases of the same members (CallStatus.FAILED is CallStatus.failed): both
+    # spellings are in use across the code base; iteration yields each member once.
+    QUEUED = "queued"
+    DIALING = "dialing"
+    RINGING = "ringing"
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+    VOICEMAIL = "voicemail"
+    NO_ANSWER = "no_answer"
+    BUSY = "busy"
+    DECLINED = "declined"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+
+# The live part of the lifecycle, in the only order it may be walked.
+_ACTIVE_ORDER: tuple[CallStatus, ...] = (
+    CallStatus.QUEUED,
+    CallStatus.DIALING,
+    CallStatus.RINGING,
+    CallStatus.IN_PROGRESS,
+)
+ACTIVE_STATUSES: frozenset[CallStatus] = frozenset(_ACTIVE_ORDER)
+TERMINAL_STATUSES: frozenset[CallStatus] = frozenset(CallStatus) - ACTIVE_STATUSES
+
+
+def is_terminal(status: CallStatus | str) -> bool:
+    """True for a status a call never leaves (completed, failed, busy, ...)."""
+    return CallStatus(status) in TERMINAL_STATUSES
+
+
+def can_transition(old: CallStatus | str, new: CallStatus | str) -> bool:
+    """Whether a call in status `old` may move to `new`.
+
+    Forward only: queued → dialing → ringing → in_progress (steps may be skipped, since SIP
+    can report "active" without us ever seeing "ringing"), and any live status may end in any
+    terminal one. Nothing leaves a terminal status, so the first terminal write wins; a
+    late event (a "ringing" arriving after "in_progress") is refused rather than applied.
+    """
+    old, new = CallStatus(old), CallStatus(new)
+    if old in TERMINAL_STATUSES:
+        return False
+    if new in TERMINAL_STATUSES:
+        return True
+    return _ACTIVE_ORDER.index(new) > _ACTIVE_ORDER.index(old)
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware in UTC (every timestamp in a record is)."""
+    return datetime.now(UTC)
+
+
+def _as_utc(value: datetime) -> datetime:
+    # Naive datetimes are taken to be UTC already (what SQLite hands back); aware ones are
+    # converted, so comparisons and JSON never mix offsets.
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
+
+# E.164: "+", a country code not starting with 0, at most 15 digits in all.
+E164 = Annotated[str, Field(pattern=r"^\+[1-9][0-9]{1,14}$")]
+# Short ids only: they end up in room names, URLs and log lines.
+CallId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+
+
+def new_call_id() -> str:
+    """A fresh call id: 12 lowercase hex characters (48 random bits), safe in URLs and room names."""
+    return secrets.token_hex(6)
+
+
+def room_name_for(call_id: str) -> str:
+    """The LiveKit room a call is held in."""
+    return f"call-{call_id}"
+
+
+class TranscriptLine(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    role: Literal["agent", "callee"]
+    text: str
+    at: UtcDatetime | None = None
+
+
+class Outcome(BaseModel):
+    """What the call achieved, as judged by the LLM at the end of the call."""
+
+    model_config = ConfigDict(frozen=True)
+
+    goal_achieved: Literal["yes", "partly", "no"]
+    key_facts: list[str] = Field(default_factory=list)
+    follow_ups: list[str] = Field(default_factory=list)
+
+
+# LiveKit keeps dispatch metadata small; we refuse anything bigger than this up front rather
+# than letting the server truncate or reject it halfway through placing a call.
+MAX_METADATA_BYTES = 64_000
+
+
+class CallRequest(BaseModel):
+    """Everything the worker needs to hold one call; sent as the agent dispatch's metadata.
+
+    Unknown keys are ignored so a newer server can add fields without breaking an older worker.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    call_id: CallId
+    phone_number: E164
+    goal: str = Field(min_length=1, max_length=4_000)
+    context: str | None = Field(default=None, max_length=8_000)
+    greeting: str | None = Field(default=None, max_length=1_000)
+    caller_name: str = Field(min_length=1, max_length=200)  # on whose behalf the agent calls
+    max_duration_s: int = Field(gt=0)
+    ring_timeout_s: int = Field(gt=0)
+    created_at: UtcDatetime = Field(default_factory=utcnow)
+
+    def to_metadata(self) -> str:
+        """The JSON string to put in the dispatch's metadata."""
+        data = self.model_dump_json()
+        size = len(data.encode())
+        if size > MAX_METADATA_BYTES:
+            raise ValueError(
+                f"call request is {size} bytes as metadata, more than the {MAX_METADATA_BYTES} "
+                "allowed — shorten the goal, context or greeting"
+            )
+        return data
+
+    @classmethod
+    def from_metadata(cls, s: str | bytes) -> CallRequest:
+        """Parse dispatch metadata back into a request; a clear ValueError if it is not one."""
+        if isinstance(s, str):
+            s = s.encode()
+        if not s.strip():
+            raise ValueError("call metadata is empty — was this job dispatched by callagent's server?")
+        if len(s) > MAX_METADATA_BYTES:
+            raise ValueError(
+                f"call metadata is {len(s)} bytes, more than the {MAX_METADATA_BYTES} allowed"
+            )
+        try:
+            return cls.model_validate_json(s)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(map(str, e['loc'])) or 'metadata'}: {e['msg']}" for e in exc.errors()
+            )
+            raise ValueError(f"call metadata is not a valid CallRequest: {problems}") from None
+
+
+class CallRecord(BaseModel):
+    """One call as the store holds it: request, lifecycle, timings, and what was said.
+
+    Records are immutable snapshots; the store hands out a new one after every change.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    call_id: CallId
+    phone_number: E164
+    status: CallStatus = CallStatus.QUEUED
+    goal: str
+    context: str | None = None
+    greeting: str | None = None
+    caller_name: str
+    room_name: str = ""  # filled in from call_id when not given
+    idempotency_key: str | None = Field(default=None, max_length=255)
+    created_at: UtcDatetime  # defaults to now
+    updated_at: UtcDatetime  # defaults to created_at
+    dialed_at: UtcDatetime | None = None
+    answered_at: UtcDatetime | None = None
+    ended_at: UtcDatetime | None = None
+    ended_reason: str | None = None  # readable by a person, e.g. "the callee's line was busy"
+    sip_status_code: int | None = None
+    transcript: list[TranscriptLine] = Field(default_factory=list)
+    summary: str | None = None
+    outcome: Outcome | None = None
+    heartbeat_at: UtcDatetime | None = None  # last sign of life from the worker holding the call
+    max_duration_s: int = Field(gt=0)
+    ring_timeout_s: int = Field(gt=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _defaults(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            data = dict(data)
+            if not data.get("room_name") and data.get("call_id"):
+                data["room_name"] = room_name_for(data["call_id"])
+            if data.get("created_at") is None:
+                data["created_at"] = utcnow()
+            if data.get("updated_at") is None:
+                data["updated_at"] = data["created_at"]
+        return data
+
+    @classmethod
+    def from_request(cls, request: CallRequest, *, idempotency_key: str | None = None) -> CallRecord:
+        """The queued record for a request about to be placed."""
+        return cls(
+            call_id=request.call_id,
+            phone_number=request.phone_number,
+            goal=request.goal,
+            context=request.context,
+            greeting=request.greeting,
+            caller_name=request.caller_name,
+            idempotency_key=idempotency_key,
+            created_at=request.created_at,
+            max_duration_s=request.max_duration_s,
+            ring_timeout_s=request.ring_timeout_s,
+        )
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def duration_s(self) -> float | None:
+        """Seconds from answer to hang-up; None unless the call was answered and has ended."""
+        if self.answered_at is None or self.ended_at is None:
+            return None
+        return max(0.0, (self.ended_at - self.answered_at).total_seconds())
+
+    def to_text(self) -> str:
+        """A short readable rendering, for MCP tool results and the worker's terminal."""
+        lines = [f"Call {self.call_id} to {mask(self.phone_number)}: {self.status}"]
+        lines.append(f"Goal: {self.goal}")
+        if self.ended_reason:
+            lines.append(f"Reason: {self.ended_reason}")
+        if self.sip_status_code is not None:
+            lines.append(f"SIP status: {self.sip_status_code}")
+        if self.duration_s is not None:
+            lines.append(f"Duration: {self.duration_s:.0f} s")
+        if self.summary:
+            lines.append(f"Summary: {self.summary}")
+        if self.outcome is not None:
+            lines.append(f"Goal achieved: {self.outcome.goal_achieved}")
+            lines.extend(f"  Fact: {fact}" for fact in self.outcome.key_facts)
+            lines.extend(f"  Follow-up: {item}" for item in self.outcome.follow_ups)
+        if self.transcript:
+            lines.append("Transcript:")
+            for line in self.transcript:
+                speaker = "Agent" if line.role == "agent" else "Callee"
+                lines.append(f"  {speaker}: {line.text}")
+        return "\n".join(lines)

@@ -1,0 +1,502 @@
+"""The call store: the one channel from the worker back to the MCP server.
+
+Both processes open the same database (an SQLite file by default, PostgreSQL across machines)
+through `CallStore`. Status changes are compare-and-set UPDATEs, so two processes racing to end
+a call cannot both win: every call ends in exactly one terminal status.
+
+SQLAlchemy is imported on first use, not at import time: the MCP server must start fast.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import builtins
+import json
+import re
+import threading
+import time
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+from callagent.calls import (
+    ACTIVE_STATUSES,
+    TERMINAL_STATUSES,
+    CallRecord,
+    CallStatus,
+    can_transition,
+    utcnow,
+)
+
+if TYPE_CHECKING:
+    from pydantic import TypeAdapter
+    from sqlalchemy import ColumnElement, Row, Table
+    from sqlalchemy.engine import Engine
+
+__all__ = ["CallNotFound", "CallStore", "DuplicateKey", "StoreError"]
+
+TABLE_NAME = "callagent_calls"
+
+# Fields that identify a call or are managed by the store itself; everything else may be
+# written with update() / transition().
+_FIXED_FIELDS = frozenset({"call_id", "phone_number", "idempotency_key", "created_at", "updated_at"})
+_JSON_FIELDS = frozenset({"transcript", "outcome"})
+
+
+class StoreError(Exception):
+    """A call store operation that could not be carried out."""
+
+
+class DuplicateKey(StoreError):
+    """A call with this idempotency key already exists; `existing` is that call."""
+
+    def __init__(self, existing: CallRecord) -> None:
+        self.existing = existing
+        super().__init__(
+            f"a call with idempotency key {existing.idempotency_key!r} already exists "
+            f"(call {existing.call_id}, {existing.status})"
+        )
+
+
+class CallNotFound(StoreError, LookupError):
+    """No call with this id."""
+
+    def __init__(self, call_id: str) -> None:
+        self.call_id = call_id
+        super().__init__(f"no call with id {call_id!r}")
+
+
+class CallStore:
+    """Call records in an SQL database, safe to share between processes.
+
+    `url` is an SQLAlchemy URL: `sqlite:///path/to/calls.db` (parent directories are created)
+    or `postgresql+psycopg://user:pass@host/db` (`postgresql://` means the same). The engine
+    and table are set up on first use. All methods are blocking; async code calls them in a
+    thread.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._engine: Engine | None = None
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"CallStore({_hide_password(self.url)!r})"
+
+    def __enter__(self) -> CallStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release the store's connections (it reconnects if used again)."""
+        with self._lock:
+            if self._engine is not None:
+                self._engine.dispose()
+                self._engine = None
+
+    # -- records ---------------------------------------------------------------------------
+
+    def create(self, record: CallRecord) -> CallRecord:
+        """Insert a new call; raises DuplicateKey if its idempotency key is taken."""
+        import sqlalchemy as sa
+
+        engine, table = self._ready()
+        stmt = sa.insert(table).values(**_record_to_row(record)).returning(*table.c)
+        try:
+            with engine.begin() as conn:
+                row = conn.execute(stmt).one()
+        except sa.exc.IntegrityError:
+            if record.idempotency_key is not None:
+                existing = self.find_by_idempotency_key(record.idempotency_key)
+                if existing is not None:
+                    raise DuplicateKey(existing) from None
+            if self.get(record.call_id) is not None:
+                raise StoreError(f"a call with id {record.call_id!r} already exists") from None
+            raise
+        return _row_to_record(row)
+
+    def get(self, call_id: str) -> CallRecord | None:
+        engine, table = self._ready()
+        with engine.connect() as conn:
+            row = conn.execute(table.select().where(table.c.call_id == call_id)).first()
+        return None if row is None else _row_to_record(row)
+
+    def find_by_idempotency_key(self, key: str) -> CallRecord | None:
+        engine, table = self._ready()
+        with engine.connect() as conn:
+            row = conn.execute(table.select().where(table.c.idempotency_key == key)).first()
+        return None if row is None else _row_to_record(row)
+
+    def transition(self, call_id: str, status: CallStatus | str, /, **fields: Any) -> CallRecord | None:
+        """Move a call to `status` and set `fields`, if the lifecycle allows it.
+
+        Returns the updated record, or None when the move is refused (unknown call, a status
+        that would go backwards, or the call already ended). The check and the write are one
+        conditional UPDATE, so concurrent writers in any process cannot both succeed: the
+        first terminal status wins. Timestamps are filled in when not given: `dialed_at` once
+        the call is dialing or later, `answered_at` on in_progress, `ended_at` on a terminal
+        status.
+        """
+        import sqlalchemy as sa
+
+        status = CallStatus(status)
+        sources = [s.value for s in CallStatus if can_transition(s, status)]
+        values: dict[str, Any] = _column_values(fields)
+        if not sources:
+            return None
+        engine, table = self._ready()
+        now = utcnow()
+        values["status"] = status.value
+        values["updated_at"] = now
+        if status not in TERMINAL_STATUSES and status is not CallStatus.QUEUED:
+            values.setdefault(
+                "dialed_at", sa.func.coalesce(table.c.dialed_at, sa.literal(now, table.c.dialed_at.type))
+            )
+        if status is CallStatus.IN_PROGRESS:
+            values.setdefault("answered_at", now)
+        if status in TERMINAL_STATUSES:
+            values.setdefault("ended_at", now)
+        stmt = (
+            sa.update(table)
+            .where(table.c.call_id == call_id, table.c.status.in_(sources))
+            .values(**values)
+            .returning(*table.c)
+        )
+        with engine.begin() as conn:
+            row = conn.execute(stmt).first()
+        return None if row is None else _row_to_record(row)
+
+    def update(self, call_id: str, /, **fields: Any) -> CallRecord:
+        """Set non-status fields (transcript, summary, outcome, ...); works on ended calls too.
+
+        Raises ValueError for unknown or read-only field names and CallNotFound for an
+        unknown call.
+        """
+        import sqlalchemy as sa
+
+        values = _column_values(fields)
+        engine, table = self._ready()
+        values["updated_at"] = utcnow()
+        stmt = sa.update(table).where(table.c.call_id == call_id).values(**values).returning(*table.c)
+        with engine.begin() as conn:
+            row = conn.execute(stmt).first()
+        if row is None:
+            raise CallNotFound(call_id)
+        return _row_to_record(row)
+
+    def heartbeat(self, call_id: str) -> bool:
+        """Record that the worker holding a call is alive.
+
+        Returns False when the call is unknown or no longer active (ended, reaped, canceled),
+        which tells the worker to stop. Does not touch `updated_at`: a heartbeat is not a change.
+        """
+        import sqlalchemy as sa
+
+        engine, table = self._ready()
+        stmt = (
+            sa.update(table)
+            .where(table.c.call_id == call_id, table.c.status.in_(_values(ACTIVE_STATUSES)))
+            .values(heartbeat_at=utcnow())
+        )
+        with engine.begin() as conn:
+            return conn.execute(stmt).rowcount > 0
+
+    def reap_stale(self, stale_after_s: float, now: datetime | None = None) -> list[CallRecord]:
+        """Fail every live call whose worker has gone quiet, so no call stays live forever.
+
+        A call is stale when its last heartbeat (or, without one, its last update) is more
+        than `stale_after_s` seconds before `now`. Returns the calls it failed.
+        """
+        import sqlalchemy as sa
+
+        engine, table = self._ready()
+        now = _aware(now) if now is not None else utcnow()
+        cutoff = now - timedelta(seconds=stale_after_s)
+        last_seen = sa.func.coalesce(table.c.heartbeat_at, table.c.updated_at, type_=table.c.updated_at.type)
+        live = table.c.status.in_(_values(ACTIVE_STATUSES))
+        with engine.connect() as conn:
+            stale = conn.execute(table.select().where(live, last_seen < cutoff)).all()
+        reaped: list[CallRecord] = []
+        for row in stale:
+            seen = _row_to_record(row)
+            since = seen.heartbeat_at or seen.updated_at
+            age = (now - since).total_seconds()
+            what = "last heartbeat" if seen.heartbeat_at else "no heartbeat; last update"
+            reason = (
+                f"the worker stopped responding ({what} {since:%Y-%m-%d %H:%M:%S} UTC, "
+                f"{age:.0f} s before it was declared lost)"
+            )
+            # Only if nothing moved since we looked: a heartbeat that just arrived saves it.
+            stmt = (
+                sa.update(table)
+                .where(table.c.call_id == seen.call_id, live, last_seen == since)
+                .values(status=CallStatus.FAILED.value, ended_reason=reason, ended_at=now, updated_at=now)
+                .returning(*table.c)
+            )
+            with engine.begin() as conn:
+                row_after = conn.execute(stmt).first()
+            if row_after is not None:
+                reaped.append(_row_to_record(row_after))
+        return reaped
+
+    # -- queries ---------------------------------------------------------------------------
+
+    def list(
+        self,
+        *,
+        status: CallStatus | str | Iterable[CallStatus | str] | None = None,
+        phone_number: str | None = None,
+        since: datetime | None = None,
+        limit: int = 20,
+        cursor: str | None = None,
+    ) -> tuple[builtins.list[CallRecord], str | None]:
+        """Calls newest first, and a cursor for the next page (None on the last page).
+
+        The cursor is the position (created_at, call_id) of the page's last call, so pages
+        neither skip nor repeat calls when new ones are created meanwhile.
+        """
+        import sqlalchemy as sa
+
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        engine, table = self._ready()
+        query = table.select()
+        if status is not None:
+            wanted = [status] if isinstance(status, str) else list(status)
+            query = query.where(table.c.status.in_([CallStatus(s).value for s in wanted]))
+        if phone_number is not None:
+            query = query.where(table.c.phone_number == phone_number)
+        if since is not None:
+            query = query.where(table.c.created_at >= _aware(since))
+        if cursor is not None:
+            created_at, call_id = _decode_cursor(cursor)
+            query = query.where(
+                sa.or_(
+                    table.c.created_at < created_at,
+                    sa.and_(table.c.created_at == created_at, table.c.call_id < call_id),
+                )
+            )
+        query = query.order_by(table.c.created_at.desc(), table.c.call_id.desc()).limit(limit + 1)
+        with engine.connect() as conn:
+            rows = conn.execute(query).all()
+        records = [_row_to_record(row) for row in rows[:limit]]
+        next_cursor = _encode_cursor(records[-1]) if len(rows) > limit else None
+        return records, next_cursor
+
+    def count_active(self) -> int:
+        """Calls currently queued, dialing, ringing or in progress."""
+        table = self._ready()[1]
+        return self._count(table.c.status.in_(_values(ACTIVE_STATUSES)))
+
+    def count_for_number_since(self, number: str, since: datetime) -> int:
+        """Calls to `number` created at or after `since`."""
+        table = self._ready()[1]
+        return self._count(table.c.phone_number == number, table.c.created_at >= _aware(since))
+
+    def count_since(self, since: datetime) -> int:
+        """Calls created at or after `since`."""
+        table = self._ready()[1]
+        return self._count(table.c.created_at >= _aware(since))
+
+    def _count(self, *where: ColumnElement[bool]) -> int:
+        import sqlalchemy as sa
+
+        engine, table = self._ready()
+        with engine.connect() as conn:
+            return conn.execute(sa.select(sa.func.count()).select_from(table).where(*where)).scalar_one()
+
+    # -- setup -----------------------------------------------------------------------------
+
+    def _ready(self) -> tuple[Engine, Table]:
+        table = _schema()
+        engine = self._engine
+        if engine is None:
+            with self._lock:
+                if self._engine is None:
+                    new_engine = _create_engine(self.url)
+                    _create_table(new_engine)
+                    self._engine = new_engine
+                engine = self._engine
+        return engine, table
+
+
+# -- schema and engine ---------------------------------------------------------------------
+
+
+@cache
+def _schema() -> Table:
+    import sqlalchemy as sa
+
+    class UtcDateTime(sa.TypeDecorator[datetime]):
+        """Timezone-aware UTC in Python on every backend (SQLite stores naive UTC text)."""
+
+        impl = sa.DateTime
+        cache_ok = True
+
+        def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+            if value is None:
+                return None
+            value = _aware(value)
+            return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+        def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+            return None if value is None else _aware(value)
+
+    def ts(name: str, nullable: bool = True) -> sa.Column[datetime]:
+        return sa.Column(name, UtcDateTime(timezone=True), nullable=nullable)
+
+    table = sa.Table(
+        TABLE_NAME,
+        sa.MetaData(),
+        sa.Column("call_id", sa.String(64), primary_key=True),
+        sa.Column("phone_number", sa.String(16), nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("goal", sa.Text, nullable=False),
+        sa.Column("context", sa.Text),
+        sa.Column("greeting", sa.Text),
+        sa.Column("caller_name", sa.Text, nullable=False),
+        sa.Column("room_name", sa.String(128), nullable=False),
+        sa.Column("idempotency_key", sa.String(255), unique=True),
+        ts("created_at", nullable=False),
+        ts("updated_at", nullable=False),
+        ts("dialed_at"),
+        ts("answered_at"),
+        ts("ended_at"),
+        sa.Column("ended_reason", sa.Text),
+        sa.Column("sip_status_code", sa.Integer),
+        sa.Column("transcript", sa.JSON, nullable=False),
+        sa.Column("summary", sa.Text),
+        sa.Column("outcome", sa.JSON(none_as_null=True)),
+        ts("heartbeat_at"),
+        sa.Column("max_duration_s", sa.Integer, nullable=False),
+        sa.Column("ring_timeout_s", sa.Integer, nullable=False),
+        # Newest-first pages, the dial policy's per-number counts, and the reaper's scan.
+        sa.Index(f"ix_{TABLE_NAME}_created", "created_at", "call_id"),
+        sa.Index(f"ix_{TABLE_NAME}_number_created", "phone_number", "created_at"),
+        sa.Index(f"ix_{TABLE_NAME}_status", "status"),
+    )
+    missing = set(CallRecord.model_fields) - set(table.c.keys())
+    if missing:  # a field added to CallRecord needs its column here
+        raise RuntimeError(f"CallRecord fields without a column: {sorted(missing)}")
+    return table
+
+
+def _create_engine(url: str) -> Engine:
+    import sqlalchemy as sa
+
+    u = sa.make_url(url)
+    if u.drivername in ("postgresql", "postgres"):
+        u = u.set(drivername="postgresql+psycopg")
+    if u.get_backend_name() != "sqlite":
+        return sa.create_engine(u, pool_pre_ping=True)
+
+    database = u.database
+    if database and database != ":memory:" and not database.startswith("file:"):
+        path = Path(database).expanduser()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        u = u.set(database=str(path))
+    engine = sa.create_engine(u)
+
+    @sa.event.listens_for(engine, "connect")
+    def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA busy_timeout = 10000")  # wait for the other process's write, don't fail
+        cur.execute("PRAGMA journal_mode = WAL")  # readers don't block the writer, nor it them
+        cur.execute("PRAGMA synchronous = NORMAL")  # durable enough with WAL, much faster
+        cur.execute("PRAGMA foreign_keys = ON")
+        cur.close()
+
+    return engine
+
+
+def _create_table(engine: Engine) -> None:
+    import sqlalchemy as sa
+
+    table = _schema()
+    # Several processes may start at once on a fresh database. PostgreSQL: serialize them on
+    # an advisory lock. SQLite: DDL autocommits per statement, so a loser just tries again.
+    for attempt in range(3):
+        try:
+            with engine.begin() as conn:
+                if engine.dialect.name == "postgresql":
+                    conn.execute(sa.text("SELECT pg_advisory_xact_lock(7305982763)"))
+                table.metadata.create_all(conn, checkfirst=True)
+            return
+        except sa.exc.DBAPIError:
+            if attempt == 2:
+                raise
+            time.sleep(0.05 * (attempt + 1))
+
+
+# -- conversions ---------------------------------------------------------------------------
+
+
+def _aware(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _values(statuses: Iterable[CallStatus]) -> list[str]:
+    return sorted(s.value for s in statuses)
+
+
+def _record_to_row(record: CallRecord) -> dict[str, Any]:
+    row = {name: getattr(record, name) for name in CallRecord.model_fields}
+    row["status"] = record.status.value
+    row["transcript"] = [line.model_dump(mode="json") for line in record.transcript]
+    row["outcome"] = None if record.outcome is None else record.outcome.model_dump(mode="json")
+    return row
+
+
+def _row_to_record(row: Row[Any]) -> CallRecord:
+    return CallRecord.model_validate(dict(row._mapping))
+
+
+@cache
+def _field_adapter(name: str) -> TypeAdapter[Any]:
+    # Validates one field exactly as CallRecord would (constraints and UTC conversion included).
+    from pydantic import TypeAdapter
+
+    info = CallRecord.model_fields[name]
+    annotation: Any = Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation
+    return TypeAdapter(annotation)
+
+
+def _column_values(fields: dict[str, Any]) -> dict[str, Any]:
+    """Validate keyword fields for update()/transition() and convert them to column values."""
+    unknown = sorted(set(fields) - set(CallRecord.model_fields))
+    if unknown:
+        raise ValueError(f"unknown call record field(s): {', '.join(unknown)}")
+    if "status" in fields:
+        raise ValueError("status can only be changed with transition()")
+    fixed = sorted(set(fields) & _FIXED_FIELDS)
+    if fixed:
+        raise ValueError(f"call record field(s) cannot be changed: {', '.join(fixed)}")
+    values: dict[str, Any] = {}
+    for name, raw in fields.items():
+        adapter = _field_adapter(name)
+        value = adapter.validate_python(raw)
+        values[name] = adapter.dump_python(value, mode="json") if name in _JSON_FIELDS else value
+    return values
+
+
+def _encode_cursor(record: CallRecord) -> str:
+    raw = json.dumps([record.created_at.isoformat(), record.call_id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        created_at, call_id = json.loads(raw)
+        return _aware(datetime.fromisoformat(created_at)), str(call_id)
+    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError):
+        raise ValueError(f"invalid cursor {cursor!r}: pass the cursor from a previous page") from None
+
+
+def _hide_password(url: str) -> str:
+    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)

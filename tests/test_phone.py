@@ -1,0 +1,445 @@
+"""The simulated phone, driven over 127.0.0.1 by a minimal SIP caller written here in raw UDP.
+
+The caller plays livekit-sip's part: INVITE with an SDP offer, ACK, CANCEL, BYE, RTP both ways.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import struct
+import time
+import uuid
+import wave
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from devstack import phone as ph
+from devstack.board import Board
+from devstack.phone import Phone, SipMessage, g711_decode, g711_encode, parse_sdp, parse_sip, rms
+from devstack.scenarios import CALL_ID_HEADER, scenario_for
+
+HOST = "127.0.0.1"
+
+
+class Udp(asyncio.DatagramProtocol):
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[tuple[bytes, Any]] = asyncio.Queue()
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        self.queue.put_nowait((data, addr))
+
+
+class Caller:
+    """Just enough of a SIP UAC (and RTP endpoint) to drive one call."""
+
+    def __init__(self, phone: Phone, number: str) -> None:
+        self.phone_addr = phone.sip_address
+        self.number = number
+        self.call_id = uuid.uuid4().hex
+        self.tag = uuid.uuid4().hex[:8]
+        self.key = "ca-" + uuid.uuid4().hex[:8]
+        self.branch = "z9hG4bK" + uuid.uuid4().hex[:12]
+        self.cseq = 1
+        self.to_tag: str | None = None
+        self.rtp_seq, self.rtp_ts, self.ssrc = 1000, 5000, 0x1234
+        self.received_rtp: list[tuple[float, bytes]] = []
+
+    async def open(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.sip_t, self.sip = await loop.create_datagram_endpoint(Udp, local_addr=(HOST, 0))
+        self.rtp_t, self.rtp = await loop.create_datagram_endpoint(Udp, local_addr=(HOST, 0))
+        self.sip_port = self.sip_t.get_extra_info("sockname")[1]
+        self.rtp_port = self.rtp_t.get_extra_info("sockname")[1]
+
+    def close(self) -> None:
+        self.sip_t.close()
+        self.rtp_t.close()
+
+    def request(self, method: str, *, cseq: int | None = None, branch: str | None = None,
+                body: bytes = b"", extra: list[str] | None = None, compact: bool = False) -> bytes:
+        to = f"<sip:{self.number}@{HOST}>"
+        if self.to_tag and method != "CANCEL":  # (a CANCEL copies the INVITE's To)
+            to += f";tag={self.to_tag}"
+        names = ["Via", "From", "To", "Call-ID", "Contact", "Content-Length"]
+        if compact:
+            names = ["v", "f", "t", "i", "m", "l"]
+        lines = [
+            f"{method} sip:{self.number}@{HOST}:{self.phone_addr[1]} SIP/2.0",
+            f"{names[0]}: SIP/2.0/UDP {HOST}:{self.sip_port};branch={branch or self.branch};rport",
+            "Max-Forwards: 70",
+            f"{names[1]}: \"LiveKit\" <sip:caller@{HOST}>;tag={self.tag}",
+            f"{names[2]}: {to}",
+            f"{names[3]}: {self.call_id}",
+            f"CSeq: {cseq or self.cseq} {method}",
+            f"{names[4]}: <sip:caller@{HOST}:{self.sip_port};transport=udp>",
+            *(extra or []),
+        ]
+        if body:
+            lines.append("Content-Type: application/sdp")
+        lines.append(f"{names[5]}: {len(body)}")
+        data = ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+        self.sip_t.sendto(data, self.phone_addr)
+        return data
+
+    def offer(self) -> bytes:
+        return (
+            f"v=0\r\no=- 1 1 IN IP4 {HOST}\r\ns=LiveKit\r\nc=IN IP4 {HOST}\r\nt=0 0\r\n"
+            f"m=audio {self.rtp_port} RTP/AVP 9 0 8 101\r\na=rtpmap:9 G722/8000\r\n"
+            "a=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\n"
+            "a=fmtp:101 0-16\r\na=ptime:20\r\na=sendrecv\r\n"
+        ).encode()
+
+    def invite(self, **kw: Any) -> bytes:
+        return self.request("INVITE", body=self.offer(), extra=[f"{CALL_ID_HEADER}: {self.key}"], **kw)
+
+    def ack(self) -> None:
+        self.request("ACK", branch="z9hG4bK" + uuid.uuid4().hex[:12])
+
+    async def next_sip(self, timeout: float = 5.0) -> SipMessage:
+        data, _ = await asyncio.wait_for(self.sip.queue.get(), timeout)
+        msg = parse_sip(data)
+        assert msg is not None
+        return msg
+
+    async def response(self, method: str, status: int | None = None, timeout: float = 5.0) -> SipMessage:
+        """The next response to `method` (skipping provisional ones unless asked for)."""
+        while True:
+            msg = await self.next_sip(timeout)
+            if msg.status is None or msg.cseq[1] != method:
+                continue
+            if status is not None and msg.status != status and msg.status < 200:
+                continue
+            if msg.status > 100 and self.to_tag is None:
+                self.to_tag = ph.header_param(msg.get("to") or "", "tag")
+            return msg
+
+    async def send_audio(self, pcm: np.ndarray, remote: tuple[str, int]) -> None:
+        """Stream `pcm` as real-time 20 ms PCMU packets."""
+        loop = asyncio.get_running_loop()
+        due = loop.time()
+        for i in range(0, len(pcm), 160):
+            frame = np.zeros(160, np.int16)
+            chunk = pcm[i : i + 160]
+            frame[: len(chunk)] = chunk
+            self.send_rtp(0, g711_encode(frame, 0), remote)
+            self.rtp_ts += 160
+            due += 0.02
+            await asyncio.sleep(max(0.0, due - loop.time()))
+
+    def reply_ok(self, req: SipMessage) -> None:
+        resp = f"SIP/2.0 200 OK\r\nVia: {req.get('via')}\r\n"
+        resp += f"From: {req.get('from')}\r\nTo: {req.get('to')}\r\n"
+        resp += f"Call-ID: {req.call_id}\r\nCSeq: {req.get('cseq')}\r\nContent-Length: 0\r\n\r\n"
+        self.sip_t.sendto(resp.encode(), self.phone_addr)
+
+    def send_rtp(self, pt: int, payload: bytes, remote: tuple[str, int], *,
+                 marker: bool = False, ts: int | None = None) -> None:
+        ts = self.rtp_ts if ts is None else ts
+        hdr = struct.pack("!BBHII", 0x80, pt | (0x80 if marker else 0), self.rtp_seq & 0xFFFF, ts, self.ssrc)
+        self.rtp_seq += 1
+        self.rtp_t.sendto(hdr + payload, remote)
+
+    async def collect_rtp(self) -> None:
+        while True:
+            data, _ = await self.rtp.queue.get()
+            self.received_rtp.append((time.time(), data))
+
+
+def tone(seconds: float, hz: float = 440.0, amp: float = 12000.0) -> np.ndarray:
+    t = np.arange(int(seconds * 8000)) / 8000
+    return (amp * np.sin(2 * np.pi * hz * t)).astype(np.int16)
+
+
+def run(coro_fn: Any, tmp_path: Path, board: Board | None = None) -> Any:
+    """Run `coro_fn(phone, board)` against a started Phone, with an overall timeout."""
+
+    async def main() -> Any:
+        b = board or Board()
+        phone = Phone(board=b, sip_host=HOST, sip_port=0, rtp_host=HOST, run_dir=tmp_path)
+        await phone.start()
+        try:
+            return await asyncio.wait_for(coro_fn(phone, b), 25)
+        finally:
+            await phone.stop()
+
+    return asyncio.run(main())
+
+
+def read_log(tmp_path: Path, number: str) -> dict[str, Any]:
+    [path] = (tmp_path / "phone").glob(f"*-{number.lstrip('+')}.json")
+    return json.loads(path.read_text())
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def test_g711_matches_reference_properties() -> None:
+    x = np.arange(-32768, 32768, dtype=np.int16)
+    for pt, silence in ((0, 0xFF), (8, 0xD5)):
+        assert g711_encode(np.zeros(3, np.int16), pt) == bytes([silence]) * 3
+        dec = g711_decode(g711_encode(x, pt), pt).astype(np.int64)
+        big = np.abs(x.astype(np.int64)) > 256
+        assert np.all(np.abs(dec[big] - x[big]) / np.abs(x[big]) < 0.06)  # ~logarithmic quantisation
+        assert np.all(np.diff(dec) >= 0)  # monotonic
+        codes = bytes(range(256))
+        again = g711_encode(g711_decode(codes, pt), pt)
+        assert sum(a != b for a, b in zip(again, codes)) == (1 if pt == 0 else 0)  # mu-law has -0 (0x7f)
+    assert g711_decode(b"\x00\x80", 0).tolist() == [-32124, 32124]
+    assert g711_decode(b"\x2a\xaa", 8).tolist() == [-32256, 32256]
+    tone_ = ph.beep()  # the voicemail beep: 0.4 s of 1 kHz
+    assert len(tone_) == 3200 and abs(np.argmax(np.abs(np.fft.rfft(tone_))) * 8000 / 3200 - 1000) < 5
+
+
+def test_parser_is_liberal() -> None:
+    raw = (
+        b"INVITE sip:+14155550100@10.0.0.1;user=phone SIP/2.0\n"
+        b"v: SIP/2.0/UDP 10.0.0.2:5060;branch=z9hG4bKa, SIP/2.0/UDP 10.0.0.3;branch=z9hG4bKb\n"
+        b"f: <sip:a@10.0.0.2>;tag=x\nt: <sip:+14155550100@10.0.0.1>\ni: abc\n"
+        b"Record-Route: <sip:p1;lr>,<sip:p2;lr>\nCSeq: 7 INVITE\nSubject: a\n  folded\nl: 4\n\nbodyEXTRA"
+    )
+    msg = parse_sip(raw)
+    assert msg is not None and msg.method == "INVITE" and msg.call_id == "abc" and msg.cseq == (7, "INVITE")
+    assert len(msg.all("via")) == 2 and msg.branch == "z9hG4bKa"
+    assert msg.all("record-route") == ["<sip:p1;lr>", "<sip:p2;lr>"]
+    assert msg.get("subject") == "a folded" and msg.body == b"body"
+    assert ph.uri_user(msg.uri or "") == "+14155550100" and scenario_for("+14155550100") is not None
+    assert parse_sip(b"\r\n\r\n") is None
+    sdp = parse_sdp(b"v=0\r\nc=IN IP4 10.1.1.1\r\nm=audio 4000 RTP/AVP 9 8 101\r\n"
+                    b"a=rtpmap:101 telephone-event/8000\r\n")  # no PCMU: PCMA
+    assert sdp is not None and (sdp.addr, sdp.port) == ("10.1.1.1", 4000) and sdp.pick() == (8, 101)
+
+
+def test_conversation_call(tmp_path: Path) -> None:
+    """0100: rings ~1 s, answers with SDP; after our tone + silence it says its first line as RTP;
+    INVITE retransmission, OPTIONS, re-INVITE and RFC 2833 are handled; our BYE ends the call."""
+
+    async def scenario(phone: Phone, board: Board) -> dict[str, Any]:
+        c = Caller(phone, "+14155550100")
+        await c.open()
+        t0 = time.time()
+        first_invite = c.invite()
+        assert (await c.next_sip()).status == 100
+        ringing = await c.response("INVITE", 180)
+        assert ringing.status == 180
+        ok = await c.response("INVITE", 200)
+        answered_after = time.time() - t0
+        assert ok.status == 200 and 0.8 < answered_after < 2.0
+        assert ok.get("content-type") == "application/sdp" and ok.get("contact")
+        sdp = parse_sdp(ok.body)
+        assert sdp is not None and sdp.addr == HOST and sdp.pick() == (0, 101)
+        remote = (HOST, sdp.port)
+        c.ack()
+
+        c.sip_t.sendto(first_invite, phone.sip_address)  # a retransmission: same answer, no new call
+        again = await c.response("INVITE")
+        assert again.status == 200 and ph.header_param(again.get("to") or "", "tag") == c.to_tag
+        assert len(phone.calls()) == 1
+
+        c.request("OPTIONS", cseq=2, branch="z9hG4bKopt")
+        assert (await c.response("OPTIONS")).status == 200
+        c.request("INVITE", cseq=3, branch="z9hG4bKreinv", body=c.offer())
+        re_ok = await c.response("INVITE")
+        assert re_ok.status == 200 and re_ok.body == ok.body
+        c.ack()
+
+        collector = asyncio.create_task(c.collect_rtp())
+        await c.send_audio(tone(1.0), remote)
+        quiet_from = time.time()
+        silence = asyncio.create_task(c.send_audio(np.zeros(8000 * 6, np.int16), remote))
+        # The phone's first line should start ~0.7 s after we went quiet.
+        while not any(rms(g711_decode(p[12:], 0)) > 1000 for t, p in c.received_rtp if t > quiet_from):
+            await asyncio.sleep(0.05)
+            assert time.time() - quiet_from < 4, "phone never spoke"
+        spoke_at = next(t for t, p in c.received_rtp if t > quiet_from and rms(g711_decode(p[12:], 0)) > 1000)
+        assert 0.5 < spoke_at - quiet_from < 1.5
+        first_line = scenario_for("+14155550100").lines[0].text  # type: ignore[union-attr]
+        assert board.next_unheard(c.key) == first_line  # posted when it started playing
+
+        # RFC 2833 '5': three updates plus three end packets, all one event (same timestamp).
+        for i, end in enumerate([0, 0, 0, 1, 1, 1]):
+            event = struct.pack("!BBH", 5, (0x80 if end else 0) | 10, 160 * (i + 1))
+            c.send_rtp(101, event, remote, marker=i == 0, ts=777000)
+        await asyncio.sleep(0.3)
+        silence.cancel()
+
+        c.cseq = 4
+        c.request("BYE", branch="z9hG4bKbye")
+        assert (await c.response("BYE")).status == 200
+        await asyncio.sleep(0.1)
+        collector.cancel()
+
+        # Outgoing RTP: one SSRC, PCMU, consecutive sequence numbers and 160-sample timestamps.
+        pkts = [p for _, p in c.received_rtp]
+        assert len(pkts) > 50
+        hdrs = [struct.unpack_from("!BBHII", p) for p in pkts]
+        assert {h[1] & 0x7F for h in hdrs} == {0} and len({h[4] for h in hdrs}) == 1
+        assert all((b[2] - a[2]) & 0xFFFF == 1 for a, b in zip(hdrs, hdrs[1:]))
+        assert all((b[3] - a[3]) & 0xFFFFFFFF == 160 for a, b in zip(hdrs, hdrs[1:]))
+        assert hdrs[0][1] & 0x80  # marker on the first packet
+        c.close()
+        return phone.calls()[0]
+
+    entry = run(scenario, tmp_path)
+    on_disk = read_log(tmp_path, "+14155550100")
+    assert on_disk == entry
+    assert entry["scenario"] == "conversation" and entry["number"] == "+14155550100"
+    assert entry["call_key"].startswith("ca-") and entry["sip_call_id"]
+    assert entry["final_status"] == 200 and entry["hangup_by"] == "remote" and entry["ended"] is True
+    assert entry["invite_at"] < entry["ringing_at"] < entry["answered_at"] < entry["first_audio_at"]
+    assert entry["answered_at"] - entry["invite_at"] > 0.9
+    assert [d["digit"] for d in entry["dtmf"]] == ["5"]
+    [utt] = entry["utterances"]
+    assert utt["text"].startswith("Hello, this is Sam")
+    assert entry["first_audio_at"] < utt["start"] < utt["end"]
+    [seg] = entry["agent_speech"]  # our 1 s tone
+    assert 0.8 < seg["end"] - seg["start"] < 1.3 and seg["end"] < utt["start"]
+    assert entry["hangup_at"] >= utt["start"]
+
+    with wave.open(str(tmp_path / "phone" / entry["recording"])) as w:
+        assert (w.getframerate(), w.getsampwidth(), w.getnchannels()) == (8000, 2, 1)
+        pcm = np.frombuffer(w.readframes(w.getnframes()), np.int16)
+    # The file starts at answered_at, so the tone sits at first_audio_at - answered_at.
+    start = int((entry["first_audio_at"] - entry["answered_at"]) * 8000)
+    seg_pcm = pcm[max(0, start - 800) : start + 8800]
+    assert rms(seg_pcm) > 3000
+    spectrum = np.abs(np.fft.rfft(seg_pcm.astype(float)))
+    assert abs(np.argmax(spectrum) * 8000 / len(seg_pcm) - 440) < 10
+    assert rms(pcm[start + 10000 :]) < ph.SILENCE_RMS  # only silence after the tone
+    assert abs(len(pcm) / 8000 - (entry["hangup_at"] - entry["answered_at"])) < 0.5
+
+
+def test_phone_hangs_up_with_in_dialog_bye(tmp_path: Path) -> None:
+    """0106 says two lines (each after we spoke), then sends a proper BYE through our route set."""
+
+    async def scenario(phone: Phone, board: Board) -> dict[str, Any]:
+        c = Caller(phone, "4155550106")
+        await c.open()
+        rr = f"<sip:{HOST}:{c.sip_port};lr>"
+        c.request("INVITE", body=c.offer(), extra=[f"Record-Route: {rr}"])
+        ok = await c.response("INVITE", 200)
+        assert ok.get("record-route") == rr
+        sdp = parse_sdp(ok.body)
+        assert sdp is not None
+        remote = (HOST, sdp.port)
+        c.ack()
+        collector = asyncio.create_task(c.collect_rtp())
+        for turn in (1, 2):
+            await c.send_audio(tone(0.4), remote)
+            n = len(c.received_rtp)
+            # keep the line "open" with silence until the phone has said its line
+            while not (len(u := phone.calls()[0]["utterances"]) == turn and u[-1]["end"]):
+                await c.send_audio(np.zeros(800, np.int16), remote)
+            assert any(rms(g711_decode(p[12:], 0)) > 1000 for _, p in c.received_rtp[n:])
+        bye = await c.next_sip(timeout=3)
+        assert bye.method == "BYE"
+        assert bye.uri == f"sip:caller@{HOST}:{c.sip_port};transport=udp"  # our Contact
+        assert bye.get("route") == rr and bye.call_id == c.call_id and bye.cseq[1] == "BYE"
+        assert ph.header_param(bye.get("to") or "", "tag") == c.tag
+        assert ph.header_param(bye.get("from") or "", "tag") == c.to_tag
+        c.reply_ok(bye)
+        await asyncio.sleep(0.2)
+        assert not phone._pending  # our 200 completed the BYE transaction
+        collector.cancel()
+        c.close()
+        return phone.calls()[0]
+
+    entry = run(scenario, tmp_path)
+    assert entry["call_key"] == entry["sip_call_id"]  # no X-Callagent-Call-Id header: the SIP Call-ID
+    assert entry["hangup_by"] == "phone" and entry["ended"]
+    assert [u["text"] for u in entry["utterances"]] == ["Hello? Who is this?", "Sorry, I have to go."]
+    assert len(entry["agent_speech"]) == 2
+    assert entry["utterances"][1]["end"] <= entry["hangup_at"]
+
+
+def _reject(number: str, status: int, min_s: float, max_s: float, tmp_path: Path) -> dict[str, Any]:
+    async def scenario(phone: Phone, board: Board) -> dict[str, Any]:
+        c = Caller(phone, number)
+        await c.open()
+        t0 = time.time()
+        c.invite(compact=True)
+        final = await c.response("INVITE", status)
+        assert final.status == status and min_s <= time.time() - t0 < max_s
+        assert ph.header_param(final.get("to") or "", "tag")
+        # Unacknowledged, the final response is retransmitted (RFC 3261 17.2.1).
+        again = await c.response("INVITE", status, timeout=1.5)
+        assert again.status == status
+        c.request("ACK")  # same branch as the INVITE, as for any non-2xx
+        await asyncio.sleep(0.1)
+        c.close()
+        return phone.calls()[0]
+
+    entry = run(scenario, tmp_path)
+    assert entry["final_status"] == status and entry["ended"] and entry["answered_at"] is None
+    assert entry["recording"] is None and read_log(tmp_path, number) == entry
+    return entry
+
+
+def test_busy(tmp_path: Path) -> None:
+    entry = _reject("+14155550103", 486, 0.0, 0.5, tmp_path)
+    assert entry["scenario"] == "busy" and entry["ringing_at"] is not None
+
+
+def test_decline(tmp_path: Path) -> None:
+    entry = _reject("+14155550104", 603, 0.9, 2.0, tmp_path)
+    assert entry["scenario"] == "declined"
+
+
+def test_unknown_number(tmp_path: Path) -> None:
+    entry = _reject("+14155550199", 404, 0.0, 0.5, tmp_path)
+    assert entry["scenario"] is None and entry["ringing_at"] is None
+
+
+def test_no_answer_then_cancel(tmp_path: Path) -> None:
+    async def scenario(phone: Phone, board: Board) -> dict[str, Any]:
+        c = Caller(phone, "+14155550105")
+        await c.open()
+        c.invite()
+        assert (await c.response("INVITE", 180)).status == 180
+        with_timeout = asyncio.create_task(c.response("INVITE", 200, timeout=1.0))
+        try:
+            await with_timeout
+            raise AssertionError("0105 must not answer")
+        except asyncio.TimeoutError:
+            pass
+        c.request("CANCEL")  # same branch and CSeq number as the INVITE
+        got = {(m.cseq[1], m.status) for m in [await c.next_sip(), await c.next_sip()]}
+        assert got == {("CANCEL", 200), ("INVITE", 487)}
+        c.request("ACK")
+        c.close()
+        return phone.calls()[0]
+
+    entry = run(scenario, tmp_path)
+    assert entry["final_status"] == 487 and entry["hangup_by"] == "canceled" and entry["answered_at"] is None
+
+
+def test_stop_hangs_up_live_calls(tmp_path: Path) -> None:
+    async def main() -> dict[str, Any]:
+        phone = Phone(board=Board(), sip_host=HOST, sip_port=0, rtp_host=HOST, run_dir=tmp_path)
+        await phone.start()
+        c = Caller(phone, "+14155550101")  # silent: answers and waits
+        await c.open()
+        c.invite()
+        assert (await c.response("INVITE", 200)).status == 200
+        c.ack()
+        stopping = asyncio.create_task(phone.stop())
+        bye = await c.next_sip(timeout=2)
+        assert bye.method == "BYE" and bye.call_id == c.call_id
+        c.reply_ok(bye)
+        await asyncio.wait_for(stopping, 2)
+        c.close()
+        return phone.calls()[0]
+
+    entry = asyncio.run(main())
+    assert entry["hangup_by"] == "phone" and entry["ended"] and entry["final_status"] == 200
+    assert entry["utterances"] == [] and entry["agent_speech"] == []
+
+
+def test_events_log(tmp_path: Path) -> None:
+    """One JSON line per event, for other processes to follow."""
+    _reject("+14155550103", 486, 0.0, 0.5, tmp_path)
+    events = [json.loads(ln) for ln in (tmp_path / "phone" / "events.log").read_text().splitlines()]
+    assert [e["event"] for e in events][:4] == ["invite", "ringing", "final", "hangup"]
+    assert all(e["call"] == "0001-14155550103" and e["at"] > 0 for e in events)

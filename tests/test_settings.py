@@ -1,0 +1,201 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+import callagent
+from callagent import settings as settings_module
+from callagent.settings import Settings, get_settings, missing_livekit_settings
+
+ENV_NAMES = sorted(
+    str(field.validation_alias) for field in Settings.model_fields.values() if field.validation_alias
+)
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """No callagent variables from the outside, and no real .env file."""
+    for name in ENV_NAMES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setattr(settings_module, "ENV_FILE", tmp_path / "no-such-project" / ".env")
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+def test_env_names_are_the_documented_ones() -> None:
+    assert ENV_NAMES == sorted(
+        [
+            "LIVEKIT_URL", "LIVEKIT_API_KEY", "LIVEKIT_API_SECRET", "SIP_OUTBOUND_TRUNK_ID",
+            "CALLAGENT_AGENT_NAME", "CALLAGENT_DB_URL", "CALLAGENT_CALLER_NAME",
+            "CALLAGENT_DEFAULT_REGION", "CALLAGENT_AGENT_JOIN_TIMEOUT_S", "CALLAGENT_RING_TIMEOUT_S",
+            "CALLAGENT_MAX_DURATION_S", "CALLAGENT_MAX_DURATION_CAP_S", "CALLAGENT_SILENCE_TIMEOUT_S",
+            "OPENAI_API_KEY", "OPENAI_BASE_URL", "CALLAGENT_LLM_MODEL", "CALLAGENT_STT_MODEL",
+            "CALLAGENT_TTS_MODEL", "CALLAGENT_TTS_VOICE", "CALLAGENT_REALTIME_MODEL",
+            "CALLAGENT_STALE_AFTER_S", "CALLAGENT_LOG_LEVEL", "CALLAGENT_WORKER_LOAD_THRESHOLD",
+        ]
+    )
+
+
+def test_defaults(tmp_path: Path) -> None:
+    s = get_settings()
+    assert s.livekit_url is None and s.livekit_api_key is None and s.livekit_api_secret is None
+    assert s.sip_outbound_trunk_id is None
+    assert s.agent_name == "callagent"
+    assert s.db_url == f"sqlite:///{tmp_path / 'xdg' / 'callagent' / 'calls.db'}"
+    assert s.caller_name == "the callagent operator"
+    assert s.default_region == "US"
+    assert s.agent_join_timeout_s == 5.0
+    assert s.ring_timeout_s == 30
+    assert s.max_duration_s == 300 and s.max_duration_cap_s == 1800
+    assert s.silence_timeout_s == 20
+    assert s.openai_api_key is None and s.openai_base_url is None
+    assert s.llm_model == "gpt-4.1-mini"
+    assert s.stt_model == "gpt-4o-mini-transcribe"
+    assert s.tts_model == "gpt-4o-mini-tts"
+    assert s.tts_voice == "alloy"
+    assert s.realtime_model is None
+    assert s.stale_after_s == 60
+    assert s.log_level == "INFO"
+    assert s.worker_load_threshold == 0.7
+
+
+def test_default_db_url_without_xdg(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("XDG_DATA_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    expected = f"sqlite:///{tmp_path / 'home' / '.local' / 'share' / 'callagent' / 'calls.db'}"
+    assert get_settings().db_url == expected
+    monkeypatch.setenv("XDG_DATA_HOME", "relative/dir")  # the XDG spec says: ignore it
+    assert Settings(_env_file=None).db_url == expected  # type: ignore[call-arg]
+
+
+def test_reads_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LIVEKIT_URL", "ws://127.0.0.1:7880")
+    monkeypatch.setenv("LIVEKIT_API_KEY", "devkey")
+    monkeypatch.setenv("LIVEKIT_API_SECRET", "devsecret-value")
+    monkeypatch.setenv("SIP_OUTBOUND_TRUNK_ID", "ST_abc")
+    monkeypatch.setenv("CALLAGENT_DB_URL", "postgresql+psycopg://u@h/db")
+    monkeypatch.setenv("CALLAGENT_DEFAULT_REGION", "gb")
+    monkeypatch.setenv("CALLAGENT_RING_TIMEOUT_S", "45")
+    monkeypatch.setenv("CALLAGENT_AGENT_JOIN_TIMEOUT_S", "2.5")
+    monkeypatch.setenv("CALLAGENT_REALTIME_MODEL", "gpt-realtime")
+    monkeypatch.setenv("CALLAGENT_LOG_LEVEL", "debug")
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:8000/v1")
+    s = get_settings()
+    assert s.livekit_url == "ws://127.0.0.1:7880"
+    assert s.livekit_api_key == "devkey"
+    assert s.livekit_api_secret is not None
+    assert s.livekit_api_secret.get_secret_value() == "devsecret-value"
+    assert s.sip_outbound_trunk_id == "ST_abc"
+    assert s.db_url == "postgresql+psycopg://u@h/db"
+    assert s.default_region == "GB"
+    assert s.ring_timeout_s == 45
+    assert s.agent_join_timeout_s == 2.5
+    assert s.realtime_model == "gpt-realtime"
+    assert s.log_level == "DEBUG"
+    assert s.openai_base_url == "http://127.0.0.1:8000/v1"
+    assert missing_livekit_settings(s) == []
+
+
+def test_empty_value_means_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_BASE_URL", "")
+    monkeypatch.setenv("CALLAGENT_AGENT_NAME", "")
+    s = get_settings()
+    assert s.openai_base_url is None
+    assert s.agent_name == "callagent"
+
+
+def write_env(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def test_env_file_next_to_project_not_cwd(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    project_env = write_env(
+        tmp_path / "project" / ".env",
+        "LIVEKIT_URL=ws://from-project-env\nOPENAI_API_KEY=sk-project-secret\nUNRELATED=1\n",
+    )
+    write_env(tmp_path / "elsewhere" / ".env", "LIVEKIT_URL=ws://from-cwd-env\n")
+    monkeypatch.setattr(settings_module, "ENV_FILE", project_env)
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    s = get_settings()
+    assert s.livekit_url == "ws://from-project-env"
+    assert s.openai_api_key is not None
+    assert s.openai_api_key.get_secret_value() == "sk-project-secret"
+
+
+def test_environment_wins_over_env_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    env_file = write_env(tmp_path / "p" / ".env", "LIVEKIT_URL=ws://file\nCALLAGENT_TTS_VOICE=nova\n")
+    monkeypatch.setattr(settings_module, "ENV_FILE", env_file)
+    monkeypatch.setenv("LIVEKIT_URL", "ws://env")
+    s = get_settings()
+    assert s.livekit_url == "ws://env"
+    assert s.tts_voice == "nova"
+
+
+def test_env_file_is_in_the_project_dir() -> None:
+    project = Path(callagent.__file__).resolve().parent.parent
+    assert settings_module.PROJECT_DIR == project
+    assert Settings.model_config["env_file"] == project / ".env"
+
+
+def test_get_settings_is_cached(monkeypatch: pytest.MonkeyPatch) -> None:
+    first = get_settings()
+    monkeypatch.setenv("CALLAGENT_AGENT_NAME", "other")
+    assert get_settings() is first
+    get_settings.cache_clear()
+    assert get_settings().agent_name == "other"
+
+
+def test_secrets_not_in_repr_or_str(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LIVEKIT_API_SECRET", "lk-very-secret-123")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-very-secret-456")
+    s = get_settings()
+    for rendering in (repr(s), str(s), s.model_dump_json(), repr(s.model_dump())):
+        assert "lk-very-secret-123" not in rendering
+        assert "sk-very-secret-456" not in rendering
+    assert s.openai_api_key is not None and s.openai_api_key.get_secret_value() == "sk-very-secret-456"
+
+
+def test_missing_livekit_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert missing_livekit_settings(get_settings()) == [
+        "LIVEKIT_URL", "LIVEKIT_API_KEY", "LIVEKIT_API_SECRET", "SIP_OUTBOUND_TRUNK_ID",
+    ]
+    monkeypatch.setenv("LIVEKIT_URL", "ws://x")
+    monkeypatch.setenv("LIVEKIT_API_SECRET", "s")
+    get_settings.cache_clear()
+    s = get_settings()
+    assert missing_livekit_settings(s) == ["LIVEKIT_API_KEY", "SIP_OUTBOUND_TRUNK_ID"]
+    assert missing_livekit_settings(s, dialing=False) == ["LIVEKIT_API_KEY"]
+
+
+@pytest.mark.parametrize(
+    "name,value,fragment",
+    [
+        ("CALLAGENT_MAX_DURATION_S", "4000", "CALLAGENT_MAX_DURATION_CAP_S"),
+        ("CALLAGENT_RING_TIMEOUT_S", "0", "CALLAGENT_RING_TIMEOUT_S"),
+        ("CALLAGENT_RING_TIMEOUT_S", "soon", "CALLAGENT_RING_TIMEOUT_S"),
+        ("CALLAGENT_DEFAULT_REGION", "USA", "CALLAGENT_DEFAULT_REGION"),
+        ("CALLAGENT_LOG_LEVEL", "loud", "CALLAGENT_LOG_LEVEL"),
+        ("CALLAGENT_WORKER_LOAD_THRESHOLD", "1.5", "CALLAGENT_WORKER_LOAD_THRESHOLD"),
+    ],
+)
+def test_bad_values_name_the_setting(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, fragment: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValidationError) as info:
+        get_settings()
+    assert fragment in str(info.value)
+
+
+def test_cap_can_be_raised(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CALLAGENT_MAX_DURATION_S", "2400")
+    monkeypatch.setenv("CALLAGENT_MAX_DURATION_CAP_S", "3600")
+    s = get_settings()
+    assert (s.max_duration_s, s.max_duration_cap_s) == (2400, 3600)

@@ -1,0 +1,428 @@
+"""CallStore on SQLite and on a real PostgreSQL server; every test runs on both."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from callagent.calls import (
+    TERMINAL_STATUSES,
+    CallRecord,
+    CallStatus,
+    Outcome,
+    TranscriptLine,
+    new_call_id,
+    utcnow,
+)
+from callagent.store import CallNotFound, CallStore, DuplicateKey, StoreError
+
+T0 = datetime(2025, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database per test (on PostgreSQL: a fresh schema, much faster)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'data' / 'calls.db'}"
+        return
+    server_url: str = request.getfixturevalue("postgres_url")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    conninfo = server_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    yield f"{server_url}&options=-csearch_path%3D{schema}"
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.mark.parametrize("store_url", ["postgresql"], indirect=True)
+def test_postgres_tests_use_their_own_schema(store_url: str) -> None:
+    with CallStore(store_url) as store:
+        store.create(make_record())
+    schema = store_url.rsplit("%3D", 1)[1]
+    conninfo = store_url.split("&options")[0].replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(conninfo) as conn:
+        row = conn.execute(
+            "SELECT table_schema FROM information_schema.tables WHERE table_name = 'callagent_calls'"
+        ).fetchall()
+    assert row == [(schema,)]
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[CallStore]:
+    with CallStore(store_url) as s:
+        yield s
+
+
+def make_record(**overrides: object) -> CallRecord:
+    fields: dict[str, object] = dict(
+        call_id=new_call_id(),
+        phone_number="+14155550100",
+        goal="Confirm the appointment",
+        caller_name="Ada",
+        max_duration_s=300,
+        ring_timeout_s=30,
+        created_at=T0,
+    )
+    fields.update(overrides)
+    return CallRecord(**fields)  # type: ignore[arg-type]
+
+
+# -- create / get ----------------------------------------------------------------------------
+
+
+def test_create_and_get_round_trip(store: CallStore) -> None:
+    record = make_record(
+        context="Appointment on Tuesday",
+        greeting="Hello!",
+        idempotency_key="key-1",
+        transcript=[TranscriptLine(role="agent", text="Hi", at=T0)],
+        outcome=Outcome(goal_achieved="partly", key_facts=["a"], follow_ups=["b"]),
+        heartbeat_at=T0 + timedelta(seconds=1),
+    )
+    created = store.create(record)
+    assert created == record
+    fetched = store.get(record.call_id)
+    assert fetched == record
+    assert fetched is not None
+    assert fetched.created_at == T0 and fetched.created_at.utcoffset() == timedelta(0)
+    assert store.get("nope") is None
+
+
+def test_store_is_shared_between_instances(store_url: str) -> None:
+    with CallStore(store_url) as a, CallStore(store_url) as b:
+        record = a.create(make_record())
+        assert b.get(record.call_id) == record
+        assert b.transition(record.call_id, "dialing") is not None
+        after = a.get(record.call_id)
+        assert after is not None and after.status is CallStatus.DIALING
+
+
+def test_duplicate_call_id(store: CallStore) -> None:
+    record = store.create(make_record())
+    with pytest.raises(StoreError, match="already exists"):
+        store.create(make_record(call_id=record.call_id))
+
+
+def test_idempotency_key(store: CallStore) -> None:
+    first = store.create(make_record(idempotency_key="order-42"))
+    store.create(make_record())  # no key: no constraint
+    store.create(make_record())
+    with pytest.raises(DuplicateKey) as info:
+        store.create(make_record(idempotency_key="order-42"))
+    assert info.value.existing == first
+    assert "order-42" in str(info.value)
+    assert store.find_by_idempotency_key("order-42") == first
+    assert store.find_by_idempotency_key("order-43") is None
+    assert store.list(limit=100)[0].__len__() == 3
+
+
+# -- transition ------------------------------------------------------------------------------
+
+
+def test_lifecycle_sets_timestamps(store: CallStore) -> None:
+    record = store.create(make_record())
+    before = utcnow()
+    dialing = store.transition(record.call_id, CallStatus.DIALING)
+    assert dialing is not None and dialing.status is CallStatus.DIALING
+    assert dialing.dialed_at is not None and dialing.dialed_at >= before
+    assert dialing.updated_at >= before
+
+    ringing = store.transition(record.call_id, "ringing")
+    assert ringing is not None
+    assert ringing.dialed_at == dialing.dialed_at  # kept, not reset
+
+    answered = store.transition(record.call_id, "in_progress")
+    assert answered is not None and answered.answered_at is not None
+    assert answered.ended_at is None
+
+    done = store.transition(
+        record.call_id, "completed", ended_reason="the agent hung up: goal reached", sip_status_code=200
+    )
+    assert done is not None
+    assert done.status is CallStatus.COMPLETED
+    assert done.ended_at is not None and done.ended_at >= answered.answered_at
+    assert done.ended_reason == "the agent hung up: goal reached"
+    assert done.sip_status_code == 200
+    assert done.duration_s is not None and done.duration_s >= 0
+    assert store.get(record.call_id) == done
+
+
+def test_transition_respects_given_timestamps(store: CallStore) -> None:
+    record = store.create(make_record())
+    answered = store.transition(record.call_id, "in_progress", answered_at=T0 + timedelta(seconds=5))
+    assert answered is not None
+    assert answered.answered_at == T0 + timedelta(seconds=5)
+    assert answered.dialed_at is not None  # skipped dialing; still stamped
+    ended = store.transition(record.call_id, "busy", ended_at=T0 + timedelta(seconds=9))
+    assert ended is not None and ended.ended_at == T0 + timedelta(seconds=9)
+    assert ended.duration_s == 4.0
+
+
+def test_late_and_backward_transitions_are_refused(store: CallStore) -> None:
+    record = store.create(make_record())
+    assert store.transition(record.call_id, "in_progress") is not None
+    assert store.transition(record.call_id, "ringing") is None  # a late event
+    assert store.transition(record.call_id, "in_progress") is None  # not a change
+    assert store.transition(record.call_id, "queued") is None
+    current = store.get(record.call_id)
+    assert current is not None and current.status is CallStatus.IN_PROGRESS
+
+
+def test_terminal_status_is_written_once(store: CallStore) -> None:
+    record = store.create(make_record())
+    first = store.transition(record.call_id, "no_answer", ended_reason="nobody picked up")
+    assert first is not None
+    for status in CallStatus:
+        assert store.transition(record.call_id, status, ended_reason="late") is None
+    assert store.get(record.call_id) == first
+
+
+def test_transition_unknown_call(store: CallStore) -> None:
+    assert store.transition("missing", "failed") is None
+
+
+def test_transition_rejects_bad_fields(store: CallStore) -> None:
+    record = store.create(make_record())
+    with pytest.raises(ValueError, match="unknown"):
+        store.transition(record.call_id, "failed", reason="typo")
+    with pytest.raises(ValueError):
+        store.transition(record.call_id, "failed", sip_status_code="not a number")
+    with pytest.raises(ValueError):
+        store.transition(record.call_id, "exploded")
+    current = store.get(record.call_id)
+    assert current is not None and current.status is CallStatus.QUEUED
+
+
+def test_racing_terminal_statuses_one_winner(store_url: str) -> None:
+    terminal = sorted(TERMINAL_STATUSES)
+    stores = [CallStore(store_url) for _ in terminal]  # separate engines, like separate processes
+    try:
+        for _ in range(5):
+            call_id = stores[0].create(make_record()).call_id
+            stores[0].transition(call_id, "in_progress")
+            barrier = threading.Barrier(len(terminal))
+            results: dict[str, CallRecord | None] = {}
+
+            def finish(s: CallStore, status: str) -> None:
+                barrier.wait()
+                results[status] = s.transition(call_id, status, ended_reason=f"set by {status}")
+
+            threads = [
+                threading.Thread(target=finish, args=(s, status)) for s, status in zip(stores, terminal)
+            ]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(timeout=30)
+            assert len(results) == len(terminal)
+            winners = {status: rec for status, rec in results.items() if rec is not None}
+            assert len(winners) == 1, winners
+            (status, rec), = winners.items()
+            final = stores[0].get(call_id)
+            assert final == rec
+            assert final is not None and final.status == status
+            assert final.ended_reason == f"set by {status}"
+    finally:
+        for s in stores:
+            s.close()
+
+
+# -- update / heartbeat ------------------------------------------------------------------------
+
+
+def test_update_fields(store: CallStore) -> None:
+    record = store.create(make_record())
+    store.transition(record.call_id, "completed")
+    updated = store.update(
+        record.call_id,
+        transcript=[{"role": "agent", "text": "Hello"}, TranscriptLine(role="callee", text="Bye", at=T0)],
+        summary="Short call.",
+        outcome={"goal_achieved": "no", "follow_ups": ["call back"]},
+        room_name="call-other",
+    )
+    assert updated.transcript == [
+        TranscriptLine(role="agent", text="Hello"),
+        TranscriptLine(role="callee", text="Bye", at=T0),
+    ]
+    assert updated.summary == "Short call."
+    assert updated.outcome == Outcome(goal_achieved="no", follow_ups=["call back"])
+    assert updated.room_name == "call-other"
+    assert updated.status is CallStatus.COMPLETED  # untouched
+    assert store.get(record.call_id) == updated
+    cleared = store.update(record.call_id, outcome=None)
+    assert cleared.outcome is None
+
+
+@pytest.mark.parametrize(
+    "fields,fragment",
+    [
+        ({"bogus": 1}, "unknown call record field"),
+        ({"status": "failed"}, "transition()"),
+        ({"call_id": "x"}, "cannot be changed"),
+        ({"created_at": T0}, "cannot be changed"),
+        ({"transcript": [{"role": "narrator", "text": "x"}]}, "role"),
+    ],
+)
+def test_update_rejects(store: CallStore, fields: dict[str, object], fragment: str) -> None:
+    record = store.create(make_record())
+    with pytest.raises(ValueError, match=fragment):
+        store.update(record.call_id, **fields)  # type: ignore[arg-type]
+    assert store.get(record.call_id) == record
+
+
+def test_update_unknown_call(store: CallStore) -> None:
+    with pytest.raises(CallNotFound):
+        store.update("missing", summary="x")
+
+
+def test_heartbeat(store: CallStore) -> None:
+    record = store.create(make_record())
+    assert store.heartbeat(record.call_id) is True
+    beat = store.get(record.call_id)
+    assert beat is not None and beat.heartbeat_at is not None
+    assert beat.updated_at == record.updated_at  # a heartbeat is not a change
+    store.transition(record.call_id, "canceled")
+    assert store.heartbeat(record.call_id) is False  # tells the worker to stop
+    assert store.heartbeat("missing") is False
+
+
+# -- reap_stale --------------------------------------------------------------------------------
+
+
+def test_reap_stale(store: CallStore) -> None:
+    now = utcnow()
+    old, fresh = now - timedelta(seconds=300), now - timedelta(seconds=10)
+    silent = store.create(make_record(status=CallStatus.IN_PROGRESS, heartbeat_at=old))
+    alive = store.create(make_record(status=CallStatus.IN_PROGRESS, updated_at=old, heartbeat_at=fresh))
+    never_beat = store.create(make_record(status=CallStatus.QUEUED, created_at=old))
+    young = store.create(make_record(status=CallStatus.RINGING, created_at=fresh))
+    ended = store.create(make_record(status=CallStatus.COMPLETED, created_at=old, heartbeat_at=old))
+
+    reaped = store.reap_stale(60, now=now)
+    assert {r.call_id for r in reaped} == {silent.call_id, never_beat.call_id}
+    for r in reaped:
+        assert r.status is CallStatus.FAILED
+        assert r.ended_at == now
+        assert r.ended_reason is not None and "worker stopped responding" in r.ended_reason
+        assert f"{old:%Y-%m-%d %H:%M:%S}" in r.ended_reason
+        assert store.get(r.call_id) == r
+    by_id = {r.call_id: r for r in reaped}
+    assert "last heartbeat" in (by_id[silent.call_id].ended_reason or "")
+    assert "no heartbeat" in (by_id[never_beat.call_id].ended_reason or "")
+    for untouched in (alive, young, ended):
+        assert store.get(untouched.call_id) == untouched
+    assert store.reap_stale(60, now=now) == []  # failed once, never again
+
+
+# -- list / counts -----------------------------------------------------------------------------
+
+
+def test_list_paginates_newest_first(store: CallStore) -> None:
+    records = []
+    for i in range(23):
+        # Pairs share a created_at: the call_id breaks the tie.
+        records.append(store.create(make_record(created_at=T0 + timedelta(seconds=i // 2))))
+    expected = sorted(records, key=lambda r: (r.created_at, r.call_id), reverse=True)
+
+    seen: list[CallRecord] = []
+    page, cursor = store.list(limit=10)
+    seen += page
+    assert len(page) == 10 and cursor is not None
+    # A call created between pages shows up on no later page, and shifts nothing.
+    newcomer = store.create(make_record(created_at=T0 + timedelta(hours=1)))
+    page, cursor = store.list(limit=10, cursor=cursor)
+    seen += page
+    assert len(page) == 10 and cursor is not None
+    page, cursor = store.list(limit=10, cursor=cursor)
+    seen += page
+    assert len(page) == 3 and cursor is None
+    assert [r.call_id for r in seen] == [r.call_id for r in expected]
+
+    first, _ = store.list(limit=1)
+    assert first == [newcomer]
+
+
+def test_list_exact_last_page_has_no_cursor(store: CallStore) -> None:
+    for i in range(4):
+        store.create(make_record(created_at=T0 + timedelta(seconds=i)))
+    page, cursor = store.list(limit=2)
+    page, cursor = store.list(limit=2, cursor=cursor)
+    assert len(page) == 2 and cursor is None
+    assert store.list(limit=4)[1] is None
+    assert store.list()[1] is None
+
+
+def test_list_filters(store: CallStore) -> None:
+    a = store.create(make_record(phone_number="+14155550101", created_at=T0))
+    b = store.create(make_record(phone_number="+14155550102", created_at=T0 + timedelta(minutes=1)))
+    c = store.create(make_record(phone_number="+14155550101", created_at=T0 + timedelta(minutes=2)))
+    store.transition(b.call_id, "busy")
+    store.transition(c.call_id, "ringing")
+
+    def ids(**kw: object) -> list[str]:
+        return [r.call_id for r in store.list(**kw)[0]]  # type: ignore[arg-type]
+
+    assert ids() == [c.call_id, b.call_id, a.call_id]
+    assert ids(status="busy") == [b.call_id]
+    assert ids(status=["queued", CallStatus.RINGING]) == [c.call_id, a.call_id]
+    assert ids(phone_number="+14155550101") == [c.call_id, a.call_id]
+    assert ids(since=T0 + timedelta(minutes=1)) == [c.call_id, b.call_id]
+    assert ids(phone_number="+14155550101", since=T0 + timedelta(seconds=1)) == [c.call_id]
+    assert ids(status="failed") == []
+
+
+def test_list_rejects_bad_arguments(store: CallStore) -> None:
+    with pytest.raises(ValueError, match="invalid cursor"):
+        store.list(cursor="garbage!")
+    with pytest.raises(ValueError, match="invalid cursor"):
+        store.list(cursor="WzFd")  # valid base64 of "[1]"
+    with pytest.raises(ValueError):
+        store.list(limit=0)
+    with pytest.raises(ValueError):
+        store.list(status="unknown")
+
+
+def test_counts(store: CallStore) -> None:
+    store.create(make_record(phone_number="+14155550101", created_at=T0))
+    two = store.create(make_record(phone_number="+14155550101", created_at=T0 + timedelta(minutes=5)))
+    three = store.create(make_record(phone_number="+14155550102", created_at=T0 + timedelta(minutes=10)))
+    assert store.count_active() == 3
+    store.transition(two.call_id, "in_progress")
+    assert store.count_active() == 3
+    store.transition(three.call_id, "declined")
+    assert store.count_active() == 2
+    assert store.count_since(T0) == 3
+    assert store.count_since(T0 + timedelta(minutes=5)) == 2
+    assert store.count_for_number_since("+14155550101", T0) == 2
+    assert store.count_for_number_since("+14155550101", T0 + timedelta(minutes=1)) == 1
+    assert store.count_for_number_since("+14155550199", T0) == 0
+
+
+# -- backend specifics -------------------------------------------------------------------------
+
+
+def test_sqlite_file_setup(tmp_path: Path) -> None:
+    path = tmp_path / "deep" / "er" / "calls.db"
+    with CallStore(f"sqlite:///{path}") as store:
+        assert not path.exists()  # nothing happens until first use
+        store.create(make_record())
+        assert path.exists()
+        with sqlite3.connect(path) as conn:
+            assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    # Reopening an existing database finds the table and the data.
+    with CallStore(f"sqlite:///{path}") as store:
+        assert len(store.list()[0]) == 1
+
+
+def test_repr_hides_password() -> None:
+    store = CallStore("postgresql+psycopg://user:hunter2@db.example/calls")
+    assert "hunter2" not in repr(store)
+    assert "user" in repr(store)
