@@ -73,10 +73,9 @@ class Settings(BaseSettings):
     )
     silence_timeout_s: float = Field(20.0, gt=0, validation_alias="CALLAGENT_SILENCE_TIMEOUT_S")
     stale_after_s: float = Field(60.0, gt=0, validation_alias="CALLAGENT_STALE_AFTER_S")
-    # The worker's load (0-1) above which LiveKit stops sending it new calls.
-    worker_load_threshold: float = Field(
-        0.7, gt=0, le=1, validation_alias="CALLAGENT_WORKER_LOAD_THRESHOLD"
-    )
+    # How many calls one worker holds at once. Its load is calls / this, not CPU: a shared
+    # machine's CPU says little about whether one more call fits.
+    worker_max_calls: int = Field(10, gt=0, validation_alias="CALLAGENT_WORKER_MAX_CALLS")
 
     # Models (OpenAI or any server speaking its API).
     openai_api_key: SecretStr | None = Field(None, validation_alias="OPENAI_API_KEY")

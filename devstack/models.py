@@ -629,9 +629,11 @@ class ModelServer:
                 return _error(500, f"espeak-ng gave {channels} channels", type_="server_error")
 
             is_pcm = response_format == "pcm"
-            response = web.StreamResponse(
-                headers={"Content-Type": "audio/pcm" if is_pcm else "audio/wav"}
-            )
+            response = web.StreamResponse(headers={
+                "Content-Type": "audio/pcm" if is_pcm else "audio/wav",
+                # OpenAI sends one; the livekit TTS plugin warns when it is missing.
+                "x-request-id": f"req_{uuid.uuid4().hex[:24]}",
+            })
             response.enable_chunked_encoding()
             await response.prepare(request)
             if not is_pcm:

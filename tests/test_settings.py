@@ -36,7 +36,7 @@ def test_env_names_are_the_documented_ones() -> None:
             "CALLAGENT_MAX_DURATION_S", "CALLAGENT_MAX_DURATION_CAP_S", "CALLAGENT_SILENCE_TIMEOUT_S",
             "OPENAI_API_KEY", "OPENAI_BASE_URL", "CALLAGENT_LLM_MODEL", "CALLAGENT_STT_MODEL",
             "CALLAGENT_TTS_MODEL", "CALLAGENT_TTS_VOICE", "CALLAGENT_REALTIME_MODEL",
-            "CALLAGENT_STALE_AFTER_S", "CALLAGENT_LOG_LEVEL", "CALLAGENT_WORKER_LOAD_THRESHOLD",
+            "CALLAGENT_STALE_AFTER_S", "CALLAGENT_LOG_LEVEL", "CALLAGENT_WORKER_MAX_CALLS",
         ]
     )
 
@@ -61,7 +61,7 @@ def test_defaults(tmp_path: Path) -> None:
     assert s.realtime_model is None
     assert s.stale_after_s == 60
     assert s.log_level == "INFO"
-    assert s.worker_load_threshold == 0.7
+    assert s.worker_max_calls == 10
 
 
 def test_default_db_url_without_xdg(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -182,7 +182,7 @@ def test_missing_livekit_settings(monkeypatch: pytest.MonkeyPatch) -> None:
         ("CALLAGENT_RING_TIMEOUT_S", "soon", "CALLAGENT_RING_TIMEOUT_S"),
         ("CALLAGENT_DEFAULT_REGION", "USA", "CALLAGENT_DEFAULT_REGION"),
         ("CALLAGENT_LOG_LEVEL", "loud", "CALLAGENT_LOG_LEVEL"),
-        ("CALLAGENT_WORKER_LOAD_THRESHOLD", "1.5", "CALLAGENT_WORKER_LOAD_THRESHOLD"),
+        ("CALLAGENT_WORKER_MAX_CALLS", "0", "CALLAGENT_WORKER_MAX_CALLS"),
     ],
 )
 def test_bad_values_name_the_setting(

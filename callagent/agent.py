@@ -1,0 +1,429 @@
+"""The calling agent: one LiveKit job per call, from ringing to the written record.
+
+The job joins the call's room before the phone rings (the MCP server waits for that), renders
+the greeting while it rings, and speaks the moment the SIP participant reports
+`sip.callStatus == active`, never before. At the end it writes the transcript, a summary and an
+outcome to the call store, which is how the MCP server learns how the call went, and prints
+them in the worker's terminal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import AsyncIterator
+from typing import Any
+
+from livekit import api, rtc
+from livekit.agents import (
+    Agent,
+    AgentSession,
+    JobContext,
+    JobProcess,
+    RunContext,
+    function_tool,
+)
+from livekit.agents.beta.tools import EndCallTool
+from livekit.agents.voice.room_io import RoomOptions
+from livekit.plugins import openai as lk_openai
+
+from callagent.calls import (
+    CallRecord,
+    CallRequest,
+    CallStatus,
+    Outcome,
+    TranscriptLine,
+    utcnow,
+)
+from callagent.dialer import CALL_ID_HEADER
+from callagent.numbers import mask
+from callagent.settings import Settings, get_settings
+from callagent.store import CallStore
+
+log = logging.getLogger("callagent.agent")
+
+SIP_STATUS_ATTR = "sip.callStatus"
+HEARTBEAT_S = 5.0
+
+_DISCONNECT_OUTCOMES: dict[int, tuple[CallStatus, str]] = {
+    rtc.DisconnectReason.USER_REJECTED: (CallStatus.declined, "the callee declined the call"),
+    rtc.DisconnectReason.USER_UNAVAILABLE: (CallStatus.no_answer, "the callee did not answer"),
+    rtc.DisconnectReason.SIP_TRUNK_FAILURE: (CallStatus.failed, "the SIP trunk failed to place the call"),
+}
+
+
+def greeting_for(req: CallRequest) -> str:
+    """The first words: always says it is an AI assistant and on whose behalf it calls.
+
+    A call's own greeting is added after the disclosure, never instead of it."""
+    disclosure = f"Hello, this is an AI assistant calling on behalf of {req.caller_name}."
+    return f"{disclosure} {req.greeting.strip()}" if req.greeting else disclosure
+
+
+def instructions_for(req: CallRequest) -> str:
+    context = f"\nWhat you know: {req.context}" if req.context else ""
+    return f"""You are an AI assistant on a phone call, calling on behalf of {req.caller_name}.
+You have already greeted the callee and said you are an AI assistant.
+Your goal for this call: {req.goal}{context}
+
+Speak naturally and briefly: one or two short sentences at a time, no lists, no markdown.
+Never claim to be human. If asked, say you are an AI assistant calling for {req.caller_name}.
+Stay on the goal; do not make commitments beyond it.
+When the goal is reached or the callee wants to end the call, say a short goodbye and use end_call.
+If you hear an answering machine or voicemail greeting, use leave_voicemail.
+If the callee asks not to be called again, use add_to_do_not_call, then say goodbye and end the call."""
+
+
+class CallAgent(Agent):
+    """The conversation. Its tool docstrings are the model's contract."""
+
+    def __init__(self, call: CallJob) -> None:
+        self.call = call
+        super().__init__(
+            instructions=instructions_for(call.request),
+            tools=[EndCallTool(delete_room=True, on_tool_called=self._on_end_call)],
+        )
+
+    async def _on_end_call(self, _: Any) -> None:
+        self.call.settle(CallStatus.completed, "the agent ended the call when the conversation was done")
+
+    @function_tool
+    async def leave_voicemail(self, ctx: RunContext, message: str) -> None:
+        """Use when the call reached an answering machine or voicemail box (a recorded greeting
+        asking to leave a message). Leaves the message after the tone and hangs up.
+
+        Args:
+            message: What to say on the voicemail: who is calling, on whose behalf, why, and
+                how to call back. One to three short sentences.
+        """
+        self.call.settle(CallStatus.voicemail, "reached voicemail; a message was left")
+        handle = ctx.session.say(message, allow_interruptions=False)
+        await handle.wait_for_playout()
+        await self.call.hang_up()
+
+    @function_tool
+    async def add_to_do_not_call(self, ctx: RunContext) -> str:
+        """Use when the callee asks not to be called again (take me off your list, stop
+        calling, do not call me). Their number is added to the do-not-call list."""
+        self.call.do_not_call_requested = True
+        await self.call.add_to_do_not_call()
+        return "The number is on the do-not-call list; confirm this briefly, say goodbye and end the call."
+
+
+class CallJob:
+    """One call as the worker sees it: status, timers, and the final record."""
+
+    def __init__(self, ctx: JobContext, request: CallRequest, settings: Settings) -> None:
+        self.ctx = ctx
+        self.request = request
+        self.settings = settings
+        self.store = CallStore(settings.db_url)
+        self.answered = asyncio.Event()
+        self.ended = asyncio.Event()
+        self.session: AgentSession | None = None
+        self.final: tuple[CallStatus, str] | None = None
+        self.do_not_call_requested = False
+        self.sip_status_code: int | None = None
+        self._tasks: list[asyncio.Task[Any]] = []
+
+    # -- state ---------------------------------------------------------------------------
+
+    def settle(self, status: CallStatus, reason: str) -> None:
+        """Decide how the call ended; the first decision stands."""
+        if self.final is None:
+            self.final = (status, reason)
+            log.info("call %s: %s (%s)", self.request.call_id, status, reason)
+
+    async def hang_up(self) -> None:
+        try:
+            await self.ctx.api.room.delete_room(api.DeleteRoomRequest(room=self.ctx.room.name))
+        except Exception as exc:  # the room may already be gone
+            log.debug("delete_room: %s", exc)
+
+    async def add_to_do_not_call(self) -> None:
+        add = getattr(self.store, "add_do_not_call", None)
+        if add is not None:
+            await asyncio.to_thread(add, self.request.phone_number, "asked during a call", self.request.call_id)
+
+    def _spawn(self, coro: Any) -> None:
+        self._tasks.append(asyncio.ensure_future(coro))
+
+    async def _heartbeat(self) -> None:
+        while not self.ended.is_set():
+            await asyncio.to_thread(self.store.heartbeat, self.request.call_id)
+            try:
+                await asyncio.wait_for(self.ended.wait(), HEARTBEAT_S)
+            except asyncio.TimeoutError:
+                pass
+
+    def _on_sip_status(self, participant: rtc.Participant) -> None:
+        status = participant.attributes.get(SIP_STATUS_ATTR)
+        call_id = self.request.call_id
+        # Store writes go to a thread: the event loop carries the call's audio.
+        if status == "ringing":
+            self._spawn(asyncio.to_thread(self.store.transition, call_id, CallStatus.ringing))
+        elif status == "active" and not self.answered.is_set():
+            self.answered.set()
+            self._spawn(asyncio.to_thread(
+                self.store.transition, call_id, CallStatus.in_progress, answered_at=utcnow()))
+
+    # -- the call ------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        ctx, req = self.ctx, self.request
+        ctx.add_shutdown_callback(self.finish)
+        self._spawn(self._heartbeat())
+        session = build_session(self.settings, req, ctx.proc.userdata.get("vad"))
+        self.session = session
+        greeting = greeting_for(req)
+        # Render the greeting while the phone rings, so it plays the instant the callee answers.
+        greeting_audio = Prerendered(session.tts, greeting) if session.tts else None
+
+        await ctx.connect()
+
+        @ctx.room.on("participant_attributes_changed")
+        def _attrs(_: dict[str, str], participant: rtc.Participant) -> None:
+            if participant.kind == rtc.ParticipantKind.PARTICIPANT_KIND_SIP:
+                self._on_sip_status(participant)
+
+        @ctx.room.on("participant_disconnected")
+        def _gone(participant: rtc.RemoteParticipant) -> None:
+            if participant.kind != rtc.ParticipantKind.PARTICIPANT_KIND_SIP:
+                return
+            if self.answered.is_set():
+                self.settle(CallStatus.completed, "the callee hung up")
+            else:
+                status, reason = _DISCONNECT_OUTCOMES.get(
+                    participant.disconnect_reason, (CallStatus.failed, "the call ended before it was answered")
+                )
+                self.settle(status, reason)
+            self.ended.set()
+
+        ring_wait = req.ring_timeout_s + 15
+        try:
+            callee = await asyncio.wait_for(
+                ctx.wait_for_participant(kind=rtc.ParticipantKind.PARTICIPANT_KIND_SIP), ring_wait
+            )
+        except asyncio.TimeoutError:
+            self.settle(CallStatus.failed, "the phone line never joined the call")
+            ctx.shutdown("no SIP participant")
+            return
+        self._on_sip_status(callee)
+
+        await session.start(
+            agent=CallAgent(self),
+            room=ctx.room,
+            room_options=RoomOptions(participant_identity=callee.identity, close_on_disconnect=True),
+        )
+        session.on("close", lambda ev: self._on_session_close(ev))
+        session.on("user_state_changed", lambda ev: self._on_user_state(ev))
+
+        # Never speak before the callee has answered.
+        answered = asyncio.ensure_future(self.answered.wait())
+        ended = asyncio.ensure_future(self.ended.wait())
+        await asyncio.wait({answered, ended}, return_when=asyncio.FIRST_COMPLETED)
+        ended.cancel()
+        if not self.answered.is_set():
+            answered.cancel()
+            ctx.shutdown("not answered")
+            return
+
+        if greeting_audio is not None:
+            session.say(greeting, audio=greeting_audio.frames(), allow_interruptions=False)
+        else:  # a realtime model speaks for itself
+            session.generate_reply(instructions=f"Say exactly this, then stop: {greeting}")
+        self._spawn(self._max_duration())
+
+    async def _max_duration(self) -> None:
+        await asyncio.sleep(self.request.max_duration_s)
+        self.settle(CallStatus.completed, f"reached the maximum call duration ({self.request.max_duration_s} s)")
+        if self.session is not None:
+            handle = self.session.say("I'm sorry, we have run out of time for this call. Goodbye.",
+                                      allow_interruptions=False)
+            try:
+                await asyncio.wait_for(handle.wait_for_playout(), 10)
+            except asyncio.TimeoutError:
+                pass
+        await self.hang_up()
+
+    def _on_user_state(self, ev: Any) -> None:
+        # "away": neither side spoke for user_away_timeout seconds.
+        if ev.new_state == "away" and self.answered.is_set():
+            self.settle(CallStatus.completed,
+                        f"the line stayed silent for {self.settings.silence_timeout_s:g} s; the agent hung up")
+            self._spawn(self.hang_up())
+
+    def _on_session_close(self, ev: Any) -> None:
+        if ev.error is not None:
+            self.settle(CallStatus.failed, f"the voice pipeline failed: {ev.error}")
+        self.ended.set()
+
+    async def finish(self, reason: str = "") -> None:
+        """Shutdown callback: write transcript, summary, outcome and the final status."""
+        self.ended.set()
+        for task in self._tasks:
+            task.cancel()
+        req = self.request
+        if self.final is None:
+            self.settle(CallStatus.failed, f"the worker ended the call unexpectedly ({reason or 'shutdown'})")
+        status, ended_reason = self.final  # type: ignore[misc]
+        transcript = transcript_from(self.session) if self.session else []
+        summary, outcome = await summarize(self.settings, req, transcript, status, ended_reason)
+        if self.do_not_call_requested and outcome is not None:
+            outcome.follow_ups.append("The callee asked not to be called again; the number is on the do-not-call list.")
+        await asyncio.to_thread(
+            self.store.update, req.call_id,
+            transcript=transcript, summary=summary, outcome=outcome,
+        )
+        await asyncio.to_thread(self.store.transition, req.call_id, status, ended_reason=ended_reason)
+        record = await asyncio.to_thread(self.store.get, req.call_id)
+        print_summary(record)
+
+
+class Prerendered:
+    """Greeting audio synthesized ahead of time; frames stream as soon as they exist."""
+
+    def __init__(self, tts: Any, text: str) -> None:
+        self._frames: list[rtc.AudioFrame] = []
+        self._more = asyncio.Condition()
+        self._done = False
+        self._task = asyncio.create_task(self._render(tts, text))
+
+    async def _render(self, tts: Any, text: str) -> None:
+        try:
+            async with tts.synthesize(text) as stream:
+                async for chunk in stream:
+                    async with self._more:
+                        self._frames.append(chunk.frame)
+                        self._more.notify_all()
+        finally:
+            async with self._more:
+                self._done = True
+                self._more.notify_all()
+
+    async def frames(self) -> AsyncIterator[rtc.AudioFrame]:
+        i = 0
+        while True:
+            async with self._more:
+                while i >= len(self._frames) and not self._done:
+                    await self._more.wait()
+                if i >= len(self._frames):
+                    return
+                frame = self._frames[i]
+            i += 1
+            yield frame
+
+
+def _openai_client(settings: Settings, req: CallRequest) -> Any:
+    import openai
+
+    key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
+    if not key and not settings.openai_base_url:
+        raise RuntimeError("no model access: set OPENAI_API_KEY (or OPENAI_BASE_URL for an OpenAI-compatible server)")
+    return openai.AsyncClient(
+        api_key=key or "unused", base_url=settings.openai_base_url,
+        default_headers={CALL_ID_HEADER: req.call_id}, max_retries=1,
+    )
+
+
+def build_session(settings: Settings, req: CallRequest, vad: Any) -> AgentSession:
+    client = _openai_client(settings, req)
+    # Turn-taking from the local VAD only: no cloud turn detector, so it works offline.
+    turn_handling: dict[str, Any] = {
+        "turn_detection": "vad",
+        "endpointing": {"min_delay": 0.3, "max_delay": 2.0},
+        "interruption": {"mode": "vad"},
+    }
+    common: dict[str, Any] = dict(
+        vad=vad, turn_handling=turn_handling, user_away_timeout=settings.silence_timeout_s,
+    )
+    if settings.realtime_model:
+        return AgentSession(llm=lk_openai.realtime.RealtimeModel(model=settings.realtime_model), **common)
+    return AgentSession(
+        stt=lk_openai.STT(model=settings.stt_model, client=client, use_realtime=False),
+        llm=lk_openai.LLM(model=settings.llm_model, client=client),
+        tts=lk_openai.TTS(model=settings.tts_model, voice=settings.tts_voice, client=client,
+                          response_format="pcm"),
+        **common,
+    )
+
+
+def transcript_from(session: AgentSession) -> list[TranscriptLine]:
+    lines = []
+    for item in session.history.items:
+        if getattr(item, "type", None) != "message" or item.role not in ("assistant", "user"):
+            continue
+        text = (item.text_content or "").strip()
+        if text:
+            lines.append(TranscriptLine(role="agent" if item.role == "assistant" else "callee", text=text))
+    return lines
+
+
+_OUTCOME_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "summary": {"type": "string"},
+        "goal_achieved": {"type": "string", "enum": ["yes", "partly", "no"]},
+        "key_facts": {"type": "array", "items": {"type": "string"}},
+        "follow_ups": {"type": "array", "items": {"type": "string"}},
+    },
+    "required": ["summary", "goal_achieved", "key_facts", "follow_ups"],
+    "additionalProperties": False,
+}
+
+
+async def summarize(
+    settings: Settings, req: CallRequest, transcript: list[TranscriptLine], status: CallStatus, reason: str
+) -> tuple[str, Outcome | None]:
+    """A summary and structured outcome from the LLM; a plain one when nobody spoke."""
+    if not any(line.role == "callee" for line in transcript):
+        return f"No conversation took place: {reason}.", Outcome(goal_achieved="no")
+    text = "\n".join(f"{'Agent' if l.role == 'agent' else 'Callee'}: {l.text}" for l in transcript)
+    try:
+        client = _openai_client(settings, req)
+        resp = await asyncio.wait_for(client.chat.completions.create(
+            model=settings.llm_model,
+            messages=[
+                {"role": "system", "content": "You summarize phone calls made by an AI assistant. "
+                 "Answer with the JSON object the schema asks for: a two or three sentence summary, "
+                 "whether the call's goal was achieved, key facts learned, and follow-ups."},
+                {"role": "user", "content": f"Goal: {req.goal}\nHow the call ended: {status}, {reason}\n\nTranscript:\n{text}"},
+            ],
+            response_format={"type": "json_schema", "json_schema": {"name": "call_outcome", "schema": _OUTCOME_SCHEMA, "strict": True}},
+        ), 30)
+        data = json.loads(resp.choices[0].message.content or "{}")
+        outcome = Outcome(goal_achieved=data["goal_achieved"], key_facts=data.get("key_facts", []),
+                          follow_ups=data.get("follow_ups", []))
+        return str(data["summary"]), outcome
+    except Exception as exc:
+        log.warning("call %s: summary failed: %s", req.call_id, exc)
+        return f"(no summary: the model could not be reached: {exc.__class__.__name__})", None
+
+
+def print_summary(record: CallRecord | None) -> None:
+    """The operator's view of a finished call, one block in the worker's terminal."""
+    if record is None:
+        return
+    bar = "=" * 72
+    print(f"\n{bar}\n{record.to_text()}\n{bar}\n", file=sys.stdout, flush=True)
+
+
+def prewarm(proc: JobProcess) -> None:
+    from livekit.plugins import silero
+
+    # Tuned for phone audio: short silences end a turn sooner; the VAD ships its model.
+    proc.userdata["vad"] = silero.VAD.load(min_silence_duration=0.35, prefix_padding_duration=0.3)
+
+
+async def entrypoint(ctx: JobContext) -> None:
+    settings = get_settings()
+    try:
+        request = CallRequest.from_metadata(ctx.job.metadata)
+    except ValueError as exc:
+        log.error("refusing a job with invalid call metadata: %s", exc)
+        ctx.shutdown("invalid metadata")
+        return
+    log.info("call %s to %s: joining", request.call_id, mask(request.phone_number))
+    await CallJob(ctx, request, settings).run()

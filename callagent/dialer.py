@@ -1,0 +1,238 @@
+"""Placing a call through LiveKit: room, agent dispatch, SIP participant.
+
+The order is what keeps callees from hearing silence: the agent must have joined the call's
+room before the phone rings, else nothing is dialed and nothing is left behind. After the
+phone rings, one `wait_until_answered` request stays in flight, because that is where LiveKit
+reports the SIP status code that tells busy (486) from declined (603) from no answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING
+
+from callagent.calls import CallRecord, CallRequest, CallStatus, utcnow
+from callagent.numbers import mask
+
+if TYPE_CHECKING:
+    from livekit import api
+
+    from callagent.settings import Settings
+    from callagent.store import CallStore
+
+log = logging.getLogger("callagent.dialer")
+
+# Sent on the SIP INVITE (and by the worker on its model requests) so a call can be followed
+# across systems; the local bed uses it to tell concurrent calls apart.
+CALL_ID_HEADER = "X-Callagent-Call-Id"
+
+# How a failed `wait_until_answered` maps to a call's fate, by SIP status code.
+_SIP_OUTCOMES: dict[int, tuple[CallStatus, str]] = {
+    486: (CallStatus.busy, "the line was busy"),
+    600: (CallStatus.busy, "the callee is busy everywhere"),
+    603: (CallStatus.declined, "the callee declined the call"),
+    408: (CallStatus.no_answer, "nobody answered before the ring timeout"),
+    480: (CallStatus.no_answer, "the callee was temporarily unavailable (no answer)"),
+    487: (CallStatus.no_answer, "nobody answered before the ring timeout"),
+}
+
+_POLL_S = 0.05
+
+
+class DialError(Exception):
+    """The call could not be placed; the message names the problem and the setting to check."""
+
+
+def outcome_for_sip_code(code: int | None) -> tuple[CallStatus, str]:
+    if code is not None and code in _SIP_OUTCOMES:
+        return _SIP_OUTCOMES[code]
+    return CallStatus.failed, f"the call failed (SIP {code})" if code else "the call failed"
+
+
+class Dialer:
+    def __init__(self, settings: Settings, store: CallStore) -> None:
+        self.settings = settings
+        self.store = store
+        self._lk: api.LiveKitAPI | None = None
+        self._waits: set[asyncio.Task[None]] = set()
+
+    def _api(self) -> api.LiveKitAPI:
+        if self._lk is None:
+            import aiohttp
+            from livekit import api
+
+            s = self.settings
+            secret = s.livekit_api_secret.get_secret_value() if s.livekit_api_secret else None
+            self._lk = api.LiveKitAPI(
+                s.livekit_url, s.livekit_api_key, secret, timeout=aiohttp.ClientTimeout(total=10)
+            )
+        return self._lk
+
+    def _explain(self, exc: BaseException) -> str:
+        """Turn a LiveKit/transport error into a sentence naming the setting to check."""
+        import aiohttp
+        from livekit.api import TwirpError
+
+        url = self.settings.livekit_url
+        if isinstance(exc, TwirpError):
+            if exc.status in (401, 403) or exc.code in ("unauthenticated", "permission_denied"):
+                return (f"LiveKit at {url} refused the credentials ({exc.message}); "
+                        "check LIVEKIT_API_KEY and LIVEKIT_API_SECRET")
+            if "trunk" in exc.message.lower():
+                return (f"LiveKit could not use the SIP trunk ({exc.message}); "
+                        "check SIP_OUTBOUND_TRUNK_ID")
+            return f"LiveKit at {url} answered with an error: {exc.code}: {exc.message}"
+        if isinstance(exc, (aiohttp.ClientConnectionError, OSError)):
+            return f"cannot reach LiveKit at LIVEKIT_URL={url} ({exc.__class__.__name__}: {exc})"
+        if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
+            return f"LiveKit at LIVEKIT_URL={url} did not answer in time"
+        return f"placing the call failed: {exc.__class__.__name__}: {exc}"
+
+    async def place(self, record: CallRecord, request: CallRequest) -> CallRecord:
+        """Dial the call; returns once the phone is ringing (or the call already ended)."""
+        from livekit import api
+
+        lk = self._api()
+        call_id, room = record.call_id, record.room_name
+        self.store.transition(call_id, CallStatus.dialing, dialed_at=utcnow())
+        dispatch_id: str | None = None
+        try:
+            await lk.room.create_room(api.CreateRoomRequest(
+                name=room,
+                # A room outlives nobody: it closes soon after the last participant leaves.
+                empty_timeout=max(request.ring_timeout_s, 30) + 30,
+                departure_timeout=5,
+            ))
+            dispatch = await lk.agent_dispatch.create_dispatch(api.CreateAgentDispatchRequest(
+                agent_name=self.settings.agent_name, room=room, metadata=request.to_metadata(),
+            ))
+            dispatch_id = dispatch.id
+            joined_after = await self._wait_for_agent(lk, room)
+            if joined_after is None:
+                raise DialError(
+                    f"no calling worker is online for agent name '{self.settings.agent_name}' "
+                    f"(none joined within CALLAGENT_AGENT_JOIN_TIMEOUT_S="
+                    f"{self.settings.agent_join_timeout_s:g} s); start one with "
+                    "`uv run calling_agent.py start`, with the same CALLAGENT_AGENT_NAME and LiveKit settings"
+                )
+            log.info("call %s: agent joined after %.0f ms; dialing %s",
+                     call_id, joined_after * 1000, mask(request.phone_number))
+            wait = asyncio.create_task(self._dial_and_wait(request, room))
+            self._waits.add(wait)
+            wait.add_done_callback(self._waits.discard)
+            await self._wait_until_ringing(lk, room, wait)
+        except BaseException as exc:
+            reason = str(exc) if isinstance(exc, DialError) else self._explain(exc)
+            await self._clean_up(room, dispatch_id)
+            self.store.transition(call_id, CallStatus.failed, ended_reason=reason)
+            log.warning("call %s not placed: %s", call_id, reason)
+            if isinstance(exc, (DialError, Exception)):
+                raise DialError(reason) from exc
+            raise
+        return self.store.get(call_id) or record
+
+    async def _wait_for_agent(self, lk: api.LiveKitAPI, room: str) -> float | None:
+        """Seconds until an agent was in the room, or None if none came in time."""
+        from livekit import api
+
+        started = time.monotonic()
+        deadline = started + self.settings.agent_join_timeout_s
+        while time.monotonic() < deadline:
+            res = await lk.room.list_participants(api.ListParticipantsRequest(room=room))
+            if any(p.kind == api.ParticipantInfo.Kind.AGENT for p in res.participants):
+                return time.monotonic() - started
+            await asyncio.sleep(_POLL_S)
+        return None
+
+    async def _wait_until_ringing(self, lk: api.LiveKitAPI, room: str, wait: asyncio.Task[None]) -> None:
+        """Until the SIP participant exists (the INVITE is out) or the dial already ended."""
+        from livekit import api
+
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not wait.done():
+            res = await lk.room.list_participants(api.ListParticipantsRequest(room=room))
+            if any(p.kind == api.ParticipantInfo.Kind.SIP for p in res.participants):
+                return
+            await asyncio.sleep(_POLL_S)
+        if wait.done() and wait.exception():
+            raise wait.exception()  # type: ignore[misc]
+
+    async def _dial_and_wait(self, request: CallRequest, room: str) -> None:
+        """Create the SIP participant and wait for the answer; record busy/declined/no answer."""
+        from google.protobuf.duration_pb2 import Duration
+        from livekit import api
+        from livekit.api import SipCallError
+
+        lk = self._api()
+        call_id = request.call_id
+        try:
+            await lk.sip.create_sip_participant(api.CreateSIPParticipantRequest(
+                sip_trunk_id=self.settings.sip_outbound_trunk_id,
+                sip_call_to=request.phone_number,
+                room_name=room,
+                participant_identity=f"callee-{call_id}",
+                participant_name="callee",
+                headers={CALL_ID_HEADER: call_id},
+                ringing_timeout=Duration(seconds=request.ring_timeout_s),
+                # LiveKit's own cap, a margin above the worker's, in case the worker is gone.
+                max_call_duration=Duration(seconds=request.max_duration_s + 60),
+                wait_until_answered=True,
+            ))
+        except SipCallError as exc:
+            code = exc.sip_status_code
+            status, reason = outcome_for_sip_code(code)
+            self.store.transition(call_id, status, sip_status_code=code, ended_reason=reason)
+            log.info("call %s: %s (SIP %s)", call_id, status, code)
+            await self._clean_up(room, None)
+            return
+        except asyncio.CancelledError:
+            raise
+        except api.ServerError as exc:
+            # The ring timeout comes back as a 408 "sip request timed out" with no SIP code.
+            if exc.status == 408:
+                status, reason = CallStatus.no_answer, f"nobody answered within {request.ring_timeout_s} s"
+            else:
+                status, reason = CallStatus.failed, self._explain(exc)
+            self.store.transition(call_id, status, ended_reason=reason)
+            log.info("call %s: %s", call_id, reason)
+            await self._clean_up(room, None)
+            return
+        except Exception as exc:
+            reason = self._explain(exc)
+            if self.store.transition(call_id, CallStatus.failed, ended_reason=reason):
+                await self._clean_up(room, None)
+            raise
+        # Answered. The worker marks the call in progress too (whichever is first wins).
+        self.store.transition(call_id, CallStatus.in_progress, answered_at=utcnow())
+
+    async def _clean_up(self, room: str, dispatch_id: str | None) -> None:
+        from livekit import api
+
+        lk = self._api()
+        try:
+            if dispatch_id:
+                await lk.agent_dispatch.delete_dispatch(dispatch_id, room)
+        except Exception:
+            pass
+        try:
+            await lk.room.delete_room(api.DeleteRoomRequest(room=room))
+        except Exception:
+            pass
+
+    async def hang_up(self, call_id: str) -> None:
+        """End a live call: deleting the room sends the phone a BYE."""
+        record = self.store.get(call_id)
+        if record is None:
+            return
+        await self._clean_up(record.room_name, None)
+
+    async def aclose(self) -> None:
+        for task in list(self._waits):
+            task.cancel()
+        if self._waits:
+            await asyncio.gather(*self._waits, return_exceptions=True)
+        if self._lk is not None:
+            await self._lk.aclose()
+            self._lk = None
