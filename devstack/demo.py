@@ -35,16 +35,24 @@ def main(args: argparse.Namespace) -> int:
 
 
 def start_worker(run_dir: Path, env: dict[str, str]) -> subprocess.Popen[str]:
-    log = open(run_dir / "worker.log", "w")
+    log_path = run_dir / "worker.log"
     worker = subprocess.Popen(
         [sys.executable, str(PROJECT_DIR / "calling_agent.py"), "start"],
-        cwd=PROJECT_DIR, env=env, stdout=subprocess.PIPE, stderr=log, text=True,
+        cwd=PROJECT_DIR, env=env, stdout=open(log_path, "w"), stderr=subprocess.STDOUT, text=True,
     )
 
     def relay() -> None:
-        assert worker.stdout is not None
-        for line in worker.stdout:
-            print(f"worker │ {line.rstrip()}", flush=True)
+        # The worker logs JSON lines; what it prints for the operator (the call summary) is
+        # plain text, so relay just that.
+        with open(log_path, errors="replace") as f:
+            while True:
+                line = f.readline()
+                if not line:
+                    if worker.poll() is not None:
+                        return
+                    time.sleep(0.1)
+                elif not line.startswith("{"):
+                    print(f"worker │ {line.rstrip()}", flush=True)
 
     threading.Thread(target=relay, daemon=True).start()
     return worker
