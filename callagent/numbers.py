@@ -1,18 +1,39 @@
-"""Phone numbers: turn what a person or an LLM typed into E.164, and hide numbers in output.
+"""Phone numbers: turn what a person or an LLM typed into E.164, say whether such a number may
+ever be dialed, and hide numbers in output.
 
-Pure functions, no I/O. The dial policy (emergency and premium numbers, rate limits) belongs
-in its own layer on top of `normalize`, not in here.
+Pure functions, no I/O. `normalize` only answers "which number is this?"; `check_number` adds
+the refusals that hold whatever the operator configured (emergency services, premium-rate and
+shared-cost lines, numbers no person answers). Lists, time of day and volume live in
+`callagent.policy`, on top of this.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from enum import StrEnum
+from functools import cache
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from phonenumbers import PhoneNumber
 
-__all__ = ["InvalidNumber", "mask", "normalize"]
+__all__ = [
+    "CostlyNumber",
+    "DialTarget",
+    "EmergencyNumber",
+    "ExtensionNotAllowed",
+    "InvalidNumber",
+    "NoPersonNumber",
+    "NumberRefused",
+    "Refusal",
+    "Rule",
+    "check_number",
+    "mask",
+    "mask_numbers_in_text",
+    "normalize",
+    "time_zones",
+]
 
 # Only what people write inside a phone number. Letters are refused on purpose: phonenumbers
 # would turn "1-800-FLOWERS" or "ext. 12" into digits, and we should never dial a guess.
@@ -28,8 +49,106 @@ _FICTIONAL_NANP = re.compile(r"[2-9](?!11)[0-9]{2}55501[0-9]{2}")
 _HINT = "give the number in international form, e.g. +14155550100, or set CALLAGENT_DEFAULT_REGION"
 
 
-class InvalidNumber(ValueError):
+class Rule(StrEnum):
+    """The name of every rule that can refuse a call; clients and the audit log see these."""
+
+    # The number itself (callagent.numbers).
+    invalid_characters = "invalid_characters"
+    invalid_number = "invalid_number"
+    extension = "extension"
+    emergency_number = "emergency_number"
+    premium_rate = "premium_rate"
+    shared_cost = "shared_cost"
+    personal_number = "personal_number"
+    no_person = "no_person"
+    # The operator's policy (callagent.policy).
+    deny_list = "deny_list"
+    allow_list = "allow_list"
+    country = "country"
+    do_not_call = "do_not_call"
+    quiet_hours = "quiet_hours"
+    max_concurrent = "max_concurrent"
+    max_per_number_per_day = "max_per_number_per_day"
+    max_per_hour = "max_per_hour"
+    confirmation = "confirmation"
+    text_too_long = "text_too_long"
+    control_characters = "control_characters"
+    max_duration = "max_duration"
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why a call may not be placed: the rule, a sentence for people, and the setting (an
+    environment variable) that governs the rule, or None when no setting can change it.
+
+    An LLM reading `text()` can tell its user exactly what stopped the call and who could
+    change that.
+    """
+
+    rule: str
+    message: str
+    setting: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "rule", str(self.rule))  # a plain str, also for Rule members
+
+    def text(self) -> str:
+        governed = f"setting {self.setting}" if self.setting else "no setting changes this"
+        return f"Refused by the dial policy, rule '{self.rule}' ({governed}): {self.message}"
+
+    def __str__(self) -> str:
+        return self.text()
+
+
+class NumberRefused(ValueError):
+    """A number that must not be dialed. `rule` and `setting` say which rule refused it."""
+
+    default_rule: str = Rule.invalid_number
+    default_setting: str | None = None
+
+    # setting="" (the default) keeps the class's own setting; None says no setting governs it.
+    def __init__(self, message: str, *, rule: str | None = None, setting: str | None = "") -> None:
+        super().__init__(message)
+        self.rule = str(rule or self.default_rule)
+        self.setting = self.default_setting if setting == "" else setting
+
+    @property
+    def refusal(self) -> Refusal:
+        return Refusal(self.rule, str(self), self.setting)
+
+
+class InvalidNumber(NumberRefused):
     """A phone number that cannot be dialed; the message says why and how to fix it."""
+
+    default_rule = Rule.invalid_number
+    default_setting = "CALLAGENT_DEFAULT_REGION"  # governs numbers written without "+"
+
+
+class EmergencyNumber(NumberRefused):
+    """An emergency service number, of any country. Never dialed: an AI calling 911 ties up
+    a line someone may need, and no setting changes that."""
+
+    default_rule = Rule.emergency_number
+
+
+class CostlyNumber(NumberRefused):
+    """A premium-rate, shared-cost or personal number: the caller pays more than for a call,
+    the classic way to turn an auto-dialer into money for someone else."""
+
+    default_rule = Rule.premium_rate
+
+
+class NoPersonNumber(NumberRefused):
+    """A number no person answers (voicemail access, pager): a conversation cannot happen."""
+
+    default_rule = Rule.no_person
+
+
+class ExtensionNotAllowed(NumberRefused):
+    """A number with an extension, while DIAL_ALLOW_EXTENSIONS is off."""
+
+    default_rule = Rule.extension
+    default_setting = "DIAL_ALLOW_EXTENSIONS"
 
 
 def normalize(raw: str, default_region: str) -> str:
@@ -50,8 +169,10 @@ def normalize(raw: str, default_region: str) -> str:
     if not _ALLOWED.fullmatch(text):
         bad = "".join(sorted({c for c in text if not _ALLOWED.fullmatch(c)}))
         raise InvalidNumber(
-            f"'{text}' contains {bad!r}; a phone number may only contain digits, spaces "
-            f"and + - ( ) . — {_HINT}"
+            f"'{_printable(text)}' contains {bad!r}; a phone number may only contain digits, spaces "
+            f"and + - ( ) . — {_HINT}",
+            rule=Rule.invalid_characters,
+            setting=None,
         )
 
     region = default_region.strip().upper()
@@ -113,3 +234,198 @@ def mask(e164: str) -> str:
         else:
             out.append(c)
     return "".join(out)
+
+
+def mask_numbers_in_text(text: str) -> str:
+    """Mask every phone-number-like run of 7+ digits inside free text (messages, reasons).
+
+    Dates and times ("2025-03-01", "21:00") are left alone: they are not numbers of anyone.
+    """
+
+    def repl(m: re.Match[str]) -> str:
+        run = m.group(0)
+        if m.lastgroup == "time" or sum(c.isdigit() for c in run) < 7:
+            return run
+        return mask(run)
+
+    return _NUMBER_RUN.sub(repl, text)
+
+
+# Dates and clock times first, so that "2025-03-01 21:00" is matched as one (and kept).
+_NUMBER_RUN = re.compile(
+    r"(?P<time>[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2})?)?|[0-9]{1,2}:[0-9]{2})"
+    r"|\+?\(?[0-9][0-9 \-().]*[0-9]"
+)
+
+
+def _printable(text: str) -> str:
+    # Control characters shown as escapes, so a message never carries a raw newline or
+    # terminal escape sequence into a log line or an LLM's context.
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+# -- what may be dialed at all ---------------------------------------------------------------
+
+# An extension at the end of a number: "x12", "ext. 12", "extension 12", ";ext=12", "#12",
+# ",,12" (commas are dialing pauses). Only recognised to be refused or split off; the digits
+# are sent as DTMF after the call connects, never as part of the dialed number.
+_EXTENSION = re.compile(
+    r"\s*(?:(?:ext(?:ension)?\.?|x)\s*:?|;\s*ext\s*=|#|,+)\s*([0-9]{1,10})\s*#?\s*$",
+    re.IGNORECASE,
+)
+
+# Longest emergency number in phonenumbers' short-number data (6 digits); longer strings are
+# never compared against every region's list.
+_MAX_EMERGENCY_DIGITS = 6
+
+
+@dataclass(frozen=True, slots=True)
+class DialTarget:
+    """A number that passed `check_number`: what to dial and what is known about it."""
+
+    e164: str
+    extension: str | None  # DTMF digits to send once answered, if extensions are allowed
+    region: str  # ISO region ("US", "GB"), or "001" for non-geographic numbers (+800, +881)
+    number_type: str  # phonenumbers' type name: "MOBILE", "FIXED_LINE_OR_MOBILE", "UNKNOWN", ...
+
+
+def check_number(raw: str, default_region: str, *, allow_extensions: bool = False) -> DialTarget:
+    """Normalize `raw` and refuse numbers that must never be dialed, whatever the policy.
+
+    Raises a NumberRefused subclass naming the rule: InvalidNumber (bad characters, not a
+    number), EmergencyNumber (112, 911, 999, 000, 110, 119, ... of any country, in any format),
+    CostlyNumber (premium-rate, shared-cost, personal numbers), NoPersonNumber (voicemail
+    access, pagers), ExtensionNotAllowed.
+    """
+    import phonenumbers
+
+    text = raw.strip() if isinstance(raw, str) else ""
+    region = default_region.strip().upper()
+    extension: str | None = None
+    match = _EXTENSION.search(text)
+    head = text[: match.start()] if match else ""
+    if match and head and _ALLOWED.fullmatch(head):  # a number, then an extension
+        text, extension = head.strip(), match.group(1)
+
+    if text and _ALLOWED.fullmatch(text):
+        # Before the validity checks: "911", "+44 999", "(000)" are too short to be valid
+        # numbers, and must be named for what they are, not merely called invalid.
+        _refuse_emergency(text, region, raw)
+
+    e164 = normalize(text, default_region)
+    number = phonenumbers.parse(e164)
+
+    kind = phonenumbers.number_type(number)
+    T = phonenumbers.PhoneNumberType
+    shown = mask(e164)
+    if kind == T.PREMIUM_RATE:
+        raise CostlyNumber(
+            f"{shown} is a premium-rate number (the caller pays a surcharge); callagent never "
+            "dials these", rule=Rule.premium_rate)
+    if kind == T.SHARED_COST:
+        raise CostlyNumber(
+            f"{shown} is a shared-cost number (the caller pays part of the service's cost); "
+            "callagent never dials these", rule=Rule.shared_cost)
+    if kind == T.PERSONAL_NUMBER:
+        # UK 070 and similar "follow-me" numbers are billed far above normal rates and are a
+        # known fraud channel; they look like mobiles to the people who publish them.
+        raise CostlyNumber(
+            f"{shown} is a personal (follow-me) number, billed above normal call rates; "
+            "callagent never dials these", rule=Rule.personal_number)
+    if kind in (T.VOICEMAIL, T.PAGER):
+        what = "a voicemail access number" if kind == T.VOICEMAIL else "a pager"
+        raise NoPersonNumber(
+            f"{shown} is {what}: no person answers it, so the call cannot hold a conversation")
+
+    if extension is not None and not allow_extensions:
+        raise ExtensionNotAllowed(
+            f"'{_printable(raw.strip())}' has an extension ({extension}); calls with extensions are "
+            "off — give the number without it, or set DIAL_ALLOW_EXTENSIONS=true"
+        )
+
+    number_region = phonenumbers.region_code_for_number(number)
+    if number_region is None:  # fictional 555-01XX numbers: no region of their own
+        number_region = phonenumbers.region_code_for_country_code(number.country_code)
+    type_name = next((name for name, value in vars(T).items() if value == kind), "UNKNOWN")
+    return DialTarget(e164=e164, extension=extension, region=number_region, number_type=type_name)
+
+
+def _emergency_message(raw: str) -> str:
+    return (
+        f"'{_printable(raw.strip())}' is an emergency services number; callagent never dials "
+        "emergency numbers of any country — a person in an emergency must call themselves"
+    )
+
+
+def _refuse_emergency(text: str, region: str, raw: str) -> None:
+    """Raise EmergencyNumber if `text` reaches an emergency service anywhere.
+
+    Checked: the digits as typed, exactly, against every region's emergency numbers; as a
+    prefix in the default region ("911 555..." reaches 911 on many networks), unless the
+    whole is a valid number there (Delhi's 11 2345 6789 is not a call to 112); and the
+    national number after a country code ("+44 999"), in that country and everywhere else.
+    """
+    import phonenumbers
+    from phonenumbers import NumberParseException, shortnumberinfo
+
+    try:
+        number: PhoneNumber | None = phonenumbers.parse(text, region)
+    except NumberParseException:
+        number = None
+    if not text.startswith("+"):
+        digits = re.sub(r"[^0-9]", "", text)
+        valid = number is not None and (phonenumbers.is_valid_number(number) or _is_fictional_nanp(number))
+        if digits and (
+            _is_emergency_anywhere(digits)
+            or (not valid and shortnumberinfo.connects_to_emergency_number(digits, region))
+        ):
+            raise EmergencyNumber(_emergency_message(raw))
+    if number is None:
+        return
+    own_regions = phonenumbers.region_codes_for_country_code(number.country_code)
+    for candidate in {phonenumbers.national_significant_number(number), str(number.national_number)}:
+        if any(_is_emergency(candidate, r) for r in own_regions) or _is_emergency_anywhere(candidate):
+            raise EmergencyNumber(_emergency_message(raw))
+
+
+def _is_emergency(digits: str, region: str) -> bool:
+    from phonenumbers import shortnumberinfo
+
+    return shortnumberinfo.is_emergency_number(digits, region)
+
+
+@cache
+def _is_emergency_anywhere(digits: str) -> bool:
+    """Whether `digits` is exactly an emergency number in any region phonenumbers knows.
+
+    An LLM may write the number of the country it thinks the callee is in ("000" for
+    Australia while the default region is US); any such short code is refused.
+    """
+    import phonenumbers
+
+    if not digits or len(digits) > _MAX_EMERGENCY_DIGITS:
+        return False
+    return any(_is_emergency(digits, r) for r in phonenumbers.SUPPORTED_SHORT_REGIONS)
+
+
+def time_zones(e164: str) -> tuple[str, ...]:
+    """The IANA time zones a number may ring in; () when nothing is known.
+
+    Falls back from the number's own zones to its prefix's, then its country's: the fictional
+    555-01XX numbers and unassigned ranges get the whole country's zones, so a quiet-hours
+    check on them is stricter, never looser.
+    """
+    import phonenumbers
+    from phonenumbers import timezone
+
+    number = phonenumbers.parse(e164)
+    unknown = timezone.UNKNOWN_TIMEZONE
+    for lookup in (
+        timezone.time_zones_for_number,
+        timezone.time_zones_for_geographical_number,
+        timezone._country_level_time_zones_for_number,  # no public name for this fallback
+    ):
+        zones = tuple(z for z in lookup(number) if z != unknown)
+        if zones:
+            return zones
+    return ()

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import logging
 import os
+import re
+from datetime import time
 from functools import cache
 from pathlib import Path
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 __all__ = [
     "ENV_FILE",
@@ -45,6 +48,8 @@ class Settings(BaseSettings):
         extra="ignore",  # .env is shared with the devstack and other tools
         populate_by_name=True,
         case_sensitive=False,
+        # A model-level error would otherwise print every input, API secrets included.
+        hide_input_in_errors=True,
     )
 
     # LiveKit server and SIP trunk (required to place calls; see missing_livekit_settings).
@@ -76,6 +81,9 @@ class Settings(BaseSettings):
     # How many calls one worker holds at once. Its load is calls / this, not CPU: a shared
     # machine's CPU says little about whether one more call fits.
     worker_max_calls: int = Field(10, gt=0, validation_alias="CALLAGENT_WORKER_MAX_CALLS")
+    # The worker's health-check HTTP port (LiveKit's default); 0 picks a free one, for running
+    # several workers on one host.
+    worker_port: int = Field(8081, ge=0, le=65535, validation_alias="CALLAGENT_WORKER_PORT")
 
     # Models (OpenAI or any server speaking its API).
     openai_api_key: SecretStr | None = Field(None, validation_alias="OPENAI_API_KEY")
@@ -89,6 +97,31 @@ class Settings(BaseSettings):
 
     log_level: str = Field("INFO", validation_alias="CALLAGENT_LOG_LEVEL")
 
+    # Dial policy (callagent.policy). Lists are comma-separated; numbers in them are E.164 or
+    # written for CALLAGENT_DEFAULT_REGION, and an entry ending in "*" is a prefix ("+1415*").
+    dial_allow: Annotated[tuple[str, ...], NoDecode] = Field((), validation_alias="DIAL_ALLOW")
+    dial_deny: Annotated[tuple[str, ...], NoDecode] = Field((), validation_alias="DIAL_DENY")
+    # ISO region codes ("US,CA"); unset: CALLAGENT_DEFAULT_REGION only; "*": every country
+    # (non-geographic +800/+881... numbers only when "001" is listed explicitly).
+    dial_countries: Annotated[tuple[str, ...] | None, NoDecode] = Field(None, validation_alias="DIAL_COUNTRIES")
+    # In the callee's local time; "off" disables. None means off.
+    dial_quiet_hours: Annotated[tuple[time, time] | None, NoDecode] = Field(
+        (time(21, 0), time(8, 0)), validation_alias="DIAL_QUIET_HOURS"
+    )
+    dial_max_concurrent: int = Field(3, ge=1, validation_alias="DIAL_MAX_CONCURRENT")
+    # "Per day" and "per hour" are rolling windows: any 24 hours, any 60 minutes.
+    dial_max_per_number_per_day: int = Field(2, ge=1, validation_alias="DIAL_MAX_PER_NUMBER_PER_DAY")
+    dial_max_per_hour: int = Field(30, ge=1, validation_alias="DIAL_MAX_PER_HOUR")
+    # never: the MCP client's own tool approval is the human step; unlisted: numbers not on
+    # DIAL_ALLOW need a confirmation; always: every call does.
+    dial_confirm: Literal["never", "unlisted", "always"] = Field("never", validation_alias="DIAL_CONFIRM")
+    dial_confirm_ttl_s: int = Field(300, ge=10, le=3600, validation_alias="DIAL_CONFIRM_TTL_S")
+    dial_allow_extensions: bool = Field(False, validation_alias="DIAL_ALLOW_EXTENSIONS")
+    # Sizes of what a client may send; the upper bounds are what a CallRequest can carry.
+    max_goal_chars: int = Field(2000, ge=1, le=4000, validation_alias="CALLAGENT_MAX_GOAL_CHARS")
+    max_context_chars: int = Field(4000, ge=0, le=8000, validation_alias="CALLAGENT_MAX_CONTEXT_CHARS")
+    max_greeting_chars: int = Field(500, ge=1, le=1000, validation_alias="CALLAGENT_MAX_GREETING_CHARS")
+
     @field_validator("default_region", "log_level", mode="before")
     @classmethod
     def _upper(cls, value: object) -> object:
@@ -101,6 +134,84 @@ class Settings(BaseSettings):
             raise ValueError(f"CALLAGENT_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, not {value!r}")
         return value
 
+    @field_validator("dial_allow", "dial_deny", mode="before")
+    @classmethod
+    def _number_list(cls, value: object, info: ValidationInfo) -> object:
+        name = "DIAL_ALLOW" if info.field_name == "dial_allow" else "DIAL_DENY"
+        region = info.data.get("default_region")  # validated before: declared earlier
+        out: list[str] = []
+        for entry in _split(value, name):
+            if entry.endswith("*"):
+                if not _PREFIX.fullmatch(entry):
+                    raise ValueError(
+                        f"{name}: prefix {entry!r} must be '+', the country code and digits, then '*' "
+                        "(e.g. +1415555*)"
+                    )
+                out.append(entry)
+            elif not re.fullmatch(r"\+?[0-9]+", entry):
+                raise ValueError(f"{name}: {entry!r} is not a phone number or a prefix ending in '*'")
+            elif region is None:  # CALLAGENT_DEFAULT_REGION is bad; that error is reported
+                out.append(entry)
+            else:
+                # Stored in E.164, so entries compare equal to what is dialed.
+                from callagent.numbers import InvalidNumber, normalize
+
+                try:
+                    out.append(normalize(entry, region))
+                except InvalidNumber as exc:
+                    raise ValueError(f"{name}: {exc}") from None
+        return tuple(dict.fromkeys(out))
+
+    @field_validator("dial_countries", mode="before")
+    @classmethod
+    def _countries(cls, value: object) -> object:
+        if value is None:
+            return None
+        entries = [e.upper() for e in _split(value, "DIAL_COUNTRIES")]
+        if not entries:
+            return None
+        if any(e in ("*", "ANY", "ALL") for e in entries):
+            return ("*", *sorted({e for e in entries if e == "001"}))
+        bad = [e for e in entries if not re.fullmatch(r"[A-Z]{2}|001", e)]
+        if bad:
+            raise ValueError(
+                f"DIAL_COUNTRIES: {', '.join(map(repr, bad))} is not an ISO region code "
+                "(two letters such as US, GB, DE; 001 for non-geographic numbers; * for all)"
+            )
+        import phonenumbers  # only when the setting is used: costs ~50 ms
+
+        unknown = [e for e in entries if e != "001" and e not in phonenumbers.SUPPORTED_REGIONS]
+        if unknown:
+            hint = " (the United Kingdom is GB)" if "UK" in unknown else ""
+            raise ValueError(f"DIAL_COUNTRIES: unknown region {', '.join(unknown)}{hint}")
+        return tuple(dict.fromkeys(entries))
+
+    @field_validator("dial_quiet_hours", mode="before")
+    @classmethod
+    def _quiet_hours(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        text = value.strip()
+        if text.lower() in ("off", "none", "no", "false"):
+            return None
+        m = re.fullmatch(r"([0-9]{1,2}):([0-9]{2})\s*[-\u2013]\s*([0-9]{1,2}):([0-9]{2})", text)
+        if not m or int(m[1]) > 23 or int(m[3]) > 23 or int(m[2]) > 59 or int(m[4]) > 59:
+            raise ValueError(
+                f"DIAL_QUIET_HOURS must be a window like 21:00-08:00 (callee's local time), or off; "
+                f"not {value!r}"
+            )
+        start, end = time(int(m[1]), int(m[2])), time(int(m[3]), int(m[4]))
+        if start == end:
+            raise ValueError(
+                f"DIAL_QUIET_HOURS {value!r} starts and ends at the same time; give a real window or off"
+            )
+        return (start, end)
+
+    @field_validator("dial_confirm", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
     @model_validator(mode="after")
     def _duration_within_cap(self) -> Settings:
         if self.max_duration_s > self.max_duration_cap_s:
@@ -109,6 +220,20 @@ class Settings(BaseSettings):
                 f"CALLAGENT_MAX_DURATION_CAP_S ({self.max_duration_cap_s})"
             )
         return self
+
+
+_PREFIX = re.compile(r"\+[1-9][0-9]{0,14}\*")
+
+
+def _split(value: object, name: str) -> list[str]:
+    """Entries of a comma-separated setting, spaces and number punctuation removed."""
+    if isinstance(value, str):
+        raw = value.split(",")
+    elif isinstance(value, (list, tuple, set, frozenset)):
+        raw = [str(v) for v in value]
+    else:
+        raise ValueError(f"{name} must be a comma-separated list")
+    return [re.sub(r"[\s\-().]", "", entry) for entry in raw if entry.strip()]
 
 
 @cache

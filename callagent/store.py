@@ -12,15 +12,21 @@ from __future__ import annotations
 import base64
 import binascii
 import builtins
+import hashlib
+import hmac
 import json
 import re
+import secrets
 import threading
 import time
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Annotated, Any, NamedTuple
+
+from pydantic import BaseModel, ConfigDict
 
 from callagent.calls import (
     ACTIVE_STATUSES,
@@ -30,15 +36,38 @@ from callagent.calls import (
     can_transition,
     utcnow,
 )
+from callagent.numbers import Refusal, Rule
+from callagent.policy import Counts, Lists, VolumeLimits
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from pydantic import TypeAdapter
-    from sqlalchemy import ColumnElement, Row, Table
+    from sqlalchemy import ColumnElement, Connection, Row, Table
     from sqlalchemy.engine import Engine
 
-__all__ = ["CallNotFound", "CallStore", "DuplicateKey", "StoreError"]
+__all__ = [
+    "CallNotFound",
+    "CallStore",
+    "DoNotCallEntry",
+    "DuplicateKey",
+    "RefusalEntry",
+    "StoreError",
+]
 
 TABLE_NAME = "callagent_calls"
+DNC_TABLE_NAME = "callagent_do_not_call"
+REFUSALS_TABLE_NAME = "callagent_refusals"
+CONFIRMATIONS_TABLE_NAME = "callagent_confirmations"
+
+# Advisory lock keys (PostgreSQL): one for creating tables, one for placing calls.
+_DDL_LOCK_KEY = 7305982763
+_DIAL_LOCK_KEY = 7305982764
+
+_E164 = re.compile(r"\+[1-9][0-9]{1,14}")
+_MAX_REFUSAL_NUMBER = 32
+_MAX_REFUSAL_MESSAGE = 2000
+_MAX_DNC_REASON = 500
 
 # Fields that identify a call or are managed by the store itself; everything else may be
 # written with update() / transition().
@@ -67,6 +96,30 @@ class CallNotFound(StoreError, LookupError):
     def __init__(self, call_id: str) -> None:
         self.call_id = call_id
         super().__init__(f"no call with id {call_id!r}")
+
+
+class DoNotCallEntry(BaseModel):
+    """A number on the do-not-call list."""
+
+    model_config = ConfigDict(frozen=True)
+
+    number: str
+    reason: str | None = None
+    call_id: str | None = None
+    added_at: datetime
+
+
+class RefusalEntry(BaseModel):
+    """One refused call, as kept for audit."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: int
+    at: datetime
+    number: str | None
+    rule: str
+    message: str
+    setting: str | None = None
 
 
 class CallStore:
@@ -310,6 +363,208 @@ class CallStore:
         with engine.connect() as conn:
             return conn.execute(sa.select(sa.func.count()).select_from(table).where(*where)).scalar_one()
 
+    # -- dial policy -----------------------------------------------------------------------
+
+    def counts(self, now: datetime | None = None, number: str | None = None) -> Counts:
+        """Live calls, calls in the last hour, and (given `number`) calls to it in the last
+        24 hours: the facts the volume limits are checked against."""
+        engine, _ = self._ready()
+        with engine.connect() as conn:
+            return _counts(conn, _aware(now) if now is not None else utcnow(), number)
+
+    def policy_inputs(self, number: str, now: datetime | None = None) -> tuple[Counts, Lists]:
+        """Everything `DialPolicy.check` needs from the store for a call to `number`."""
+        engine, _ = self._ready()
+        with engine.connect() as conn:
+            counts = _counts(conn, _aware(now) if now is not None else utcnow(), number)
+            listed = _on_do_not_call(conn, number)
+        return counts, Lists(do_not_call=frozenset({number}) if listed else frozenset())
+
+    def create_if_within_limits(
+        self,
+        record: CallRecord,
+        limits: VolumeLimits,
+        *,
+        now: datetime | None = None,
+        check_do_not_call: bool = True,
+    ) -> CallRecord | Refusal:
+        """Create `record` only if the volume limits (and the do-not-call list) still allow it.
+
+        The counting and the insert happen in one transaction that holds the database's
+        write lock (SQLite: BEGIN IMMEDIATE; PostgreSQL: a transaction-level advisory lock),
+        so simultaneous requests from any number of processes are admitted one at a time:
+        with a limit of 3 concurrent calls, 20 racing requests create exactly 3 records.
+        Returns the created record, or the Refusal naming the limit that was hit. Raises
+        DuplicateKey like create().
+        """
+        import sqlalchemy as sa
+
+        engine, table = self._ready()
+        at = _aware(now) if now is not None else utcnow()
+        stmt = sa.insert(table).values(**_record_to_row(record)).returning(*table.c)
+        try:
+            with _dial_lock(engine) as conn:
+                if check_do_not_call and _on_do_not_call(conn, record.phone_number):
+                    return Refusal(
+                        Rule.do_not_call,
+                        "the number is on the do-not-call list; only the operator can remove it, "
+                        "with `callagent dnc remove`",
+                        None,
+                    )
+                refusal = limits.check(_counts(conn, at, record.phone_number))
+                if refusal is not None:
+                    return refusal
+                row = conn.execute(stmt).one()
+        except sa.exc.IntegrityError:
+            if record.idempotency_key is not None:
+                existing = self.find_by_idempotency_key(record.idempotency_key)
+                if existing is not None:
+                    raise DuplicateKey(existing) from None
+            if self.get(record.call_id) is not None:
+                raise StoreError(f"a call with id {record.call_id!r} already exists") from None
+            raise
+        return _row_to_record(row)
+
+    # -- do-not-call list ------------------------------------------------------------------
+
+    def add_do_not_call(
+        self, number: str, reason: str | None = None, call_id: str | None = None, *, at: datetime | None = None
+    ) -> DoNotCallEntry:
+        """Put an E.164 number on the do-not-call list; returns its entry.
+
+        Adding a number that is already listed keeps the first entry (its reason and time):
+        the earliest request not to be called is the one that counts.
+        """
+        import sqlalchemy as sa
+
+        _require_e164(number)
+        engine, _ = self._ready()
+        dnc = _tables().do_not_call
+        values = {
+            "number": number,
+            "reason": None if reason is None else reason[:_MAX_DNC_REASON],
+            "call_id": call_id,
+            "added_at": _aware(at) if at is not None else utcnow(),
+        }
+        try:
+            with engine.begin() as conn:
+                row = conn.execute(sa.insert(dnc).values(**values).returning(*dnc.c)).one()
+        except sa.exc.IntegrityError:
+            with engine.connect() as conn:
+                row = conn.execute(dnc.select().where(dnc.c.number == number)).one()
+        return DoNotCallEntry.model_validate(dict(row._mapping))
+
+    def remove_do_not_call(self, number: str) -> bool:
+        """Take a number off the list; False if it was not on it."""
+        import sqlalchemy as sa
+
+        engine, _ = self._ready()
+        dnc = _tables().do_not_call
+        with engine.begin() as conn:
+            return conn.execute(sa.delete(dnc).where(dnc.c.number == number)).rowcount > 0
+
+    def list_do_not_call(self) -> builtins.list[DoNotCallEntry]:
+        """The whole list, most recently added first."""
+        engine, _ = self._ready()
+        dnc = _tables().do_not_call
+        with engine.connect() as conn:
+            rows = conn.execute(dnc.select().order_by(dnc.c.added_at.desc(), dnc.c.number)).all()
+        return [DoNotCallEntry.model_validate(dict(r._mapping)) for r in rows]
+
+    def is_do_not_call(self, number: str) -> bool:
+        engine, _ = self._ready()
+        with engine.connect() as conn:
+            return _on_do_not_call(conn, number)
+
+    # -- refusals (audit) ------------------------------------------------------------------
+
+    def record_refusal(
+        self,
+        number: str | None,
+        rule: str,
+        message: str,
+        at: datetime | None = None,
+        setting: str | None = None,
+    ) -> RefusalEntry:
+        """Keep a refused call for audit. Pass the E.164 number when there is one, else the
+        masked input; anything unprintable is escaped and overlong text cut, since the input
+        came from a client and ends up on an operator's terminal."""
+        import sqlalchemy as sa
+
+        engine, _ = self._ready()
+        refusals = _tables().refusals
+        values = {
+            "at": _aware(at) if at is not None else utcnow(),
+            "number": None if number is None else _clean(number)[:_MAX_REFUSAL_NUMBER],
+            "rule": _clean(str(rule))[:64],
+            "message": _clean(message, keep_newlines=True)[:_MAX_REFUSAL_MESSAGE],
+            "setting": None if setting is None else _clean(setting)[:200],
+        }
+        with engine.begin() as conn:
+            row = conn.execute(sa.insert(refusals).values(**values).returning(*refusals.c)).one()
+        return RefusalEntry.model_validate(dict(row._mapping))
+
+    def list_refusals(self, limit: int = 50) -> builtins.list[RefusalEntry]:
+        """The most recent refusals, newest first."""
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        engine, _ = self._ready()
+        refusals = _tables().refusals
+        query = refusals.select().order_by(refusals.c.at.desc(), refusals.c.id.desc()).limit(limit)
+        with engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return [RefusalEntry.model_validate(dict(r._mapping)) for r in rows]
+
+    # -- confirmation tokens ---------------------------------------------------------------
+
+    def issue_confirmation(self, call_args_hash: str, ttl_s: float, *, now: datetime | None = None) -> str:
+        """A fresh one-time token confirming the call whose arguments hash to `call_args_hash`,
+        valid for `ttl_s` seconds. Expired tokens are swept on the way."""
+        import sqlalchemy as sa
+
+        if ttl_s <= 0:
+            raise ValueError("ttl_s must be positive")
+        engine, _ = self._ready()
+        tokens = _tables().confirmations
+        at = _aware(now) if now is not None else utcnow()
+        token = secrets.token_urlsafe(18)
+        with engine.begin() as conn:
+            conn.execute(sa.delete(tokens).where(tokens.c.expires_at <= at))
+            conn.execute(
+                sa.insert(tokens).values(
+                    token_hash=_token_hash(token),
+                    args_hash=call_args_hash,
+                    created_at=at,
+                    expires_at=at + timedelta(seconds=ttl_s),
+                )
+            )
+        return token
+
+    def consume_confirmation(self, token: str, call_args_hash: str, *, now: datetime | None = None) -> bool:
+        """True once for a valid token presented with the arguments it was issued for.
+
+        The token is spent by any attempt, also a failed one (other arguments): a client
+        cannot try a confirmed token on variations of a call. Delete-and-check is one
+        statement, so two racing uses cannot both succeed.
+        """
+        import sqlalchemy as sa
+
+        if not isinstance(token, str) or not token or len(token) > 200:
+            return False
+        engine, _ = self._ready()
+        tokens = _tables().confirmations
+        at = _aware(now) if now is not None else utcnow()
+        stmt = (
+            sa.delete(tokens)
+            .where(tokens.c.token_hash == _token_hash(token))
+            .returning(tokens.c.args_hash, tokens.c.expires_at)
+        )
+        with engine.begin() as conn:
+            row = conn.execute(stmt).first()
+        if row is None:
+            return False
+        return hmac.compare_digest(row.args_hash, call_args_hash) and at < row.expires_at
+
     # -- setup -----------------------------------------------------------------------------
 
     def _ready(self) -> tuple[Engine, Table]:
@@ -328,8 +583,19 @@ class CallStore:
 # -- schema and engine ---------------------------------------------------------------------
 
 
-@cache
+class _Tables(NamedTuple):
+    calls: Table
+    do_not_call: Table
+    refusals: Table
+    confirmations: Table
+
+
 def _schema() -> Table:
+    return _tables().calls
+
+
+@cache
+def _tables() -> _Tables:
     import sqlalchemy as sa
 
     class UtcDateTime(sa.TypeDecorator[datetime]):
@@ -383,7 +649,39 @@ def _schema() -> Table:
     missing = set(CallRecord.model_fields) - set(table.c.keys())
     if missing:  # a field added to CallRecord needs its column here
         raise RuntimeError(f"CallRecord fields without a column: {sorted(missing)}")
-    return table
+
+    # Numbers never to be called again; the operator owns this list (`callagent dnc`).
+    do_not_call = sa.Table(
+        DNC_TABLE_NAME,
+        table.metadata,
+        sa.Column("number", sa.String(16), primary_key=True),
+        sa.Column("reason", sa.Text),
+        sa.Column("call_id", sa.String(64)),  # the call in which the callee asked, if any
+        ts("added_at", nullable=False),
+    )
+    # Every refused make_phone_call, for audit (`callagent refusals`).
+    refusals = sa.Table(
+        REFUSALS_TABLE_NAME,
+        table.metadata,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        ts("at", nullable=False),
+        sa.Column("number", sa.String(_MAX_REFUSAL_NUMBER)),
+        sa.Column("rule", sa.String(64), nullable=False),
+        sa.Column("message", sa.Text, nullable=False),
+        sa.Column("setting", sa.String(200)),
+        sa.Index(f"ix_{REFUSALS_TABLE_NAME}_at", "at", "id"),
+    )
+    # One-time confirmation tokens. Only a hash of the token is stored: whoever can read the
+    # database still cannot confirm a call with it.
+    confirmations = sa.Table(
+        CONFIRMATIONS_TABLE_NAME,
+        table.metadata,
+        sa.Column("token_hash", sa.String(64), primary_key=True),
+        sa.Column("args_hash", sa.String(64), nullable=False),
+        ts("created_at", nullable=False),
+        ts("expires_at", nullable=False),
+    )
+    return _Tables(table, do_not_call, refusals, confirmations)
 
 
 def _create_engine(url: str) -> Engine:
@@ -424,7 +722,7 @@ def _create_table(engine: Engine) -> None:
         try:
             with engine.begin() as conn:
                 if engine.dialect.name == "postgresql":
-                    conn.execute(sa.text("SELECT pg_advisory_xact_lock(7305982763)"))
+                    conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _DDL_LOCK_KEY})
                 table.metadata.create_all(conn, checkfirst=True)
             return
         except sa.exc.DBAPIError:
@@ -500,3 +798,77 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
 
 def _hide_password(url: str) -> str:
     return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+
+
+# -- dial policy helpers -------------------------------------------------------------------
+
+
+def _counts(conn: Connection, now: datetime, number: str | None) -> Counts:
+    import sqlalchemy as sa
+
+    table = _schema()
+    live = table.c.status.in_(_values(ACTIVE_STATUSES))
+    hour = table.c.created_at >= now - timedelta(hours=1)
+    columns = [
+        sa.func.count().filter(live),
+        sa.func.count().filter(hour),
+    ]
+    if number is not None:
+        columns.append(
+            sa.func.count().filter(table.c.phone_number == number, table.c.created_at >= now - timedelta(days=1))
+        )
+    row = conn.execute(sa.select(*columns).select_from(table)).one()
+    return Counts(active=row[0], last_hour=row[1], to_number_24h=row[2] if number is not None else 0)
+
+
+def _on_do_not_call(conn: Connection, number: str) -> bool:
+    import sqlalchemy as sa
+
+    dnc = _tables().do_not_call
+    return conn.execute(sa.select(dnc.c.number).where(dnc.c.number == number)).first() is not None
+
+
+@contextmanager
+def _dial_lock(engine: Engine) -> Iterator[Connection]:
+    """A transaction that holds the store's write lock from its first statement.
+
+    SQLite: BEGIN IMMEDIATE takes the database's write lock up front (a plain BEGIN would
+    read first and fail to upgrade under contention); busy_timeout makes others wait for it.
+    The driver's own transaction handling is switched off for this connection so it cannot
+    issue a BEGIN of its own. PostgreSQL: a transaction-level advisory lock, released at
+    commit or rollback, serializes every process placing calls on this database.
+    """
+    import sqlalchemy as sa
+
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as conn:
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.exec_driver_sql("ROLLBACK")
+                raise
+            else:
+                conn.exec_driver_sql("COMMIT")
+        return
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _DIAL_LOCK_KEY})
+        yield conn
+
+
+def _require_e164(number: str) -> None:
+    if not isinstance(number, str) or not _E164.fullmatch(number):
+        raise ValueError(f"{number!r} is not an E.164 number (like +14155550100); normalize it first")
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _clean(text: str, *, keep_newlines: bool = False) -> str:
+    # Escapes control characters, so stored text cannot move a terminal's cursor or fake lines.
+    return "".join(
+        c if c.isprintable() or (keep_newlines and c == "\n") else repr(c)[1:-1] for c in text
+    )

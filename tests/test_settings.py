@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import time
 from pathlib import Path
 
 import pytest
@@ -37,6 +38,11 @@ def test_env_names_are_the_documented_ones() -> None:
             "OPENAI_API_KEY", "OPENAI_BASE_URL", "CALLAGENT_LLM_MODEL", "CALLAGENT_STT_MODEL",
             "CALLAGENT_TTS_MODEL", "CALLAGENT_TTS_VOICE", "CALLAGENT_REALTIME_MODEL",
             "CALLAGENT_STALE_AFTER_S", "CALLAGENT_LOG_LEVEL", "CALLAGENT_WORKER_MAX_CALLS",
+            "CALLAGENT_WORKER_PORT",
+            "DIAL_ALLOW", "DIAL_DENY", "DIAL_COUNTRIES", "DIAL_QUIET_HOURS", "DIAL_MAX_CONCURRENT",
+            "DIAL_MAX_PER_NUMBER_PER_DAY", "DIAL_MAX_PER_HOUR", "DIAL_CONFIRM", "DIAL_CONFIRM_TTL_S",
+            "DIAL_ALLOW_EXTENSIONS", "CALLAGENT_MAX_GOAL_CHARS", "CALLAGENT_MAX_CONTEXT_CHARS",
+            "CALLAGENT_MAX_GREETING_CHARS",
         ]
     )
 
@@ -62,6 +68,14 @@ def test_defaults(tmp_path: Path) -> None:
     assert s.stale_after_s == 60
     assert s.log_level == "INFO"
     assert s.worker_max_calls == 10
+    # The dial policy.
+    assert s.dial_allow == () and s.dial_deny == ()
+    assert s.dial_countries is None  # CALLAGENT_DEFAULT_REGION only
+    assert s.dial_quiet_hours == (time(21, 0), time(8, 0))
+    assert (s.dial_max_concurrent, s.dial_max_per_number_per_day, s.dial_max_per_hour) == (3, 2, 30)
+    assert s.dial_confirm == "never" and s.dial_confirm_ttl_s == 300
+    assert s.dial_allow_extensions is False
+    assert (s.max_goal_chars, s.max_context_chars, s.max_greeting_chars) == (2000, 4000, 500)
 
 
 def test_default_db_url_without_xdg(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -183,6 +197,23 @@ def test_missing_livekit_settings(monkeypatch: pytest.MonkeyPatch) -> None:
         ("CALLAGENT_DEFAULT_REGION", "USA", "CALLAGENT_DEFAULT_REGION"),
         ("CALLAGENT_LOG_LEVEL", "loud", "CALLAGENT_LOG_LEVEL"),
         ("CALLAGENT_WORKER_MAX_CALLS", "0", "CALLAGENT_WORKER_MAX_CALLS"),
+        ("DIAL_ALLOW", "415*", "prefix '415*' must be '+'"),
+        ("DIAL_ALLOW", "+1 415 555 0100, bob", "DIAL_ALLOW: 'bob' is not a phone number"),
+        ("DIAL_DENY", "+1 415 555", "DIAL_DENY: '+1415555' is not a valid phone number"),
+        ("DIAL_COUNTRIES", "UK", "DIAL_COUNTRIES: unknown region UK (the United Kingdom is GB)"),
+        ("DIAL_COUNTRIES", "US,usa", "DIAL_COUNTRIES: 'USA' is not an ISO region code"),
+        ("DIAL_QUIET_HOURS", "9pm-8am", "DIAL_QUIET_HOURS must be a window like 21:00-08:00"),
+        ("DIAL_QUIET_HOURS", "21:00-24:00", "DIAL_QUIET_HOURS"),
+        ("DIAL_QUIET_HOURS", "08:00-08:00", "starts and ends at the same time"),
+        ("DIAL_MAX_CONCURRENT", "0", "DIAL_MAX_CONCURRENT"),
+        ("DIAL_MAX_PER_NUMBER_PER_DAY", "-1", "DIAL_MAX_PER_NUMBER_PER_DAY"),
+        ("DIAL_MAX_PER_HOUR", "lots", "DIAL_MAX_PER_HOUR"),
+        ("DIAL_CONFIRM", "sometimes", "DIAL_CONFIRM"),
+        ("DIAL_CONFIRM_TTL_S", "5", "DIAL_CONFIRM_TTL_S"),
+        ("DIAL_ALLOW_EXTENSIONS", "perhaps", "DIAL_ALLOW_EXTENSIONS"),
+        ("CALLAGENT_MAX_GOAL_CHARS", "4001", "CALLAGENT_MAX_GOAL_CHARS"),
+        ("CALLAGENT_MAX_CONTEXT_CHARS", "9000", "CALLAGENT_MAX_CONTEXT_CHARS"),
+        ("CALLAGENT_MAX_GREETING_CHARS", "0", "CALLAGENT_MAX_GREETING_CHARS"),
     ],
 )
 def test_bad_values_name_the_setting(
@@ -199,3 +230,71 @@ def test_cap_can_be_raised(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CALLAGENT_MAX_DURATION_CAP_S", "3600")
     s = get_settings()
     assert (s.max_duration_s, s.max_duration_cap_s) == (2400, 3600)
+
+
+def test_dial_lists_parse_cleanly(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DIAL_ALLOW", " +1 415 555 0100 ,(415) 555-0101,, +44 20* , +14155550100 ")
+    monkeypatch.setenv("DIAL_DENY", "+1900*,+1-976-*")
+    monkeypatch.setenv("DIAL_COUNTRIES", " us , GB,us ")
+    s = get_settings()
+    # E.164, in order, duplicates and empty entries dropped, prefixes kept as prefixes.
+    assert s.dial_allow == ("+14155550100", "+14155550101", "+4420*")
+    assert s.dial_deny == ("+1900*", "+1976*")
+    assert s.dial_countries == ("US", "GB")
+
+
+def test_dial_list_numbers_use_the_default_region(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CALLAGENT_DEFAULT_REGION", "GB")
+    monkeypatch.setenv("DIAL_ALLOW", "020 7946 0958")
+    assert get_settings().dial_allow == ("+442079460958",)
+
+
+@pytest.mark.parametrize(
+    "value,expected",
+    [
+        ("*", ("*",)),
+        ("any", ("*",)),
+        ("*,001", ("*", "001")),
+        ("US,001", ("US", "001")),
+        (" ", None),  # blank: unset, the default region only
+    ],
+)
+def test_dial_countries_values(monkeypatch: pytest.MonkeyPatch, value: str, expected: object) -> None:
+    monkeypatch.setenv("DIAL_COUNTRIES", value)
+    assert get_settings().dial_countries == expected
+
+
+@pytest.mark.parametrize(
+    "value,expected",
+    [
+        ("off", None),
+        ("OFF", None),
+        ("21:00-08:00", (time(21), time(8))),
+        ("22:30 - 7:15", (time(22, 30), time(7, 15))),
+        ("12:00\u201314:00", (time(12), time(14))),  # an en dash, as word processors write it
+    ],
+)
+def test_dial_quiet_hours_values(monkeypatch: pytest.MonkeyPatch, value: str, expected: object) -> None:
+    monkeypatch.setenv("DIAL_QUIET_HOURS", value)
+    assert get_settings().dial_quiet_hours == expected
+
+
+def test_dial_confirm_is_case_insensitive(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DIAL_CONFIRM", " Unlisted ")
+    monkeypatch.setenv("DIAL_ALLOW_EXTENSIONS", "yes")
+    s = get_settings()
+    assert s.dial_confirm == "unlisted" and s.dial_allow_extensions is True
+
+
+def test_errors_never_echo_other_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-must-not-leak-789")
+    monkeypatch.setenv("LIVEKIT_API_SECRET", "lk-must-not-leak-012")
+    monkeypatch.setenv("DIAL_DENY", "+1 415 555")  # a field-level error
+    with pytest.raises(ValidationError) as info:
+        get_settings()
+    assert "DIAL_DENY" in str(info.value) and "must-not-leak" not in str(info.value)
+    monkeypatch.delenv("DIAL_DENY")
+    monkeypatch.setenv("CALLAGENT_MAX_DURATION_S", "5000")  # a model-level one: its input is everything
+    with pytest.raises(ValidationError) as info:
+        get_settings()
+    assert "CALLAGENT_MAX_DURATION_CAP_S" in str(info.value) and "must-not-leak" not in str(info.value)

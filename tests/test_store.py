@@ -21,7 +21,17 @@ from callagent.calls import (
     new_call_id,
     utcnow,
 )
-from callagent.store import CallNotFound, CallStore, DuplicateKey, StoreError
+from callagent.numbers import Refusal, Rule
+from callagent.policy import Counts, Lists, VolumeLimits
+from callagent.store import (
+    CallNotFound,
+    CallStore,
+    DoNotCallEntry,
+    DuplicateKey,
+    RefusalEntry,
+    StoreError,
+    _tables,
+)
 
 T0 = datetime(2025, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
 
@@ -426,3 +436,246 @@ def test_repr_hides_password() -> None:
     store = CallStore("postgresql+psycopg://user:hunter2@db.example/calls")
     assert "hunter2" not in repr(store)
     assert "user" in repr(store)
+
+
+# -- dial policy: do-not-call list -----------------------------------------------------------
+
+
+def test_do_not_call_list(store: CallStore) -> None:
+    assert store.list_do_not_call() == [] and not store.is_do_not_call("+14155550107")
+    first = store.add_do_not_call("+14155550107", "asked during a call", "abc123", at=T0)
+    assert first == DoNotCallEntry(number="+14155550107", reason="asked during a call", call_id="abc123", added_at=T0)
+    second = store.add_do_not_call("+14155550100", at=T0 + timedelta(minutes=1))
+    assert second.reason is None and second.call_id is None
+    # Adding again keeps the first entry: the earliest request is the one that counts.
+    again = store.add_do_not_call("+14155550107", "operator", at=T0 + timedelta(hours=1))
+    assert again == first
+    assert store.is_do_not_call("+14155550107") and not store.is_do_not_call("+14155550101")
+    assert store.list_do_not_call() == [second, first]  # most recent first
+    assert store.remove_do_not_call("+14155550107") is True
+    assert store.remove_do_not_call("+14155550107") is False
+    assert store.list_do_not_call() == [second]
+
+
+@pytest.mark.parametrize("bad", ["4155550107", "+1 415 555 0107", "", "+0123", "911", "+14155550107; DROP TABLE x"])
+def test_do_not_call_wants_e164(store: CallStore, bad: str) -> None:
+    with pytest.raises(ValueError, match="E.164"):
+        store.add_do_not_call(bad)
+    assert store.list_do_not_call() == []
+
+
+def test_do_not_call_is_shared_and_long_reasons_are_cut(store_url: str) -> None:
+    with CallStore(store_url) as a, CallStore(store_url) as b:
+        a.add_do_not_call("+14155550107", "x" * 5000)
+        assert b.is_do_not_call("+14155550107")
+        (entry,) = b.list_do_not_call()
+        assert entry.reason == "x" * 500
+        counts, lists = b.policy_inputs("+14155550107")
+        assert lists == Lists(do_not_call=frozenset({"+14155550107"}))
+        assert b.policy_inputs("+14155550100")[1] == Lists()
+
+
+# -- dial policy: refusals (audit) -------------------------------------------------------------
+
+
+def test_refusals_are_kept_newest_first(store: CallStore) -> None:
+    for i in range(5):
+        store.record_refusal("+14155550100", "quiet_hours", f"late {i}", at=T0 + timedelta(minutes=i),
+                             setting="DIAL_QUIET_HOURS")
+    store.record_refusal(None, "invalid_characters", "no number at all", at=T0 + timedelta(minutes=9))
+    latest = store.list_refusals(3)
+    assert [r.message for r in latest] == ["no number at all", "late 4", "late 3"]
+    assert latest[0].number is None and latest[0].setting is None
+    assert latest[1] == RefusalEntry(
+        id=latest[1].id, at=T0 + timedelta(minutes=4), number="+14155550100", rule="quiet_hours",
+        message="late 4", setting="DIAL_QUIET_HOURS",
+    )
+    assert len(store.list_refusals()) == 6
+    with pytest.raises(ValueError):
+        store.list_refusals(0)
+
+
+def test_refusals_keep_hostile_input_harmless(store: CallStore) -> None:
+    entry = store.record_refusal("$(reboot)\x1b[2J" + "9" * 100, "invalid_characters", "bad\x00 input\nline 2" + "m" * 5000)
+    assert entry.number is not None and len(entry.number) == 32 and "\x1b" not in entry.number
+    assert entry.number.startswith("$(reboot)\\x1b[2J")
+    assert "\x00" not in entry.message and "\\x00" in entry.message and "\nline 2" in entry.message
+    assert len(entry.message) == 2000
+    assert store.list_refusals(1) == [entry]
+
+
+# -- dial policy: confirmation tokens ----------------------------------------------------------
+
+
+def test_confirmation_token_is_single_use(store: CallStore) -> None:
+    token = store.issue_confirmation("hash-a", 60, now=T0)
+    assert len(token) >= 20
+    assert store.consume_confirmation(token, "hash-a", now=T0 + timedelta(seconds=59)) is True
+    assert store.consume_confirmation(token, "hash-a", now=T0 + timedelta(seconds=59)) is False
+
+
+def test_confirmation_token_is_bound_to_its_call_and_burnt_by_misuse(store: CallStore) -> None:
+    token = store.issue_confirmation("hash-a", 60, now=T0)
+    assert store.consume_confirmation(token, "hash-b", now=T0) is False
+    assert store.consume_confirmation(token, "hash-a", now=T0) is False  # spent by the attempt
+    assert store.consume_confirmation("no-such-token", "hash-a", now=T0) is False
+    assert store.consume_confirmation("", "hash-a", now=T0) is False
+
+
+def test_confirmation_token_expires(store: CallStore) -> None:
+    token = store.issue_confirmation("hash-a", 60, now=T0)
+    assert store.consume_confirmation(token, "hash-a", now=T0 + timedelta(seconds=60)) is False
+    # Expired tokens are swept when new ones are issued.
+    store.issue_confirmation("hash-b", 60, now=T0)
+    store.issue_confirmation("hash-c", 60, now=T0 + timedelta(seconds=61))
+    engine, _ = store._ready()
+    with engine.connect() as conn:
+        rows = conn.execute(_tables().confirmations.select()).all()
+    assert [r.args_hash for r in rows] == ["hash-c"]
+    with pytest.raises(ValueError):
+        store.issue_confirmation("hash-a", 0)
+
+
+def test_confirmation_token_is_not_stored_in_clear(store: CallStore) -> None:
+    token = store.issue_confirmation("hash-a", 60)
+    engine, _ = store._ready()
+    with engine.connect() as conn:
+        (row,) = conn.execute(_tables().confirmations.select()).all()
+    assert token not in tuple(str(v) for v in row)
+
+
+def test_racing_consumers_of_one_token_one_wins(store_url: str) -> None:
+    stores = [CallStore(store_url) for _ in range(8)]
+    try:
+        token = stores[0].issue_confirmation("hash-a", 60)
+        for s in stores:
+            s.list_refusals(1)  # connected and set up: the race is on the token alone
+        barrier = threading.Barrier(len(stores))
+        results: list[bool] = []
+
+        def consume(s: CallStore) -> None:
+            barrier.wait()
+            results.append(s.consume_confirmation(token, "hash-a"))
+
+        threads = [threading.Thread(target=consume, args=(s,)) for s in stores]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=30)
+        assert sorted(results) == [False] * 7 + [True]
+    finally:
+        for s in stores:
+            s.close()
+
+
+# -- dial policy: counts and race-free creation ------------------------------------------------
+
+
+def test_counts_and_policy_inputs(store: CallStore) -> None:
+    now = T0 + timedelta(hours=3)
+    store.create(make_record(phone_number="+14155550101", created_at=now - timedelta(hours=25)))  # too old
+    store.create(make_record(phone_number="+14155550101", created_at=now - timedelta(hours=2)))
+    ended = store.create(make_record(phone_number="+14155550101", created_at=now - timedelta(minutes=30)))
+    store.create(make_record(phone_number="+14155550102", created_at=now - timedelta(minutes=10)))
+    store.transition(ended.call_id, "completed")
+    assert store.counts(now) == Counts(active=3, to_number_24h=0, last_hour=2)
+    counts, lists = store.policy_inputs("+14155550101", now)
+    assert counts == Counts(active=3, to_number_24h=2, last_hour=2) and lists == Lists()
+
+
+def test_create_if_within_limits_checks_each_limit(store: CallStore) -> None:
+    limits = VolumeLimits(max_concurrent=2, max_per_number_per_day=2, max_per_hour=3)
+    now = T0 + timedelta(seconds=1)
+    a = store.create_if_within_limits(make_record(phone_number="+14155550101"), limits, now=now)
+    assert isinstance(a, CallRecord) and store.get(a.call_id) == a
+    b = store.create_if_within_limits(make_record(phone_number="+14155550101"), limits, now=now)
+    assert isinstance(b, CallRecord)
+    refused = store.create_if_within_limits(make_record(phone_number="+14155550102"), limits, now=now)
+    assert isinstance(refused, Refusal) and refused.rule == Rule.max_concurrent
+    assert refused.setting == "DIAL_MAX_CONCURRENT"
+    store.transition(a.call_id, "completed")
+    store.transition(b.call_id, "completed")
+    refused = store.create_if_within_limits(make_record(phone_number="+14155550101"), limits, now=now)
+    assert isinstance(refused, Refusal) and refused.rule == Rule.max_per_number_per_day
+    c = store.create_if_within_limits(make_record(phone_number="+14155550102"), limits, now=now)
+    assert isinstance(c, CallRecord)
+    store.transition(c.call_id, "busy")
+    refused = store.create_if_within_limits(make_record(phone_number="+14155550103"), limits, now=now)
+    assert isinstance(refused, Refusal) and refused.rule == Rule.max_per_hour
+    # An hour later the hourly limit has room again.
+    d = store.create_if_within_limits(make_record(phone_number="+14155550103"), limits, now=now + timedelta(hours=1))
+    assert isinstance(d, CallRecord)
+    assert len(store.list(limit=100)[0]) == 4  # refusals created nothing
+
+
+def test_create_if_within_limits_checks_do_not_call(store: CallStore) -> None:
+    store.add_do_not_call("+14155550107", "asked during a call")
+    refused = store.create_if_within_limits(make_record(phone_number="+14155550107"), VolumeLimits(), now=T0)
+    assert isinstance(refused, Refusal) and refused.rule == Rule.do_not_call
+    assert store.list()[0] == []
+    allowed = store.create_if_within_limits(
+        make_record(phone_number="+14155550107"), VolumeLimits(), now=T0, check_do_not_call=False
+    )
+    assert isinstance(allowed, CallRecord)
+
+
+def test_create_if_within_limits_keeps_idempotency(store: CallStore) -> None:
+    first = store.create_if_within_limits(make_record(idempotency_key="k1"), VolumeLimits(), now=T0)
+    assert isinstance(first, CallRecord)
+    with pytest.raises(DuplicateKey) as info:
+        store.create_if_within_limits(make_record(idempotency_key="k1"), VolumeLimits(), now=T0)
+    assert info.value.existing == first
+    # The failed insert released the lock: the next call goes through.
+    assert isinstance(store.create_if_within_limits(make_record(), VolumeLimits(), now=T0), CallRecord)
+
+
+def test_twenty_simultaneous_requests_with_limit_three_create_exactly_three(store_url: str) -> None:
+    limits = VolumeLimits(max_concurrent=3, max_per_number_per_day=2, max_per_hour=1000)
+    stores = [CallStore(store_url) for _ in range(20)]  # own engines, like separate server processes
+    try:
+        for s in stores:
+            s.counts(T0)  # connected, tables exist: the race is on the limit alone
+        for round_ in range(3):
+            barrier = threading.Barrier(len(stores))
+            results: list[CallRecord | Refusal] = []
+            errors: list[BaseException] = []
+
+            def place(i: int, s: CallStore) -> None:
+                record = make_record(phone_number=f"+1415555{round_:02d}{i:02d}", created_at=T0)
+                barrier.wait()
+                try:
+                    results.append(s.create_if_within_limits(record, limits, now=T0))
+                except BaseException as exc:  # noqa: BLE001 - reported below
+                    errors.append(exc)
+
+            threads = [threading.Thread(target=place, args=(i, s)) for i, s in enumerate(stores)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(timeout=60)
+            assert errors == []
+            created = [r for r in results if isinstance(r, CallRecord)]
+            refused = [r for r in results if isinstance(r, Refusal)]
+            assert len(created) == 3 and len(refused) == 17
+            assert {r.rule for r in refused} == {"max_concurrent"}
+            live = stores[0].list(status=["queued"], limit=100)[0]
+            assert sorted(r.call_id for r in live) == sorted(r.call_id for r in created)  # none lost
+            for r in created:  # the calls end; the next round has room for 3 again
+                stores[0].transition(r.call_id, "completed")
+        assert len(stores[0].list(limit=100)[0]) == 9
+    finally:
+        for s in stores:
+            s.close()
+
+
+def test_an_existing_database_gets_the_new_tables(tmp_path: Path) -> None:
+    import sqlalchemy as sa
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = sa.create_engine(url)
+    _tables().calls.create(engine)  # a database from before the dial policy
+    engine.dispose()
+    with CallStore(url) as store:
+        store.add_do_not_call("+14155550107")
+        store.record_refusal("+14155550100", "deny_list", "denied")
+        assert store.is_do_not_call("+14155550107") and len(store.list_refusals()) == 1

@@ -1,0 +1,583 @@
+"""The dial policy: may this number be called now, with these arguments?
+
+Pure: no database, no network, no clock. The caller gathers the facts (the time, how many calls
+are live, whether the number is on the do-not-call list) and this module decides, so every
+rule can be tested with an injected `now` and made-up counts, and a refusal never depends on
+the order things happened to be fetched in.
+
+How make_phone_call uses it, before any LiveKit request:
+
+    policy = DialPolicy.from_settings(settings)
+    target = policy.parse_number(phone_number)            # DialTarget | Refusal
+    refusal = policy.check_text_fields(goal, context, greeting)
+    duration = policy.duration(max_duration_s)            # int | Refusal
+    counts, lists = store.policy_inputs(target.e164, now)
+    decision = policy.check(target.e164, now=now, counts=counts, lists=lists, confirmed=...)
+    record = store.create_if_within_limits(record, policy.limits, now=now)  # the race-free recheck
+
+Every refusal names its rule and the setting (environment variable) that governs it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, Literal
+
+from callagent.numbers import (
+    DialTarget,
+    NumberRefused,
+    Refusal,
+    Rule,
+    check_number,
+    mask,
+    time_zones,
+)
+
+if TYPE_CHECKING:
+    from callagent.settings import Settings
+
+__all__ = [
+    "Counts",
+    "Decision",
+    "DialPolicy",
+    "Lists",
+    "Refusal",
+    "Rule",
+    "Verdict",
+    "VolumeLimits",
+    "call_args_hash",
+    "check_text_fields",
+    "describe",
+]
+
+ConfirmMode = Literal["never", "unlisted", "always"]
+
+DEFAULT_QUIET_HOURS = (time(21, 0), time(8, 0))
+
+
+# -- inputs ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Counts:
+    """Calls already in the store, as of `now`."""
+
+    active: int = 0  # queued, dialing, ringing or in progress
+    to_number_24h: int = 0  # created for this number in the last 24 hours
+    last_hour: int = 0  # created for any number in the last hour
+
+
+@dataclass(frozen=True, slots=True)
+class Lists:
+    """The lists that live in the store rather than in settings."""
+
+    do_not_call: frozenset[str] = frozenset()  # E.164 numbers
+
+
+@dataclass(frozen=True, slots=True)
+class VolumeLimits:
+    """How many calls may exist at once, per number per day, and per hour overall.
+
+    Used twice: by `DialPolicy.check` for an early answer, and by the store inside its locked
+    transaction, so that simultaneous requests cannot all slip under the limit.
+    """
+
+    max_concurrent: int = 3
+    max_per_number_per_day: int = 2
+    max_per_hour: int = 30
+
+    def check(self, counts: Counts) -> Refusal | None:
+        if counts.active >= self.max_concurrent:
+            return Refusal(
+                Rule.max_concurrent,
+                f"{counts.active} calls are already live and at most {self.max_concurrent} may be "
+                "at once; wait for one to end (wait_for_call) and try again",
+                "DIAL_MAX_CONCURRENT",
+            )
+        if counts.to_number_24h >= self.max_per_number_per_day:
+            return Refusal(
+                Rule.max_per_number_per_day,
+                f"this number was already called {counts.to_number_24h} times in the last 24 hours, "
+                f"the most allowed is {self.max_per_number_per_day}; try again tomorrow",
+                "DIAL_MAX_PER_NUMBER_PER_DAY",
+            )
+        if counts.last_hour >= self.max_per_hour:
+            return Refusal(
+                Rule.max_per_hour,
+                f"{counts.last_hour} calls were placed in the last hour, the most allowed is "
+                f"{self.max_per_hour}; try again later",
+                "DIAL_MAX_PER_HOUR",
+            )
+        return None
+
+
+# -- the answer -----------------------------------------------------------------------------
+
+
+class Verdict(StrEnum):
+    allow = "allow"
+    refuse = "refuse"
+    confirm_required = "confirm_required"
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What `DialPolicy.check` concluded. For refuse and confirm_required, `rule`, `message`
+    and `setting` say why, in words an LLM can pass on to its user."""
+
+    verdict: Verdict
+    rule: str | None = None
+    message: str = ""
+    setting: str | None = None
+
+    @classmethod
+    def allow(cls) -> Decision:
+        return cls(Verdict.allow)
+
+    @classmethod
+    def refuse(cls, refusal: Refusal) -> Decision:
+        return cls(Verdict.refuse, refusal.rule, refusal.message, refusal.setting)
+
+    @classmethod
+    def confirm(cls, message: str) -> Decision:
+        return cls(Verdict.confirm_required, str(Rule.confirmation), message, "DIAL_CONFIRM")
+
+    @property
+    def allowed(self) -> bool:
+        return self.verdict is Verdict.allow
+
+    @property
+    def refused(self) -> bool:
+        return self.verdict is Verdict.refuse
+
+    @property
+    def needs_confirmation(self) -> bool:
+        return self.verdict is Verdict.confirm_required
+
+    @property
+    def refusal(self) -> Refusal | None:
+        """The refusal, for refuse verdicts (to return as the error and record for audit)."""
+        if self.verdict is not Verdict.refuse or self.rule is None:
+            return None
+        return Refusal(self.rule, self.message, self.setting)
+
+
+# -- the policy -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DialPolicy:
+    """Every dialing rule, as configured. Build it with `from_settings`; defaults match the
+    settings' defaults, so `DialPolicy()` is the policy of an unconfigured install."""
+
+    default_region: str = "US"
+    allow: tuple[str, ...] = ()  # E.164 numbers, or prefixes ending in "*"
+    deny: tuple[str, ...] = ()
+    countries: tuple[str, ...] | None = None  # None: default_region only; ("*",): any
+    quiet_hours: tuple[time, time] | None = DEFAULT_QUIET_HOURS
+    limits: VolumeLimits = field(default_factory=VolumeLimits)
+    confirm: ConfirmMode = "never"
+    confirm_ttl_s: int = 300
+    allow_extensions: bool = False
+    max_goal_chars: int = 2000
+    max_context_chars: int = 4000
+    max_greeting_chars: int = 500
+    max_duration_s: int = 300
+    max_duration_cap_s: int = 1800
+
+    @classmethod
+    def from_settings(cls, s: Settings) -> DialPolicy:
+        return cls(
+            default_region=s.default_region,
+            allow=s.dial_allow,
+            deny=s.dial_deny,
+            countries=s.dial_countries,
+            quiet_hours=s.dial_quiet_hours,
+            limits=VolumeLimits(
+                max_concurrent=s.dial_max_concurrent,
+                max_per_number_per_day=s.dial_max_per_number_per_day,
+                max_per_hour=s.dial_max_per_hour,
+            ),
+            confirm=s.dial_confirm,
+            confirm_ttl_s=s.dial_confirm_ttl_s,
+            allow_extensions=s.dial_allow_extensions,
+            max_goal_chars=s.max_goal_chars,
+            max_context_chars=s.max_context_chars,
+            max_greeting_chars=s.max_greeting_chars,
+            max_duration_s=s.max_duration_s,
+            max_duration_cap_s=s.max_duration_cap_s,
+        )
+
+    @property
+    def allowed_countries(self) -> tuple[str, ...]:
+        return self.countries if self.countries is not None else (self.default_region,)
+
+    # -- the checks ------------------------------------------------------------------------
+
+    def parse_number(self, raw: str) -> DialTarget | Refusal:
+        """What the client typed, as a DialTarget, or the refusal of a number never dialed
+        (invalid, emergency, premium-rate, shared-cost, an extension while they are off)."""
+        try:
+            return check_number(raw, self.default_region, allow_extensions=self.allow_extensions)
+        except NumberRefused as exc:
+            return exc.refusal
+
+    def check_text_fields(self, goal: str | None, context: str | None, greeting: str | None) -> Refusal | None:
+        return check_text_fields(
+            goal,
+            context,
+            greeting,
+            max_goal_chars=self.max_goal_chars,
+            max_context_chars=self.max_context_chars,
+            max_greeting_chars=self.max_greeting_chars,
+        )
+
+    def duration(self, requested: int | None) -> int | Refusal:
+        """The call's maximum duration in seconds: the default when none is asked for, the
+        request when within the hard cap, else a refusal naming the cap."""
+        if requested is None:
+            return min(self.max_duration_s, self.max_duration_cap_s)
+        if isinstance(requested, bool) or not 0 < requested <= self.max_duration_cap_s:
+            return Refusal(
+                Rule.max_duration,
+                f"max_duration_s must be between 1 and {self.max_duration_cap_s} seconds, not "
+                f"{requested}; leave it out for the default of {self.max_duration_s} s",
+                "CALLAGENT_MAX_DURATION_CAP_S",
+            )
+        return requested
+
+    def check(
+        self,
+        number_e164: str,
+        *,
+        now: datetime,
+        counts: Counts,
+        lists: Lists,
+        confirmed: bool = False,
+    ) -> Decision:
+        """May `number_e164` be called at `now`? Rules in order: what the number is, deny list,
+        do-not-call list, countries, allow list, quiet hours, volume, confirmation.
+
+        `confirmed` is True once a person approved this very call (elicitation, or a
+        confirmation token the store consumed); it satisfies only the confirmation rule.
+        """
+        # The number again, from scratch: the policy must hold even if the caller skipped
+        # parse_number, and an extension never appears in an E.164 string.
+        try:
+            target = check_number(number_e164, self.default_region)
+        except NumberRefused as exc:
+            return Decision.refuse(exc.refusal)
+        number = target.e164
+        shown = mask(number)
+
+        denied = _match(number, self.deny)
+        if denied is not None:
+            return Decision.refuse(Refusal(
+                Rule.deny_list, f"{shown} matches {_show(denied)} on the deny list", "DIAL_DENY"))
+
+        if number in lists.do_not_call:
+            return Decision.refuse(Refusal(
+                Rule.do_not_call,
+                f"{shown} is on the do-not-call list (the callee or the operator asked that it not "
+                "be called); only the operator can remove it, with `callagent dnc remove`",
+                None,
+            ))
+
+        refusal = self._check_country(target)
+        if refusal is not None:
+            return Decision.refuse(refusal)
+
+        listed = _match(number, self.allow) is not None
+        if self.allow and not listed and self.confirm != "unlisted":
+            return Decision.refuse(Refusal(
+                Rule.allow_list,
+                f"{shown} is not on the allow list; only numbers on it may be called",
+                "DIAL_ALLOW",
+            ))
+
+        refusal = self._check_quiet_hours(number, _utc(now))
+        if refusal is not None:
+            return Decision.refuse(refusal)
+
+        refusal = self.limits.check(counts)
+        if refusal is not None:
+            return Decision.refuse(refusal)
+
+        if not confirmed:
+            if self.confirm == "always":
+                return Decision.confirm(
+                    f"every call needs a person's confirmation before it is placed (DIAL_CONFIRM=always); "
+                    f"ask your user to approve calling {shown}")
+            if self.confirm == "unlisted" and not listed:
+                return Decision.confirm(
+                    f"{shown} is not on the allow list, so a person must confirm this call before it "
+                    "is placed (DIAL_CONFIRM=unlisted)")
+        return Decision.allow()
+
+    def _check_country(self, target: DialTarget) -> Refusal | None:
+        allowed = self.allowed_countries
+        if target.region == "001":  # +800, +881 satellite, ...: never covered by "*"
+            if "001" in allowed:
+                return None
+            return Refusal(
+                Rule.country,
+                f"{mask(target.e164)} is a non-geographic number (international freephone, satellite "
+                "or similar, often costly); list 001 in DIAL_COUNTRIES to allow these",
+                "DIAL_COUNTRIES",
+            )
+        if "*" in allowed or target.region in allowed:
+            return None
+        setting_state = (
+            f"DIAL_COUNTRIES={','.join(allowed)}"
+            if self.countries is not None
+            else f"DIAL_COUNTRIES is unset, so only CALLAGENT_DEFAULT_REGION={self.default_region}"
+        )
+        return Refusal(
+            Rule.country,
+            f"{mask(target.e164)} is in {target.region}, and calls may only go to "
+            f"{', '.join(allowed)} ({setting_state})",
+            "DIAL_COUNTRIES",
+        )
+
+    def _check_quiet_hours(self, number: str, now: datetime) -> Refusal | None:
+        if self.quiet_hours is None:
+            return None
+        start, end = self.quiet_hours
+        window = f"{start:%H:%M}-{end:%H:%M}"
+        zones = _zone_infos(time_zones(number))
+        if not zones:
+            return Refusal(
+                Rule.quiet_hours,
+                f"the callee's local time cannot be told for {mask(number)} (no known time zone), so "
+                f"quiet hours {window} cannot be checked; set DIAL_QUIET_HOURS=off to call such numbers",
+                "DIAL_QUIET_HOURS",
+            )
+        quiet = [(name, now.astimezone(tz)) for name, tz in zones if _in_window(now.astimezone(tz), start, end)]
+        if not quiet:
+            return None
+        shown = ", ".join(f"{local:%H:%M} in {name}" for name, local in quiet[:3])
+        if len(quiet) > 3:
+            shown += f" and {len(quiet) - 3} more zones"
+        spread = "" if len(zones) == 1 else f" (the number may ring in {len(zones)} time zones, all must be outside)"
+        nxt = _next_allowed(now, zones, start, end)
+        when = (
+            f"; the earliest allowed time is {nxt:%Y-%m-%d %H:%M} UTC"
+            if nxt is not None
+            else "; no time of day is outside quiet hours in all of its time zones"
+        )
+        return Refusal(
+            Rule.quiet_hours,
+            f"it is {shown}, inside quiet hours {window} in the callee's local time{spread}{when}",
+            "DIAL_QUIET_HOURS",
+        )
+
+
+# -- text fields ----------------------------------------------------------------------------
+
+# Whitespace a multi-line goal or context legitimately contains.
+_ALLOWED_CONTROLS = frozenset("\t\n\r")
+# Bidirectional overrides and isolates: they make text read differently from what it says
+# ("Trojan Source"), which is exactly what a prompt injection wants.
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f")
+
+
+def check_text_fields(
+    goal: str | None,
+    context: str | None,
+    greeting: str | None,
+    *,
+    max_goal_chars: int = 2000,
+    max_context_chars: int = 4000,
+    max_greeting_chars: int = 500,
+) -> Refusal | None:
+    """Refuse control characters and oversized goal, context or greeting.
+
+    Tabs and newlines are fine; other C0/C1 controls, bidirectional overrides and lone
+    surrogates are not: they have no place in what an agent is told or says, and they hide
+    text from the person reading it.
+    """
+    fields = (
+        ("goal", goal, max_goal_chars, "CALLAGENT_MAX_GOAL_CHARS"),
+        ("context", context, max_context_chars, "CALLAGENT_MAX_CONTEXT_CHARS"),
+        ("greeting", greeting, max_greeting_chars, "CALLAGENT_MAX_GREETING_CHARS"),
+    )
+    for name, value, limit, setting in fields:
+        if value is None:
+            continue
+        for i, c in enumerate(value):
+            category = unicodedata.category(c)
+            if (category == "Cc" and c not in _ALLOWED_CONTROLS) or category == "Cs" or c in _BIDI_CONTROLS:
+                return Refusal(
+                    Rule.control_characters,
+                    f"{name} contains the control character U+{ord(c):04X} at position {i}; "
+                    "send plain text (tabs and newlines are fine)",
+                    None,
+                )
+        if len(value) > limit:
+            return Refusal(
+                Rule.text_too_long,
+                f"{name} is {len(value)} characters long, more than the {limit} allowed; shorten it",
+                setting,
+            )
+    return None
+
+
+# -- confirmation ---------------------------------------------------------------------------
+
+
+def call_args_hash(**fields: Any) -> str:
+    """A stable digest of a call's arguments, binding a confirmation token to this very call:
+    a token confirmed for one number or goal cannot place a different call."""
+    data = json.dumps(fields, sort_keys=True, separators=(",", ":"), default=str, ensure_ascii=False)
+    return hashlib.sha256(data.encode()).hexdigest()
+
+
+# -- what the client is told ----------------------------------------------------------------
+
+
+def describe(policy: DialPolicy, *, counts: Counts | None = None) -> dict[str, Any]:
+    """The policy in plain data, for the read-only `dial_policy` tool and `callagent policy`.
+
+    Exact numbers on the lists are masked (a client needs to know a list exists, not read the
+    operator's contacts); prefixes are shown as they are.
+    """
+    limits = policy.limits
+    if policy.allow:
+        allow_mode = (
+            "numbers on the allow list are called without confirmation; others need one"
+            if policy.confirm == "unlisted"
+            else "only numbers on the allow list may be called"
+        )
+    else:
+        allow_mode = "no allow list: any number passing the other rules may be called"
+    countries = policy.allowed_countries
+    out: dict[str, Any] = {
+        "default_region": policy.default_region,
+        "countries": list(countries),
+        "countries_note": (
+            "every country (non-geographic numbers only if 001 is listed)" if "*" in countries
+            else "calls may only go to these regions"
+        ),
+        "allow_list": [_show(e) for e in policy.allow],
+        "allow_list_mode": allow_mode,
+        "deny_list": [_show(e) for e in policy.deny],
+        "quiet_hours": (
+            None if policy.quiet_hours is None
+            else f"{policy.quiet_hours[0]:%H:%M}-{policy.quiet_hours[1]:%H:%M}"
+        ),
+        "quiet_hours_note": (
+            "off" if policy.quiet_hours is None
+            else "no calls in this window, in the callee's local time (in every time zone the number may ring in)"
+        ),
+        "limits": {
+            "max_concurrent": limits.max_concurrent,
+            "max_per_number_per_day": limits.max_per_number_per_day,
+            "max_per_hour": limits.max_per_hour,
+        },
+        "confirmation": policy.confirm,
+        "confirmation_ttl_s": policy.confirm_ttl_s,
+        "extensions_allowed": policy.allow_extensions,
+        "text_limits": {
+            "goal": policy.max_goal_chars,
+            "context": policy.max_context_chars,
+            "greeting": policy.max_greeting_chars,
+        },
+        "max_duration_s": {"default": min(policy.max_duration_s, policy.max_duration_cap_s),
+                           "cap": policy.max_duration_cap_s},
+        "never_called": [
+            "emergency numbers of any country",
+            "premium-rate, shared-cost and personal (follow-me) numbers",
+            "voicemail access numbers and pagers",
+            "numbers on the do-not-call list",
+        ],
+        "settings": dict(_SETTINGS),
+    }
+    if counts is not None:
+        out["usage"] = {
+            "active_calls": counts.active,
+            "calls_last_hour": counts.last_hour,
+            "concurrent_slots_left": max(0, limits.max_concurrent - counts.active),
+            "calls_left_this_hour": max(0, limits.max_per_hour - counts.last_hour),
+        }
+    return out
+
+
+# Which environment variable governs which rule (None: no setting; it always applies).
+_SETTINGS: dict[str, str | None] = {
+    Rule.invalid_number: "CALLAGENT_DEFAULT_REGION",
+    Rule.extension: "DIAL_ALLOW_EXTENSIONS",
+    Rule.emergency_number: None,
+    Rule.premium_rate: None,
+    Rule.shared_cost: None,
+    Rule.personal_number: None,
+    Rule.no_person: None,
+    Rule.deny_list: "DIAL_DENY",
+    Rule.allow_list: "DIAL_ALLOW",
+    Rule.country: "DIAL_COUNTRIES",
+    Rule.do_not_call: None,
+    Rule.quiet_hours: "DIAL_QUIET_HOURS",
+    Rule.max_concurrent: "DIAL_MAX_CONCURRENT",
+    Rule.max_per_number_per_day: "DIAL_MAX_PER_NUMBER_PER_DAY",
+    Rule.max_per_hour: "DIAL_MAX_PER_HOUR",
+    Rule.confirmation: "DIAL_CONFIRM",
+    Rule.text_too_long: "CALLAGENT_MAX_GOAL_CHARS, CALLAGENT_MAX_CONTEXT_CHARS, CALLAGENT_MAX_GREETING_CHARS",
+    Rule.max_duration: "CALLAGENT_MAX_DURATION_CAP_S",
+}
+
+
+# -- helpers --------------------------------------------------------------------------------
+
+
+def _match(number: str, patterns: tuple[str, ...]) -> str | None:
+    for p in patterns:
+        if (p.endswith("*") and number.startswith(p[:-1])) or p == number:
+            return p
+    return None
+
+
+def _show(entry: str) -> str:
+    return entry if entry.endswith("*") else mask(entry)
+
+
+def _utc(now: datetime) -> datetime:
+    # A naive `now` is taken to be UTC, as everywhere else in callagent.
+    return now.replace(tzinfo=UTC) if now.tzinfo is None else now.astimezone(UTC)
+
+
+def _zone_infos(names: tuple[str, ...]) -> list[tuple[str, Any]]:
+    """ZoneInfo objects for `names`; [] if any is unknown to the system's time zone database
+    (then the local time cannot be told, and quiet hours refuse rather than guess)."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        return [(name, ZoneInfo(name)) for name in names]
+    except (ZoneInfoNotFoundError, ValueError):
+        return []
+
+
+def _in_window(local: datetime, start: time, end: time) -> bool:
+    t = local.time().replace(tzinfo=None)
+    if start < end:
+        return start <= t < end
+    return t >= start or t < end  # the window spans midnight
+
+
+def _next_allowed(now: datetime, zones: list[tuple[str, Any]], start: time, end: time) -> datetime | None:
+    """The first moment after `now` outside quiet hours in every zone, or None within 3 days.
+
+    Quiet hours end at `end` local time, so the answer is one of the zones' window ends.
+    """
+    candidates = set()
+    for _, tz in zones:
+        today: date = now.astimezone(tz).date()
+        for days in range(-1, 3):
+            candidates.add(datetime.combine(today + timedelta(days=days), end, tzinfo=tz).astimezone(UTC))
+    for moment in sorted(c for c in candidates if c > now):
+        if not any(_in_window(moment.astimezone(tz), start, end) for _, tz in zones):
+            return moment
+    return None
