@@ -197,6 +197,9 @@ class Bed:
             "DEVSTACK_RUN_DIR": str(self.run_dir),
             "DEVSTACK_PHONE_DIR": str(self.run_dir / "phone"),
             "DEVSTACK_PHONE_IP": PHONE_IP,
+            # The simulated phone has no night: quiet hours would refuse the demo for half
+            # the day (the bed's numbers are in Los Angeles).
+            "DIAL_QUIET_HOURS": "off",
         }
 
     def _write_configs(self) -> tuple[Path, Path]:

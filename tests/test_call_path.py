@@ -1,0 +1,269 @@
+"""Calls end to end on the bed: test_mcp_client.py → server.py → LiveKit → SIP → the phone,
+with the real calling worker holding the conversation. No mocks of LiveKit anywhere.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from devstack import phonelog
+
+pytestmark = pytest.mark.bed
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Worker:
+    """calling_agent.py in its own process group, logging to a file."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.log = log
+        self.proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "calling_agent.py"), "start"], cwd=ROOT, env=env,
+            stdout=open(log, "w"), stderr=subprocess.STDOUT, start_new_session=True,
+        )
+
+    def wait_registered(self, timeout: float = 90) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, f"worker exited:\n{self.log.read_text()[-3000:]}"
+            if "registered worker" in self.log.read_text(errors="replace"):
+                return
+            time.sleep(0.2)
+        pytest.fail(f"worker did not register within {timeout} s:\n{self.log.read_text()[-3000:]}")
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+def bed_env(tmp: Path, **extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({
+        "CALLAGENT_DB_URL": f"sqlite:///{tmp / 'calls.db'}",
+        "CALLAGENT_SILENCE_TIMEOUT_S": "6",
+        "DIAL_QUIET_HOURS": "off",  # the tests run at any hour
+        **extra,
+    })
+    return env
+
+
+@pytest.fixture(scope="module")
+def env(bed: None, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    return bed_env(tmp_path_factory.mktemp("callpath"))
+
+
+@pytest.fixture(scope="module")
+def worker(env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Worker]:
+    w = Worker(env, tmp_path_factory.mktemp("worker") / "worker.log")
+    try:
+        w.wait_registered()
+        yield w
+    finally:
+        w.stop()
+
+
+def client(env: dict[str, str], *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "test_mcp_client.py"), *args], cwd=ROOT, env=env,
+        capture_output=True, text=True, timeout=timeout,
+    )
+
+
+def place(env: dict[str, str], number: str, *args: str) -> dict[str, Any]:
+    res = client(env, "call", number, "--json", *args)
+    assert res.returncode == 0, res.stderr[-3000:]
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def phone_call(record: dict[str, Any]) -> dict[str, Any]:
+    return phonelog.wait_for(record["call_id"], lambda c: bool(c.get("ended")), timeout=15)
+
+
+def test_conversation_completes_with_transcript_and_summary(env: dict[str, str], worker: Worker) -> None:
+    rec = place(env, "+14155550100", "--goal", "Confirm the appointment tomorrow at 10 am")
+    assert rec["status"] == "completed", rec
+    roles = [line["role"] for line in rec["transcript"]]
+    assert roles[0] == "agent" and "callee" in roles
+    assert "AI assistant" in rec["transcript"][0]["text"]  # the disclosure comes first
+    assert rec["summary"] and rec["outcome"]["goal_achieved"] == "yes"
+    # The worker printed the summary block in its terminal.
+    deadline = time.monotonic() + 10
+    while f"Call {rec['call_id']}" not in worker.output() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert f"Call {rec['call_id']}" in worker.output()
+    # The greeting is the first thing the phone heard, and its recording holds it.
+    call = phone_call(rec)
+    assert call["agent_speech"] and call["utterances"]
+    assert call["agent_speech"][0]["start"] < call["utterances"][0]["start"]
+    assert call["first_audio_at"] >= call["answered_at"]
+    samples, rate = phonelog.recording(call)
+    greeting = samples[: int((call["utterances"][0]["start"] - call["answered_at"]) * rate)]
+    assert phonelog.speech_seconds(greeting, rate) >= 1.5
+
+
+def test_voicemail_leaves_a_message(env: dict[str, str], worker: Worker) -> None:
+    rec = place(env, "+14155550102")
+    assert rec["status"] == "voicemail", rec
+    call = phone_call(rec)
+    assert call["beep"] is not None
+    # The agent spoke after the beep: the message is on the tape.
+    after_beep = [s for s in call["agent_speech"] if s["start"] >= call["beep"]["end"]]
+    assert after_beep and sum((s["end"] or s["start"]) - s["start"] for s in after_beep) >= 2.0
+
+
+@pytest.mark.parametrize(("number", "status", "code"), [
+    ("+14155550103", "busy", 486),
+    ("+14155550104", "declined", 603),
+])
+def test_rejected_calls_are_told_apart(env: dict[str, str], worker: Worker, number: str, status: str, code: int) -> None:
+    rec = place(env, number)
+    assert rec["status"] == status and rec["sip_status_code"] == code, rec
+    assert rec["ended_reason"]
+
+
+def test_unanswered_call_is_no_answer(env: dict[str, str], worker: Worker) -> None:
+    rec = place(env, "+14155550105", "--ring-timeout", "5")
+    assert rec["status"] == "no_answer", rec
+    assert phone_call(rec)["hangup_by"] == "canceled"
+
+
+def test_callee_hanging_up_completes_the_call(env: dict[str, str], worker: Worker) -> None:
+    rec = place(env, "+14155550106")
+    assert rec["status"] == "completed", rec
+    assert "callee hung up" in rec["ended_reason"]
+    assert phone_call(rec)["hangup_by"] == "phone"
+
+
+def test_silent_line_is_hung_up(env: dict[str, str], worker: Worker) -> None:
+    rec = place(env, "+14155550101")
+    assert rec["status"] == "completed", rec
+    assert "silent" in rec["ended_reason"]
+    assert phone_call(rec)["hangup_by"] == "remote"
+
+
+def _wait_status(env: dict[str, str], call_id: str, want: set[str], timeout: float = 30) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    rec: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        res = client(env, "get", call_id, "--json", timeout=30)
+        if res.returncode == 0:
+            rec = json.loads(res.stdout.strip().splitlines()[-1])
+            if rec["status"] in want:
+                return rec
+        time.sleep(0.5)
+    raise AssertionError(f"call {call_id} did not reach {want}; last: {rec}")
+
+
+def _start_call(env: dict[str, str], number: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, str(ROOT / "test_mcp_client.py"), "call", number, "--json"], cwd=ROOT, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+
+
+def test_end_call_cancels_a_live_call(env: dict[str, str], worker: Worker) -> None:
+    seen = {c.get("call_key") for c in phonelog.calls()}
+    follower = _start_call(env, "+14155550101")
+    try:
+        call_id = None
+        deadline = time.monotonic() + 20
+        while call_id is None and time.monotonic() < deadline:
+            call_id = next((c["call_key"] for c in phonelog.calls()
+                            if c.get("call_key") not in seen and c.get("answered_at")), None)
+            time.sleep(0.2)
+        assert call_id, "the phone never answered"
+        _wait_status(env, call_id, {"in_progress"})
+        res = client(env, "end", call_id, "--json")
+        assert res.returncode == 0, res.stderr
+        rec = _wait_status(env, call_id, {"canceled", "completed", "failed"})
+        assert rec["status"] == "canceled", rec
+        assert phonelog.wait_for(call_id, lambda c: bool(c.get("ended")), timeout=10)["hangup_by"] == "remote"
+    finally:
+        follower.wait(timeout=60)
+
+
+def test_no_worker_online_fails_fast_and_dials_nothing(bed: None, tmp_path: Path) -> None:
+    env = bed_env(tmp_path, CALLAGENT_AGENT_NAME="nobody-home", CALLAGENT_AGENT_JOIN_TIMEOUT_S="3")
+    before = len(phonelog.calls())
+    started = time.monotonic()
+    res = client(env, "call", "+14155550100", "--json")
+    took = time.monotonic() - started
+    assert res.returncode != 0
+    assert "no calling worker is online" in res.stderr and "CALLAGENT_AGENT_JOIN_TIMEOUT_S" in res.stderr
+    assert took < 15, took
+    time.sleep(1)
+    assert len(phonelog.calls()) == before  # the phone never rang
+    listed = json.loads(client(env, "list", "--json").stdout.strip().splitlines()[-1])
+    calls = listed["calls"] if isinstance(listed, dict) else listed
+    assert calls and all(c["status"] == "failed" for c in calls)  # nothing stuck in dialing
+    # No room was left behind.
+    import asyncio
+
+    from livekit import api
+
+    async def rooms() -> list[str]:
+        async with api.LiveKitAPI(env["LIVEKIT_URL"], env["LIVEKIT_API_KEY"], env["LIVEKIT_API_SECRET"]) as lk:
+            return [r.name for r in (await lk.room.list_rooms(api.ListRoomsRequest())).rooms]
+
+    assert not [r for r in asyncio.run(rooms()) if r == f"call-{calls[0]['call_id']}"]
+
+
+def test_wrong_keys_name_the_setting(bed: None, tmp_path: Path) -> None:
+    env = bed_env(tmp_path, LIVEKIT_API_SECRET="not-the-secret-not-the-secret-0000")
+    res = client(env, "call", "+14155550100", "--json")
+    assert res.returncode != 0
+    assert "LIVEKIT_API_KEY" in res.stderr or "LIVEKIT_API_SECRET" in res.stderr
+    assert "not-the-secret" not in res.stderr  # secrets never appear in results
+    listed = json.loads(client(env, "list", "--json").stdout.strip().splitlines()[-1])
+    calls = listed["calls"] if isinstance(listed, dict) else listed
+    assert calls and all(c["status"] == "failed" for c in calls)
+
+
+def test_killed_worker_fails_the_call_within_bounds(bed: None, tmp_path: Path) -> None:
+    env = bed_env(tmp_path, CALLAGENT_AGENT_NAME="doomed", CALLAGENT_STALE_AFTER_S="10",
+                  CALLAGENT_SILENCE_TIMEOUT_S="120", CALLAGENT_WORKER_PORT="0")
+    doomed = Worker(env, tmp_path / "doomed.log")
+    try:
+        doomed.wait_registered()
+        seen = {c.get("call_key") for c in phonelog.calls()}
+        follower = _start_call(env, "+14155550101")
+        call_id = None
+        deadline = time.monotonic() + 20
+        while call_id is None and time.monotonic() < deadline:
+            call_id = next((c["call_key"] for c in phonelog.calls()
+                            if c.get("call_key") not in seen and c.get("answered_at")), None)
+            time.sleep(0.2)
+        assert call_id, "the phone never answered"
+        _wait_status(env, call_id, {"in_progress"})
+        doomed.kill()
+        killed_at = time.monotonic()
+        rec = _wait_status(env, call_id, {"failed", "completed", "canceled"}, timeout=60)
+        assert rec["status"] == "failed", rec
+        assert "worker" in rec["ended_reason"]
+        assert time.monotonic() - killed_at < 40
+        follower.wait(timeout=60)
+    finally:
+        doomed.stop()
