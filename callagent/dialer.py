@@ -39,6 +39,7 @@ _SIP_OUTCOMES: dict[int, tuple[CallStatus, str]] = {
 }
 
 _POLL_S = 0.05
+CLEAN_UP_TIMEOUT_S = 5.0
 
 
 class DialError(Exception):
@@ -96,7 +97,7 @@ class Dialer:
 
         lk = self._api()
         call_id, room = record.call_id, record.room_name
-        self.store.transition(call_id, CallStatus.dialing, dialed_at=utcnow())
+        await self._transition(call_id, CallStatus.dialing, dialed_at=utcnow())
         dispatch_id: str | None = None
         try:
             await lk.room.create_room(api.CreateRoomRequest(
@@ -124,14 +125,19 @@ class Dialer:
             wait.add_done_callback(self._waits.discard)
             await self._wait_until_ringing(lk, room, wait)
         except BaseException as exc:
-            reason = str(exc) if isinstance(exc, DialError) else self._explain(exc)
+            if isinstance(exc, DialError):
+                reason = str(exc)
+            elif isinstance(exc, asyncio.CancelledError):
+                reason = "placing the call was interrupted before the phone rang"
+            else:
+                reason = self._explain(exc)
             await self._clean_up(room, dispatch_id)
-            self.store.transition(call_id, CallStatus.failed, ended_reason=reason)
+            await self._transition(call_id, CallStatus.failed, ended_reason=reason)
             log.warning("call %s not placed: %s", call_id, reason)
             if isinstance(exc, (DialError, Exception)):
                 raise DialError(reason) from exc
             raise
-        return self.store.get(call_id) or record
+        return await asyncio.to_thread(self.store.get, call_id) or record
 
     async def _wait_for_agent(self, lk: api.LiveKitAPI, room: str) -> float | None:
         """Seconds until an agent was in the room, or None if none came in time."""
@@ -183,7 +189,7 @@ class Dialer:
         except SipCallError as exc:
             code = exc.sip_status_code
             status, reason = outcome_for_sip_code(code)
-            self.store.transition(call_id, status, sip_status_code=code, ended_reason=reason)
+            await self._transition(call_id, status, sip_status_code=code, ended_reason=reason)
             log.info("call %s: %s (SIP %s)", call_id, status, code)
             await self._clean_up(room, None)
             return
@@ -195,35 +201,47 @@ class Dialer:
                 status, reason = CallStatus.no_answer, f"nobody answered within {request.ring_timeout_s} s"
             else:
                 status, reason = CallStatus.failed, self._explain(exc)
-            self.store.transition(call_id, status, ended_reason=reason)
+            await self._transition(call_id, status, ended_reason=reason)
             log.info("call %s: %s", call_id, reason)
             await self._clean_up(room, None)
             return
         except Exception as exc:
             reason = self._explain(exc)
-            if self.store.transition(call_id, CallStatus.failed, ended_reason=reason):
+            if await self._transition(call_id, CallStatus.failed, ended_reason=reason):
                 await self._clean_up(room, None)
             raise
         # Answered. The worker marks the call in progress too (whichever is first wins).
-        self.store.transition(call_id, CallStatus.in_progress, answered_at=utcnow())
+        await self._transition(call_id, CallStatus.in_progress, answered_at=utcnow())
+
+    async def _transition(self, call_id: str, status: CallStatus, **fields: object) -> CallRecord | None:
+        # The store is synchronous; keep it off the event loop that carries other calls.
+        return await asyncio.to_thread(self.store.transition, call_id, status, **fields)
 
     async def _clean_up(self, room: str, dispatch_id: str | None) -> None:
+        """Remove the dispatch and the room; bounded, as LiveKit may be the thing that failed."""
         from livekit import api
 
         lk = self._api()
-        try:
+
+        async def remove() -> None:
             if dispatch_id:
-                await lk.agent_dispatch.delete_dispatch(dispatch_id, room)
-        except Exception:
-            pass
+                try:
+                    await lk.agent_dispatch.delete_dispatch(dispatch_id, room)
+                except Exception:
+                    pass
+            try:
+                await lk.room.delete_room(api.DeleteRoomRequest(room=room))
+            except Exception:
+                pass
+
         try:
-            await lk.room.delete_room(api.DeleteRoomRequest(room=room))
-        except Exception:
-            pass
+            await asyncio.wait_for(remove(), CLEAN_UP_TIMEOUT_S)
+        except asyncio.TimeoutError:
+            log.warning("could not remove room %s within %.0f s; LiveKit closes it when empty", room, CLEAN_UP_TIMEOUT_S)
 
     async def hang_up(self, call_id: str) -> None:
         """End a live call: deleting the room sends the phone a BYE."""
-        record = self.store.get(call_id)
+        record = await asyncio.to_thread(self.store.get, call_id)
         if record is None:
             return
         await self._clean_up(record.room_name, None)

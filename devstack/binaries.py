@@ -147,9 +147,32 @@ def build(binary: GoBinary, target: Path) -> float:
     return took
 
 
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+TS_TESTS = PROJECT_DIR / "tests" / "ts"
+
+
+def ensure_npm_test_deps() -> None:
+    """The TypeScript MCP client the tests drive the server with (what Claude Desktop uses).
+
+    Installed here, outside the bed: inside its namespace there is no network for npm."""
+    lock = TS_TESTS / "package-lock.json"
+    if not lock.exists() or (TS_TESTS / "node_modules" / "@modelcontextprotocol" / "sdk").exists():
+        return
+    if not shutil.which("npm"):
+        if os.geteuid() != 0:
+            raise SetupError("the tests need Node.js 20+ and npm; install them (apt-get install -y nodejs npm)")
+        subprocess.run(["apt-get", "install", "-y", "-q", "nodejs", "npm"], check=True,
+                       env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"), stdout=subprocess.DEVNULL)
+    log.info("installing the TypeScript MCP client for the tests (npm ci in tests/ts)")
+    res = subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=TS_TESTS, capture_output=True, text=True)
+    if res.returncode != 0:
+        raise SetupError(f"`npm ci` in {TS_TESTS} failed:\n{res.stderr[-2000:]}")
+
+
 def ensure_all() -> dict[str, Path]:
     """Install what is missing and return the paths of the LiveKit binaries."""
     ensure_debian_packages()
+    ensure_npm_test_deps()
     for cmd in ("redis-server", "espeak-ng", "ip", "unshare"):
         if not shutil.which(cmd):
             raise SetupError(f"`{cmd}` is not on PATH; install it (see devstack.binaries.DEBIAN_PACKAGES)")

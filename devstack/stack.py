@@ -200,6 +200,11 @@ class Bed:
             # The simulated phone has no night: quiet hours would refuse the demo for half
             # the day (the bed's numbers are in Los Angeles).
             "DIAL_QUIET_HOURS": "off",
+            # Its numbers are fictional and called many times a run by tests and benchmarks;
+            # the defaults protect real people from being called over and over.
+            "DIAL_MAX_PER_NUMBER_PER_DAY": "1000",
+            "DIAL_MAX_PER_HOUR": "1000",
+            "DIAL_MAX_CONCURRENT": "20",
         }
 
     def _write_configs(self) -> tuple[Path, Path]:
