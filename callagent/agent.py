@@ -13,6 +13,9 @@ import asyncio
 import json
 import logging
 import sys
+import time
+
+import numpy as np
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -45,6 +48,7 @@ from callagent.store import CallStore
 log = logging.getLogger("callagent.agent")
 
 SIP_STATUS_ATTR = "sip.callStatus"
+LEADING_SILENCE_RMS = 100.0  # int16 RMS below which a greeting frame counts as silence
 HEARTBEAT_S = 5.0
 
 _DISCONNECT_OUTCOMES: dict[int, tuple[CallStatus, str]] = {
@@ -59,7 +63,8 @@ def greeting_for(req: CallRequest) -> str:
 
     A call's own greeting is added after the disclosure, never instead of it."""
     disclosure = f"Hello, this is an AI assistant calling on behalf of {req.caller_name}."
-    return f"{disclosure} {req.greeting.strip()}" if req.greeting else disclosure
+    extra = (req.greeting or "").strip()
+    return f"{disclosure} {extra}" if extra else disclosure
 
 
 def instructions_for(req: CallRequest) -> str:
@@ -166,6 +171,7 @@ class CallJob:
             self._spawn(asyncio.to_thread(self.store.transition, call_id, CallStatus.ringing))
         elif status == "active" and not self.answered.is_set():
             self.answered.set()
+            log.info("call %s: answered (sip.callStatus active) at %.3f", call_id, time.time())
             self._spawn(asyncio.to_thread(
                 self.store.transition, call_id, CallStatus.in_progress, answered_at=utcnow()))
 
@@ -282,8 +288,16 @@ class CallJob:
         print_summary(record)
 
 
+def _is_quiet(frame: rtc.AudioFrame) -> bool:
+    samples = np.frombuffer(frame.data, dtype=np.int16).astype(np.float32)
+    return not len(samples) or float(np.sqrt(np.mean(samples * samples))) < LEADING_SILENCE_RMS
+
+
 class Prerendered:
-    """Greeting audio synthesized ahead of time; frames stream as soon as they exist."""
+    """Greeting audio synthesized ahead of time; frames stream as soon as they exist.
+
+    Leading silence is dropped: on the answer path every quiet frame is latency the callee
+    hears as a dead line."""
 
     def __init__(self, tts: Any, text: str) -> None:
         self._frames: list[rtc.AudioFrame] = []
@@ -294,7 +308,11 @@ class Prerendered:
     async def _render(self, tts: Any, text: str) -> None:
         try:
             async with tts.synthesize(text) as stream:
+                started = False
                 async for chunk in stream:
+                    started = started or not _is_quiet(chunk.frame)
+                    if not started:
+                        continue
                     async with self._more:
                         self._frames.append(chunk.frame)
                         self._more.notify_all()
@@ -305,6 +323,8 @@ class Prerendered:
 
     async def frames(self) -> AsyncIterator[rtc.AudioFrame]:
         i = 0
+        log.info("greeting: first frame %s at %.3f",
+                 "ready" if self._frames else "not rendered yet", time.time())
         while True:
             async with self._more:
                 while i >= len(self._frames) and not self._done:
@@ -335,6 +355,8 @@ def build_session(settings: Settings, req: CallRequest, vad: Any) -> AgentSessio
         "turn_detection": "vad",
         "endpointing": {"min_delay": 0.3, "max_delay": 2.0},
         "interruption": {"mode": "vad"},
+        # Start the reply's LLM and TTS while the end of the turn is being confirmed.
+        "preemptive_generation": {"enabled": True, "preemptive_tts": True},
     }
     common: dict[str, Any] = dict(
         vad=vad, turn_handling=turn_handling, user_away_timeout=settings.silence_timeout_s,
