@@ -184,17 +184,22 @@ def _start_call(env: dict[str, str], number: str) -> subprocess.Popen[str]:
     )
 
 
+def _new_answered_call(seen: set[str | None], timeout: float = 20) -> str:
+    """The call key of a call the phone answered that is not in `seen`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for c in phonelog.calls():
+            if c.get("call_key") not in seen and c.get("answered_at"):
+                return c["call_key"]
+        time.sleep(0.2)
+    raise AssertionError("the phone never answered")
+
+
 def test_end_call_cancels_a_live_call(env: dict[str, str], worker: Worker) -> None:
     seen = {c.get("call_key") for c in phonelog.calls()}
     follower = _start_call(env, "+14155550101")
     try:
-        call_id = None
-        deadline = time.monotonic() + 20
-        while call_id is None and time.monotonic() < deadline:
-            call_id = next((c["call_key"] for c in phonelog.calls()
-                            if c.get("call_key") not in seen and c.get("answered_at")), None)
-            time.sleep(0.2)
-        assert call_id, "the phone never answered"
+        call_id = _new_answered_call(seen)
         _wait_status(env, call_id, {"in_progress"})
         res = client(env, "end", call_id, "--json")
         assert res.returncode == 0, res.stderr
@@ -250,13 +255,7 @@ def test_killed_worker_fails_the_call_within_bounds(bed: None, tmp_path: Path) -
         doomed.wait_registered()
         seen = {c.get("call_key") for c in phonelog.calls()}
         follower = _start_call(env, "+14155550101")
-        call_id = None
-        deadline = time.monotonic() + 20
-        while call_id is None and time.monotonic() < deadline:
-            call_id = next((c["call_key"] for c in phonelog.calls()
-                            if c.get("call_key") not in seen and c.get("answered_at")), None)
-            time.sleep(0.2)
-        assert call_id, "the phone never answered"
+        call_id = _new_answered_call(seen)
         _wait_status(env, call_id, {"in_progress"})
         doomed.kill()
         killed_at = time.monotonic()
