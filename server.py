@@ -1,7 +1,10 @@
 """callagent's MCP server: place outbound phone calls from any MCP client.
 
     uv run server.py                                   # stdio (what Claude Desktop spawns)
-    uv run server.py --transport http --port 8765      # streamable HTTP on http://127.0.0.1:8765/mcp
+    MCP_HTTP_TOKEN=... uv run server.py --transport http --port 8765
+                                                       # streamable HTTP on http://127.0.0.1:8765/mcp,
+                                                       # clients send Authorization: Bearer <token>
+    uv run server.py --transport http --no-auth        # no token: loopback addresses only
     uv --directory /abs/path/to/callagent run server.py
 
 Settings come from the environment and from the project's `.env` (next to this file, whatever
@@ -14,8 +17,6 @@ import argparse
 import logging
 import sys
 
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
-
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="callagent MCP server (outbound phone calls)")
@@ -23,6 +24,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1", help="HTTP only; default 127.0.0.1")
     parser.add_argument("--port", type=int, default=8765, help="HTTP only; default 8765")
     parser.add_argument("--path", default="/mcp", help="HTTP only: the endpoint path; default /mcp")
+    parser.add_argument(
+        "--no-auth",
+        action="store_true",
+        help="HTTP only: serve without a bearer token (also MCP_HTTP_NO_AUTH=1); refused unless --host is loopback",
+    )
+    parser.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        metavar="NAME[:PORT]",
+        help="HTTP only: another Host header to answer (the bind address and localhost always are); repeatable",
+    )
     args = parser.parse_args(argv)
 
     from pydantic import ValidationError
@@ -48,16 +61,17 @@ def main(argv: list[str] | None = None) -> int:
         create_server(settings).run("stdio")
         return 0
 
-    # The seam for HTTP auth: pass `auth=` / `token_verifier=` to create_server.
-    server = create_server(settings)
-    if args.host not in LOOPBACK:
-        logging.getLogger("callagent.server").warning(
-            "serving on %s without authentication: anyone who can reach port %d can place calls",
-            args.host,
-            args.port,
-        )
-    server.run("streamable-http", host=args.host, port=args.port, streamable_http_path=args.path)
-    return 0
+    from callagent.http_transport import serve
+
+    return serve(
+        create_server(settings),
+        settings,
+        host=args.host,
+        port=args.port,
+        path=args.path,
+        no_auth=args.no_auth,
+        extra_hosts=args.allowed_host,
+    )
 
 
 if __name__ == "__main__":

@@ -122,6 +122,12 @@ class Settings(BaseSettings):
     max_context_chars: int = Field(4000, ge=0, le=8000, validation_alias="CALLAGENT_MAX_CONTEXT_CHARS")
     max_greeting_chars: int = Field(500, ge=1, le=1000, validation_alias="CALLAGENT_MAX_GREETING_CHARS")
 
+    # The MCP server's HTTP transport (`server.py --transport http`): clients must send
+    # `Authorization: Bearer <MCP_HTTP_TOKEN>`. Without a token it refuses to start, unless
+    # MCP_HTTP_NO_AUTH opts out, which is honoured on a loopback address only.
+    mcp_http_token: SecretStr | None = Field(None, validation_alias="MCP_HTTP_TOKEN")
+    mcp_http_no_auth: bool = Field(False, validation_alias="MCP_HTTP_NO_AUTH")
+
     @field_validator("default_region", "log_level", mode="before")
     @classmethod
     def _upper(cls, value: object) -> object:

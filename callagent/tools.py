@@ -21,13 +21,22 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Annotated, Any, Literal, NoReturn, TypeVar
 
 import anyio.to_thread
+from mcp.server.elicitation import (
+    AcceptedElicitation,
+    CancelledElicitation,
+    DeclinedElicitation,
+    ElicitationResult,
+)
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
+from mcp.server.mcpserver.resolve import Elicit, Resolve
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
-from pydantic import BaseModel, Field, ValidationError
+from mcp_types.version import is_version_at_least
+from pydantic import BaseModel, ConfigDict, Field, RootModel, ValidationError
 
 from callagent.calls import (
     TERMINAL_STATUSES,
@@ -37,7 +46,8 @@ from callagent.calls import (
     new_call_id,
     utcnow,
 )
-from callagent.numbers import InvalidNumber, mask, normalize
+from callagent.numbers import DialTarget, InvalidNumber, mask, normalize
+from callagent.policy import Counts, DialPolicy, Lists, Refusal, Rule, call_args_hash, describe
 from callagent.settings import ENV_FILE, Settings, get_settings, missing_livekit_settings
 
 if TYPE_CHECKING:
@@ -48,8 +58,13 @@ __all__ = [
     "DEFAULT_GOAL",
     "CallList",
     "CallService",
+    "ConfirmationRequired",
+    "DialConfirmation",
+    "DialPolicyInfo",
     "EndCallResult",
+    "MakeCallResult",
     "create_server",
+    "dial_policy",
     "end_call",
     "get_call",
     "list_calls",
@@ -96,6 +111,98 @@ class EndCallResult(CallRecord):
     note: str | None = None
 
 
+class DialPreview(BaseModel):
+    """Exactly what will be dialed, and said, once the call is confirmed."""
+
+    phone_number: str = Field(description="The number that will be dialed, in E.164.")
+    phone_number_display: str = Field(description="The same number, written for people.")
+    region: str = Field(description="The number's region (ISO code), 001 for non-geographic numbers.")
+    goal: str
+    context: str | None = None
+    greeting: str | None = Field(
+        default=None,
+        description="Said after the disclosure that an AI assistant is calling on behalf of caller_name.",
+    )
+    caller_name: str
+    caller_id: str | None = None
+    max_duration_s: int
+    ring_timeout_s: int
+    idempotency_key: str | None = None
+
+
+class ConfirmationRequired(BaseModel):
+    """make_phone_call's answer when a person must confirm the call first (DIAL_CONFIRM).
+
+    Nothing was dialed. Show `call` to your user; if they approve, call make_phone_call again
+    with the same arguments plus `confirmation_token`.
+    """
+
+    status: Literal["confirmation_required"] = "confirmation_required"
+    rule: str = Rule.confirmation.value
+    setting: str = "DIAL_CONFIRM"
+    message: str = Field(description="Why a confirmation is needed.")
+    confirmation_token: str = Field(
+        description="Pass back as `confirmation_token`, with otherwise identical arguments. Single use."
+    )
+    expires_at: datetime = Field(description="The token is void after this moment (UTC).")
+    expires_in_s: int
+    call: DialPreview
+
+
+class MakeCallResult(RootModel[CallRecord | ConfirmationRequired]):
+    """The call record, or (status `confirmation_required`) what a person must confirm first.
+
+    Published as one object schema: the properties of both shapes (so clients see every field
+    a call record has), and `anyOf` saying which combinations are valid.
+    """
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema: Any, handler: Any) -> dict[str, Any]:
+        schema = handler.resolve_ref_schema(handler(core_schema))
+        arms = schema["anyOf"]
+        properties: dict[str, Any] = {}
+        for arm in arms:
+            for name, prop in handler.resolve_ref_schema(arm).get("properties", {}).items():
+                if name in properties and properties[name] != prop:
+                    properties[name] = {"anyOf": [properties[name], prop]}
+                else:
+                    properties[name] = prop
+        return {
+            "type": "object",
+            "description": cls.__doc__.splitlines()[0] if cls.__doc__ else "",
+            "properties": properties,
+            "anyOf": arms,
+        }
+
+
+class DialConfirmation(BaseModel):
+    """What a person is asked (MCP elicitation) before a call that needs confirmation."""
+
+    confirm: bool = Field(title="Place this call", description="Yes to place the call now; no to cancel it.")
+
+
+class DialPolicyInfo(BaseModel):
+    """What the dial policy currently allows (see callagent.policy.describe)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    default_region: str
+    countries: list[str]
+    allow_list: list[str]
+    allow_list_mode: str
+    deny_list: list[str]
+    quiet_hours: str | None
+    limits: dict[str, int]
+    confirmation: str
+    confirmation_ttl_s: int
+    extensions_allowed: bool
+    text_limits: dict[str, int]
+    max_duration_s: dict[str, int]
+    never_called: list[str]
+    settings: dict[str, str | None] = Field(description="Which setting governs each rule (null: none can).")
+    usage: dict[str, int] | None = Field(default=None, description="Live calls and what is left right now.")
+
+
 # -- the service behind the tools -------------------------------------------------------------
 
 
@@ -104,6 +211,7 @@ class CallService:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.policy = DialPolicy.from_settings(settings)
         self._store: CallStore | None = None
         self._dialer: Dialer | None = None
         self._lock = threading.Lock()
@@ -174,7 +282,8 @@ class CallService:
     def _warm(self) -> None:
         try:
             self.maybe_reap()  # imports SQLAlchemy, opens (and if need be creates) the database
-            normalize("+14155550100", self.settings.default_region)  # phone number metadata
+            # Phone number metadata: emergency short codes, number types, time zones.
+            self.policy.check("+14155550100", now=utcnow(), counts=Counts(), lists=Lists())
             if not missing_livekit_settings(self.settings):
                 import aiohttp  # noqa: F401
                 import livekit.api  # noqa: F401
@@ -265,11 +374,79 @@ def _service(ctx: Context) -> CallService:
 # -- tools ---------------------------------------------------------------------------------------
 
 
+async def _ask_to_confirm(
+    ctx: Context,
+    phone_number: str,
+    goal: str | None,
+    context: str | None,
+    greeting: str | None,
+    caller_id: str | None,
+    ring_timeout_s: int | None,
+    max_duration_s: int | None,
+    idempotency_key: str | None,
+    confirmation_token: str | None,
+) -> Elicit[DialConfirmation] | None:
+    """Resolver for make_phone_call's `approval`: ask the person (MCP elicitation) when the
+    policy wants a confirmation, the client can ask, and no confirmation_token was given.
+
+    Runs before the tool body, so it only decides whether to ask; the body applies every rule
+    again, from scratch, whatever the answer. A call the policy would refuse anyway is not put
+    to the person. The question is a function of the arguments only, so it reads the same on
+    every round of the 2026-07-28 input-required flow.
+    """
+    service = _service(ctx)
+    policy = service.policy
+    if policy.confirm == "never" or confirmation_token is not None or not _client_can_elicit(ctx):
+        return None
+    target = policy.parse_number(phone_number)
+    if isinstance(target, Refusal) or policy.check_text_fields(goal, context, greeting) is not None:
+        return None
+    duration = policy.duration(max_duration_s)
+    if isinstance(duration, Refusal) or missing_livekit_settings(service.settings):
+        return None
+    if idempotency_key is not None and await service.db(service.store.find_by_idempotency_key, idempotency_key):
+        return None  # answered with the existing call; nothing to confirm
+    now = utcnow()
+    counts, lists = await service.db(service.store.policy_inputs, target.e164, now)
+    decision = policy.check(target.e164, now=now, counts=counts, lists=lists, confirmed=False)
+    if not decision.needs_confirmation:
+        return None
+    lines = [
+        f"Place a phone call to {_display(target)}?",
+        f"Goal: {(goal or '').strip() or DEFAULT_GOAL}",
+    ]
+    if greeting and greeting.strip():
+        lines.append(f"Greeting, after the AI disclosure: {greeting.strip()}")
+    lines += [
+        f"The agent says it is an AI assistant calling on behalf of {service.settings.caller_name}; "
+        f"the call lasts at most {duration} s.",
+        f"Asked because {decision.message}.",
+    ]
+    return Elicit("\n".join(lines), DialConfirmation)
+
+
+def _client_can_elicit(ctx: Context) -> bool:
+    """Whether a form elicitation can reach this client: it declared the capability, and the
+    connection can carry the question (the input-required flow, or a back-channel)."""
+    caps = ctx.client_capabilities
+    elicitation = caps.elicitation if caps is not None else None
+    if elicitation is None or (elicitation.form is None and elicitation.url is not None):
+        return False
+    version = ctx.protocol_version
+    if version is not None and is_version_at_least(version, _INPUT_REQUIRED_VERSION):
+        return True
+    return bool(getattr(ctx.session, "can_send_request", False))
+
+
+_INPUT_REQUIRED_VERSION = "2026-07-28"
+
+
 async def make_phone_call(
     phone_number: Annotated[
         str, Field(description="The number to call, ideally in international form, e.g. +14155550100.")
     ],
     ctx: Context,
+    approval: Annotated[ElicitationResult[DialConfirmation], Resolve(_ask_to_confirm)],
     goal: Annotated[
         str | None,
         Field(description=f"What the call should achieve, in plain words. Default: {DEFAULT_GOAL!r}."),
@@ -279,7 +456,10 @@ async def make_phone_call(
     ] = None,
     greeting: Annotated[
         str | None,
-        Field(description="The first sentence the agent says once answered; by default it introduces itself."),
+        Field(
+            description="What the agent says once answered, right after it says it is an AI assistant "
+            "calling on the operator's behalf (that disclosure is always said first)."
+        ),
     ] = None,
     caller_id: Annotated[
         str | None,
@@ -303,21 +483,45 @@ async def make_phone_call(
             description="Any unique string; retrying with the same key returns the first call instead of dialing again.",
         ),
     ] = None,
-) -> Annotated[CallToolResult, CallRecord]:
+    confirmation_token: Annotated[
+        str | None,
+        Field(
+            max_length=200,
+            description="Only after a `confirmation_required` result: the token it carried, sent with the "
+            "same arguments once your user has approved the call. Single use, short-lived.",
+        ),
+    ] = None,
+) -> Annotated[CallToolResult, MakeCallResult]:
     """Place an outbound phone call; an AI voice agent holds the conversation toward `goal`.
 
     Returns as soon as the phone is ringing (within seconds), with the `call_id` and status.
     Then call `wait_for_call` with the `call_id` until the status is terminal (completed,
     voicemail, no_answer, busy, declined, failed, canceled) to get the transcript, summary and
-    outcome. The agent says it is an AI assistant calling on the caller's behalf.
+    outcome. The agent always says first that it is an AI assistant calling on the operator's
+    behalf.
+
+    The dial policy applies before anything is dialed (see `dial_policy`): emergency,
+    premium-rate and invalid numbers, allowed countries, allow/deny and do-not-call lists,
+    quiet hours in the callee's local time, volume limits. A refusal names the rule and the
+    setting behind it. When the operator requires a person's confirmation, you are either asked
+    directly, or get a `confirmation_required` result: show it to your user and, if they
+    approve, repeat the call with the same arguments plus its `confirmation_token`.
     """
     service = _service(ctx)
     settings = service.settings
+    policy = service.policy
 
-    try:
-        number = normalize(phone_number, settings.default_region)
-    except InvalidNumber as exc:
-        raise ToolError(str(exc)) from None
+    # 1. What the client sent: the number, the texts, the duration. Refused before anything else.
+    target = policy.parse_number(phone_number)
+    if isinstance(target, Refusal):
+        await _refuse(service, target, None, shown=_masked_input(phone_number))
+    number = target.e164
+    refusal = policy.check_text_fields(goal, context, greeting)
+    if refusal is not None:
+        await _refuse(service, refusal, number)
+    duration = policy.duration(max_duration_s)
+    if isinstance(duration, Refusal):
+        await _refuse(service, duration, number)
 
     if ring_timeout_s is None:
         ring_timeout_s = min(max(settings.ring_timeout_s, RING_TIMEOUT_RANGE_S[0]), RING_TIMEOUT_RANGE_S[1])
@@ -325,14 +529,6 @@ async def make_phone_call(
         raise ToolError(
             f"ring_timeout_s must be between {RING_TIMEOUT_RANGE_S[0]} and {RING_TIMEOUT_RANGE_S[1]} "
             f"seconds, not {ring_timeout_s} (leave it out to use CALLAGENT_RING_TIMEOUT_S={settings.ring_timeout_s})"
-        )
-    cap = settings.max_duration_cap_s
-    if max_duration_s is None:
-        max_duration_s = min(settings.max_duration_s, cap)
-    elif not 0 < max_duration_s <= cap:
-        raise ToolError(
-            f"max_duration_s must be between 1 and {cap} seconds, not {max_duration_s} "
-            f"(the cap is CALLAGENT_MAX_DURATION_CAP_S={cap})"
         )
 
     from_number = None
@@ -356,6 +552,8 @@ async def make_phone_call(
 
     await service.reap()
 
+    # 2. A retry of a call already placed gets that call back, whatever the limits say now
+    # (the call itself may be what fills them).
     if idempotency_key is not None:
         existing = await service.db(service.store.find_by_idempotency_key, idempotency_key)
         if existing is not None:
@@ -369,7 +567,7 @@ async def make_phone_call(
             context=(context or "").strip() or None,
             greeting=(greeting or "").strip() or None,
             caller_name=settings.caller_name,
-            max_duration_s=max_duration_s,
+            max_duration_s=duration,
             ring_timeout_s=ring_timeout_s,
             **({"caller_id": from_number} if from_number else {}),
         )
@@ -379,21 +577,163 @@ async def make_phone_call(
     except ValueError as exc:
         raise ToolError(str(exc)) from None
 
+    # 3. The policy: lists, countries, quiet hours, volume, then confirmation.
+    now = utcnow()
+    counts, lists = await service.db(service.store.policy_inputs, number, now)
+    decision = policy.check(number, now=now, counts=counts, lists=lists, confirmed=False)
+    if decision.refused and decision.refusal is not None:
+        await _refuse(service, decision.refusal, number)
+    if decision.needs_confirmation:
+        args_hash = call_args_hash(
+            phone_number=number,
+            goal=request.goal,
+            context=request.context,
+            greeting=request.greeting,
+            caller_id=from_number,
+            ring_timeout_s=ring_timeout_s,
+            max_duration_s=duration,
+            idempotency_key=idempotency_key,
+        )
+        if isinstance(approval, (DeclinedElicitation, CancelledElicitation)) or (
+            isinstance(approval, AcceptedElicitation)
+            and isinstance(approval.data, DialConfirmation)
+            and not approval.data.confirm
+        ):
+            await _refuse(service, Refusal(
+                Rule.confirmation,
+                f"your user did not approve calling {mask(number)} when asked to confirm it; nothing was dialed",
+                "DIAL_CONFIRM",
+            ), number)
+        elif isinstance(approval, AcceptedElicitation) and isinstance(approval.data, DialConfirmation):
+            log.info("call to %s confirmed by the user (elicitation)", mask(number))
+        elif confirmation_token is not None:
+            if not await service.db(service.store.consume_confirmation, confirmation_token, args_hash):
+                await _refuse(service, Refusal(
+                    Rule.confirmation,
+                    "confirmation_token is not valid for this call: it is unknown, expired, already used, or "
+                    "was issued for different arguments (every argument must be the same as in the call that "
+                    "returned it); call make_phone_call again without confirmation_token to get a new one",
+                    "DIAL_CONFIRM",
+                ), number)
+            log.info("call to %s confirmed with a confirmation token", mask(number))
+        else:
+            return await _confirmation_required(service, decision.message, args_hash, target, request, idempotency_key)
+
+    # 4. Record the call, re-checking the volume limits under the store's write lock: of
+    # simultaneous requests, only as many as the limits allow get a record.
     from callagent.store import DuplicateKey
 
     try:
-        record = await service.db(
-            service.store.create, CallRecord.from_request(request, idempotency_key=idempotency_key)
+        created = await service.db(
+            service.store.create_if_within_limits,
+            CallRecord.from_request(request, idempotency_key=idempotency_key),
+            policy.limits,
+            now=now,
         )
     except DuplicateKey as exc:  # a concurrent retry with the same key won the race
         return _same_key(exc.existing, number, idempotency_key or "")
+    if isinstance(created, Refusal):
+        await _refuse(service, created, number)
+    record = created
 
+    # 5. Only now does anything reach LiveKit.
     log.info("call %s: placing a call to %s", request.call_id, mask(number))
     record = await _place(service, record, request)
     text = record.to_text()
     if record.status not in TERMINAL_STATUSES:
         text += f"\n\nNext: call wait_for_call(call_id={record.call_id!r}) until the call has ended."
     return _result(record, text)
+
+
+async def _refuse(service: CallService, refusal: Refusal, number: str | None, *, shown: str | None = None) -> NoReturn:
+    """Keep the refusal for audit, log it (number masked) and end the tool call with it.
+
+    `number` is the E.164 number when there is one; else `shown`, the client's input masked.
+    """
+    kept = number if number is not None else shown
+    log.info(
+        "refused a call to %s: rule %s", mask(number) if number else (shown or "(no number)"), refusal.rule
+    )
+    try:
+        await service.db(service.store.record_refusal, kept, refusal.rule, refusal.message, setting=refusal.setting)
+    except Exception:  # the refusal stands even when it cannot be written down
+        log.exception("could not record a refusal (rule %s) for audit", refusal.rule)
+    raise ToolError(refusal.text())
+
+
+async def _confirmation_required(
+    service: CallService,
+    reason: str,
+    args_hash: str,
+    target: DialTarget,
+    request: CallRequest,
+    idempotency_key: str | None,
+) -> CallToolResult:
+    ttl = service.policy.confirm_ttl_s
+    issued_at = utcnow()
+    token = await service.db(service.store.issue_confirmation, args_hash, ttl, now=issued_at)
+    preview = DialPreview(
+        phone_number=target.e164,
+        phone_number_display=_display(target),
+        region=target.region,
+        goal=request.goal,
+        context=request.context,
+        greeting=request.greeting,
+        caller_name=request.caller_name,
+        caller_id=getattr(request, "caller_id", None),
+        max_duration_s=request.max_duration_s,
+        ring_timeout_s=request.ring_timeout_s,
+        idempotency_key=idempotency_key,
+    )
+    result = ConfirmationRequired(
+        message=reason,
+        confirmation_token=token,
+        expires_at=issued_at + timedelta(seconds=ttl),
+        expires_in_s=ttl,
+        call=preview,
+    )
+    log.info("call to %s needs a confirmation; token issued (valid %d s)", mask(target.e164), ttl)
+    lines = [
+        f"Not dialed yet: a person must confirm this call first (rule 'confirmation', setting DIAL_CONFIRM="
+        f"{service.policy.confirm}): {reason}.",
+        "",
+        "Ask your user to approve exactly this call:",
+        f"  Number:   {preview.phone_number_display} ({preview.phone_number})",
+        f"  Goal:     {preview.goal}",
+    ]
+    if preview.context:
+        lines.append(f"  Context:  {preview.context}")
+    lines.append(
+        f"  Greeting: \"Hello, this is an AI assistant calling on behalf of {preview.caller_name}.\""
+        + (f" then: {preview.greeting}" if preview.greeting else "")
+    )
+    lines += [
+        f"  At most {preview.max_duration_s} s; rings for up to {preview.ring_timeout_s} s.",
+        "",
+        "If they approve, call make_phone_call again with exactly the same arguments plus "
+        f"confirmation_token={token!r}. The token works once, only for these arguments, until "
+        f"{result.expires_at:%H:%M:%S} UTC ({ttl} s). If they do not approve, do not call.",
+    ]
+    return CallToolResult(
+        content=[TextContent(type="text", text="\n".join(lines))],
+        structured_content=result.model_dump(mode="json"),
+    )
+
+
+def _masked_input(raw: object) -> str | None:
+    """What the client sent as a number, fit for a log line or the audit: digits masked,
+    unprintable characters escaped (no log injection), at most 32 characters."""
+    if not isinstance(raw, str):
+        return None
+    shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in mask(raw[:64]))
+    return shown if len(shown) <= 32 and len(raw) <= 64 else shown[:31] + "…"
+
+
+def _display(target: DialTarget) -> str:
+    """The number in international format for people, e.g. "+1 415-555-0100"."""
+    import phonenumbers
+
+    return phonenumbers.format_number(phonenumbers.parse(target.e164), phonenumbers.PhoneNumberFormat.INTERNATIONAL)
 
 
 async def _place(service: CallService, record: CallRecord, request: CallRequest) -> CallRecord:
@@ -621,6 +961,59 @@ async def end_call(
     return _result(EndCallResult(**_fields(record), note=note), f"{note}\n{record.to_text()}")
 
 
+async def dial_policy(ctx: Context) -> Annotated[CallToolResult, DialPolicyInfo]:
+    """What the dial policy allows right now, before you place a call.
+
+    Countries, allow and deny lists, quiet hours (callee's local time), volume limits with how
+    many calls are live and left this hour, whether calls need a person's confirmation, size
+    limits, and what is never called (emergency, premium-rate numbers, the do-not-call list).
+    Every refusal of make_phone_call names one of these rules and the setting behind it.
+    """
+    service = _service(ctx)
+    await service.reap()
+    counts = await service.db(service.store.counts)
+    info = describe(service.policy, counts=counts)
+    return CallToolResult(
+        content=[TextContent(type="text", text=_policy_text(info))],
+        structured_content=DialPolicyInfo.model_validate(info).model_dump(mode="json"),
+    )
+
+
+def _policy_text(info: dict[str, Any]) -> str:
+    limits, usage = info["limits"], info.get("usage") or {}
+    lines = [
+        "Dial policy (every rule is checked before anything is dialed):",
+        f"- Countries: {', '.join(info['countries'])} ({info['countries_note']})",
+        f"- Allow list: {', '.join(info['allow_list']) or 'none'} ({info['allow_list_mode']})",
+        f"- Deny list: {', '.join(info['deny_list']) or 'none'}",
+        f"- Quiet hours: {info['quiet_hours'] or 'off'}"
+        + (f" ({info['quiet_hours_note']})" if info["quiet_hours"] else ""),
+        f"- At most {limits['max_concurrent']} calls at once, {limits['max_per_number_per_day']} per number "
+        f"in 24 hours, {limits['max_per_hour']} per hour overall",
+    ]
+    if usage:
+        lines.append(
+            f"- Now: {usage['active_calls']} live call(s), {usage['concurrent_slots_left']} slot(s) free, "
+            f"{usage['calls_left_this_hour']} call(s) left this hour"
+        )
+    confirm = {
+        "never": "no (your own tool approval is the human step)",
+        "unlisted": "for numbers not on the allow list",
+        "always": "for every call",
+    }.get(info["confirmation"], info["confirmation"])
+    text_limits = info["text_limits"]
+    lines += [
+        f"- A person's confirmation needed: {confirm}",
+        f"- Extensions: {'allowed' if info['extensions_allowed'] else 'refused'}",
+        f"- Sizes: goal {text_limits['goal']}, context {text_limits['context']}, greeting "
+        f"{text_limits['greeting']} characters; no control characters",
+        f"- Call length: {info['max_duration_s']['default']} s by default, at most {info['max_duration_s']['cap']} s",
+        f"- Never called: {'; '.join(info['never_called'])}",
+        "- The agent always says first that it is an AI assistant calling on the operator's behalf.",
+    ]
+    return "\n".join(lines)
+
+
 async def call_resource(call_id: str, ctx: Context) -> str:
     """One call's record (status, timings, transcript, summary, outcome) as JSON."""
     service = _service(ctx)
@@ -680,7 +1073,11 @@ INSTRUCTIONS = """\
 Places real outbound phone calls held by an AI voice agent.
 Flow: make_phone_call (returns once the phone rings) → wait_for_call, repeatedly, until the
 status is terminal → read transcript, summary and outcome. end_call hangs up a live call.
-Each call is also readable as the resource calls://{call_id}."""
+Each call is also readable as the resource calls://{call_id}.
+A dial policy set by the operator applies to every call; dial_policy shows it. A refused call
+is an error naming the rule and the setting behind it: tell your user, do not work around it.
+If make_phone_call answers `confirmation_required`, show the call to your user and, only if
+they approve, call again with the same arguments plus the confirmation_token."""
 
 
 def create_server(settings: Settings | None = None, **mcp_options: Any) -> MCPServer[CallService]:
@@ -722,6 +1119,11 @@ def create_server(settings: Settings | None = None, **mcp_options: Any) -> MCPSe
     )
     server.add_tool(
         list_calls, title="List calls", annotations=_READ_ONLY.model_copy(update={"title": "List calls"})
+    )
+    server.add_tool(
+        dial_policy,
+        title="Dial policy",
+        annotations=_READ_ONLY.model_copy(update={"title": "Dial policy"}),
     )
     server.add_tool(
         end_call,

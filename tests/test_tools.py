@@ -33,7 +33,7 @@ from callagent.store import CallStore
 from callagent.tools import create_server
 
 ROOT = Path(__file__).resolve().parent.parent
-TOOLS = {"make_phone_call", "wait_for_call", "get_call", "list_calls", "end_call"}
+TOOLS = {"make_phone_call", "wait_for_call", "get_call", "list_calls", "end_call", "dial_policy"}
 SECRET = "s3cr3t-value-that-must-never-be-logged"
 NUMBER = "+14155550100"
 
@@ -65,6 +65,7 @@ def livekit_env(closed_port: int) -> dict[str, str]:
         "LIVEKIT_API_KEY": "devkey",
         "LIVEKIT_API_SECRET": SECRET,
         "SIP_OUTBOUND_TRUNK_ID": "ST_test",
+        "DIAL_QUIET_HOURS": "off",  # these tests run at any hour; quiet hours are tested in test_policy_mcp.py
     }
 
 
@@ -172,7 +173,7 @@ async def test_tools_are_listed_with_annotations_and_schemas(client: Client) -> 
     assert make.input_schema["required"] == ["phone_number"]
     assert set(make.input_schema["properties"]) == {
         "phone_number", "goal", "context", "greeting", "caller_id",
-        "ring_timeout_s", "max_duration_s", "idempotency_key",
+        "ring_timeout_s", "max_duration_s", "idempotency_key", "confirmation_token",
     }
     assert "wait_for_call" in make.description
 
@@ -316,9 +317,9 @@ async def test_idempotency_key_returns_the_existing_call(client: Client, store: 
     [
         ({"ring_timeout_s": 4}, "ring_timeout_s must be between 5 and 120"),
         ({"ring_timeout_s": 121}, "ring_timeout_s must be between 5 and 120"),
-        ({"max_duration_s": 0}, "CALLAGENT_MAX_DURATION_CAP_S"),
-        ({"max_duration_s": 1801}, "CALLAGENT_MAX_DURATION_CAP_S=1800"),
-        ({"goal": "x" * 4001}, "goal"),
+        ({"max_duration_s": 0}, "rule 'max_duration' (setting CALLAGENT_MAX_DURATION_CAP_S)"),
+        ({"max_duration_s": 1801}, "between 1 and 1800 seconds, not 1801"),
+        ({"goal": "x" * 4001}, "rule 'text_too_long'"),
         ({"caller_id": "front desk"}, "caller_id: 'front desk'"),
     ],
 )
