@@ -219,6 +219,7 @@ class CallService:
         self._warm_thread: threading.Thread | None = None
         self._timers: list[threading.Timer] = []
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._to_hang_up: list[str] = []  # reaped calls whose line is still to be hung up
         self._closed = False
 
     # Opening -----------------------------------------------------------------------------
@@ -321,6 +322,8 @@ class CallService:
             self._last_reap = now
         for record in self.store.reap_stale(self.settings.stale_after_s):
             log.warning("call %s: %s", record.call_id, record.ended_reason)
+            with self._lock:
+                self._to_hang_up.append(record.call_id)
 
     async def db(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a blocking store operation in a thread; database trouble becomes a ToolError."""
@@ -339,6 +342,23 @@ class CallService:
 
     async def reap(self) -> None:
         await self.db(self.maybe_reap)
+        with self._lock:
+            orphans, self._to_hang_up = self._to_hang_up, []
+        # A call whose worker died may still have the callee on the line, talking to nobody.
+        # Awaited, not spawned: a short-lived server (one tool call) would cancel it on exit.
+        if orphans and not missing_livekit_settings(self.settings):
+            try:
+                dialer = self.dialer()
+            except Exception as exc:  # never let clean-up break the tool call that reaped
+                log.warning("cannot hang up reaped calls: %r", exc)
+                return
+            results = await asyncio.gather(*(dialer.hang_up(call_id) for call_id in orphans),
+                                           return_exceptions=True)
+            for call_id, result in zip(orphans, results):
+                if isinstance(result, BaseException):
+                    log.warning("call %s: could not hang up after its worker died: %r", call_id, result)
+                else:
+                    log.info("call %s: hung up; its worker had died", call_id)
 
     async def get(self, call_id: str) -> CallRecord:
         record = await self.db(self.store.get, call_id)

@@ -263,6 +263,8 @@ def test_killed_worker_fails_the_call_within_bounds(bed: None, tmp_path: Path) -
         assert rec["status"] == "failed", rec
         assert "worker" in rec["ended_reason"]
         assert time.monotonic() - killed_at < 40
+        # The callee is not left on a line with nobody: the server hangs up reaped calls.
+        assert phonelog.wait_for(call_id, lambda c: bool(c.get("ended")), timeout=15)["hangup_by"] == "remote"
         follower.wait(timeout=60)
     finally:
         doomed.stop()
