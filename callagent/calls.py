@@ -56,27 +56,13 @@ class CallStatus(StrEnum):
     failed = "failed"
     canceled = "canceled"
 
-    # Upper-case aliases of the same members (CallStatus.FAILED is CallStatus.failed): both
-    # spellings are in use across the code base; iteration yields each member once.
-    QUEUED = "queued"
-    DIALING = "dialing"
-    RINGING = "ringing"
-    IN_PROGRESS = "in_progress"
-    COMPLETED = "completed"
-    VOICEMAIL = "voicemail"
-    NO_ANSWER = "no_answer"
-    BUSY = "busy"
-    DECLINED = "declined"
-    FAILED = "failed"
-    CANCELED = "canceled"
-
 
 # The live part of the lifecycle, in the only order it may be walked.
 _ACTIVE_ORDER: tuple[CallStatus, ...] = (
-    CallStatus.QUEUED,
-    CallStatus.DIALING,
-    CallStatus.RINGING,
-    CallStatus.IN_PROGRESS,
+    CallStatus.queued,
+    CallStatus.dialing,
+    CallStatus.ringing,
+    CallStatus.in_progress,
 )
 ACTIVE_STATUSES: frozenset[CallStatus] = frozenset(_ACTIVE_ORDER)
 TERMINAL_STATUSES: frozenset[CallStatus] = frozenset(CallStatus) - ACTIVE_STATUSES
@@ -212,11 +198,13 @@ class CallRecord(BaseModel):
     Records are immutable snapshots; the store hands out a new one after every change.
     """
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    # Its JSON schema describes what is returned (computed duration_s included): it is the
+    # tools' published output schema.
+    model_config = ConfigDict(frozen=True, extra="ignore", json_schema_mode_override="serialization")
 
     call_id: CallId
     phone_number: E164
-    status: CallStatus = CallStatus.QUEUED
+    status: CallStatus = CallStatus.queued
     goal: str
     context: str | None = None
     greeting: str | None = None

@@ -206,11 +206,11 @@ class CallStore:
         now = utcnow()
         values["status"] = status.value
         values["updated_at"] = now
-        if status not in TERMINAL_STATUSES and status is not CallStatus.QUEUED:
+        if status not in TERMINAL_STATUSES and status is not CallStatus.queued:
             values.setdefault(
                 "dialed_at", sa.func.coalesce(table.c.dialed_at, sa.literal(now, table.c.dialed_at.type))
             )
-        if status is CallStatus.IN_PROGRESS:
+        if status is CallStatus.in_progress:
             values.setdefault("answered_at", now)
         if status in TERMINAL_STATUSES:
             values.setdefault("ended_at", now)
@@ -288,7 +288,7 @@ class CallStore:
             stmt = (
                 sa.update(table)
                 .where(table.c.call_id == seen.call_id, live, last_seen == since)
-                .values(status=CallStatus.FAILED.value, ended_reason=reason, ended_at=now, updated_at=now)
+                .values(status=CallStatus.failed.value, ended_reason=reason, ended_at=now, updated_at=now)
                 .returning(*table.c)
             )
             with engine.begin() as conn:

@@ -797,14 +797,14 @@ async def _place(service: CallService, record: CallRecord, request: CallRequest)
             # ever left queued or dialing (also when cancelled, hence no await here). The first
             # terminal status wins, so it never overrides what the dialer wrote.
             final = _mark_failed(service, record.call_id, reason)
-    status = final.status if final is not None else CallStatus.FAILED
+    status = final.status if final is not None else CallStatus.failed
     raise ToolError(f"{reason} (call {record.call_id} is {status})")
 
 
 def _mark_failed(service: CallService, call_id: str, reason: str) -> CallRecord | None:
     """Fail a call that is still live (blocking, one UPDATE); returns the record as it now is."""
     try:
-        return service.store.transition(call_id, CallStatus.FAILED, ended_reason=reason) or service.store.get(
+        return service.store.transition(call_id, CallStatus.failed, ended_reason=reason) or service.store.get(
             call_id
         )
     except Exception:
@@ -961,7 +961,7 @@ async def end_call(
     record = await service.get(call_id)
     if record.status not in TERMINAL_STATUSES:
         ended = await service.db(
-            service.store.transition, call_id, CallStatus.CANCELED, ended_reason="ended by the MCP client"
+            service.store.transition, call_id, CallStatus.canceled, ended_reason="ended by the MCP client"
         )
         if ended is not None:
             log.info("call %s: ended by the MCP client", call_id)
@@ -1064,10 +1064,10 @@ def _fields(record: CallRecord) -> dict[str, Any]:
 def _status_age(record: CallRecord) -> float:
     """Seconds the call has been in its current status (roughly: since the matching timestamp)."""
     since = {
-        CallStatus.QUEUED: record.created_at,
-        CallStatus.DIALING: record.dialed_at,
-        CallStatus.RINGING: record.dialed_at,
-        CallStatus.IN_PROGRESS: record.answered_at,
+        CallStatus.queued: record.created_at,
+        CallStatus.dialing: record.dialed_at,
+        CallStatus.ringing: record.dialed_at,
+        CallStatus.in_progress: record.answered_at,
     }.get(record.status) or record.updated_at
     return max(0.0, (utcnow() - since).total_seconds())
 

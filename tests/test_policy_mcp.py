@@ -178,17 +178,17 @@ def add_dnc(store: CallStore) -> None:
 
 def three_live_calls(store: CallStore) -> None:
     for n in ("+14155550160", "+14155550161", "+14155550162"):
-        store.create(record(n, CallStatus.RINGING, heartbeat_at=utcnow()))
+        store.create(record(n, CallStatus.ringing, heartbeat_at=utcnow()))
 
 
 def called_twice_today(store: CallStore) -> None:
     for hours in (2, 5):
-        store.create(record("+14155550170", CallStatus.COMPLETED, created_at=utcnow() - timedelta(hours=hours)))
+        store.create(record("+14155550170", CallStatus.completed, created_at=utcnow() - timedelta(hours=hours)))
 
 
 def hour_used_up(store: CallStore) -> None:
     for n in ("+14155550180", "+14155550181"):
-        store.create(record(n, CallStatus.COMPLETED, created_at=utcnow() - timedelta(minutes=10)))
+        store.create(record(n, CallStatus.completed, created_at=utcnow() - timedelta(minutes=10)))
 
 
 @dataclass(frozen=True)
@@ -348,7 +348,7 @@ async def test_positive_control_reaches_livekit(db_url: str, store: CallStore, l
     assert livekit.count > 0
     (call,), _ = store.list()
     assert call.phone_number == ALLOWED
-    assert call.status == CallStatus.FAILED and "LIVEKIT_API_KEY" in (call.ended_reason or "")
+    assert call.status == CallStatus.failed and "LIVEKIT_API_KEY" in (call.ended_reason or "")
     assert store.list_refusals() == []
 
 
@@ -407,7 +407,7 @@ async def test_twenty_simultaneous_calls_with_a_limit_of_three(db_url: str, stor
     refusals = store.list_refusals(limit=100)
     assert len(calls) == 3 and len(refusals) == 17
     assert {c.phone_number for c in calls} == dialed
-    assert all(c.status == CallStatus.FAILED for c in calls)
+    assert all(c.status == CallStatus.failed for c in calls)
     assert {r.number for r in refusals} == refused
     assert all(r.rule == "max_concurrent" and r.setting == "DIAL_MAX_CONCURRENT" for r in refusals)
     assert {c.phone_number for c in calls} | {r.number for r in refusals} == set(numbers)

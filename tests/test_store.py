@@ -112,7 +112,7 @@ def test_store_is_shared_between_instances(store_url: str) -> None:
         assert b.get(record.call_id) == record
         assert b.transition(record.call_id, "dialing") is not None
         after = a.get(record.call_id)
-        assert after is not None and after.status is CallStatus.DIALING
+        assert after is not None and after.status is CallStatus.dialing
 
 
 def test_duplicate_call_id(store: CallStore) -> None:
@@ -140,8 +140,8 @@ def test_idempotency_key(store: CallStore) -> None:
 def test_lifecycle_sets_timestamps(store: CallStore) -> None:
     record = store.create(make_record())
     before = utcnow()
-    dialing = store.transition(record.call_id, CallStatus.DIALING)
-    assert dialing is not None and dialing.status is CallStatus.DIALING
+    dialing = store.transition(record.call_id, CallStatus.dialing)
+    assert dialing is not None and dialing.status is CallStatus.dialing
     assert dialing.dialed_at is not None and dialing.dialed_at >= before
     assert dialing.updated_at >= before
 
@@ -157,7 +157,7 @@ def test_lifecycle_sets_timestamps(store: CallStore) -> None:
         record.call_id, "completed", ended_reason="the agent hung up: goal reached", sip_status_code=200
     )
     assert done is not None
-    assert done.status is CallStatus.COMPLETED
+    assert done.status is CallStatus.completed
     assert done.ended_at is not None and done.ended_at >= answered.answered_at
     assert done.ended_reason == "the agent hung up: goal reached"
     assert done.sip_status_code == 200
@@ -183,7 +183,7 @@ def test_late_and_backward_transitions_are_refused(store: CallStore) -> None:
     assert store.transition(record.call_id, "in_progress") is None  # not a change
     assert store.transition(record.call_id, "queued") is None
     current = store.get(record.call_id)
-    assert current is not None and current.status is CallStatus.IN_PROGRESS
+    assert current is not None and current.status is CallStatus.in_progress
 
 
 def test_terminal_status_is_written_once(store: CallStore) -> None:
@@ -208,7 +208,7 @@ def test_transition_rejects_bad_fields(store: CallStore) -> None:
     with pytest.raises(ValueError):
         store.transition(record.call_id, "exploded")
     current = store.get(record.call_id)
-    assert current is not None and current.status is CallStatus.QUEUED
+    assert current is not None and current.status is CallStatus.queued
 
 
 def test_racing_terminal_statuses_one_winner(store_url: str) -> None:
@@ -265,7 +265,7 @@ def test_update_fields(store: CallStore) -> None:
     assert updated.summary == "Short call."
     assert updated.outcome == Outcome(goal_achieved="no", follow_ups=["call back"])
     assert updated.room_name == "call-other"
-    assert updated.status is CallStatus.COMPLETED  # untouched
+    assert updated.status is CallStatus.completed  # untouched
     assert store.get(record.call_id) == updated
     cleared = store.update(record.call_id, outcome=None)
     assert cleared.outcome is None
@@ -310,16 +310,16 @@ def test_heartbeat(store: CallStore) -> None:
 def test_reap_stale(store: CallStore) -> None:
     now = utcnow()
     old, fresh = now - timedelta(seconds=300), now - timedelta(seconds=10)
-    silent = store.create(make_record(status=CallStatus.IN_PROGRESS, heartbeat_at=old))
-    alive = store.create(make_record(status=CallStatus.IN_PROGRESS, updated_at=old, heartbeat_at=fresh))
-    never_beat = store.create(make_record(status=CallStatus.QUEUED, created_at=old))
-    young = store.create(make_record(status=CallStatus.RINGING, created_at=fresh))
-    ended = store.create(make_record(status=CallStatus.COMPLETED, created_at=old, heartbeat_at=old))
+    silent = store.create(make_record(status=CallStatus.in_progress, heartbeat_at=old))
+    alive = store.create(make_record(status=CallStatus.in_progress, updated_at=old, heartbeat_at=fresh))
+    never_beat = store.create(make_record(status=CallStatus.queued, created_at=old))
+    young = store.create(make_record(status=CallStatus.ringing, created_at=fresh))
+    ended = store.create(make_record(status=CallStatus.completed, created_at=old, heartbeat_at=old))
 
     reaped = store.reap_stale(60, now=now)
     assert {r.call_id for r in reaped} == {silent.call_id, never_beat.call_id}
     for r in reaped:
-        assert r.status is CallStatus.FAILED
+        assert r.status is CallStatus.failed
         assert r.ended_at == now
         assert r.ended_reason is not None and "worker stopped responding" in r.ended_reason
         assert f"{old:%Y-%m-%d %H:%M:%S}" in r.ended_reason
@@ -382,7 +382,7 @@ def test_list_filters(store: CallStore) -> None:
 
     assert ids() == [c.call_id, b.call_id, a.call_id]
     assert ids(status="busy") == [b.call_id]
-    assert ids(status=["queued", CallStatus.RINGING]) == [c.call_id, a.call_id]
+    assert ids(status=["queued", CallStatus.ringing]) == [c.call_id, a.call_id]
     assert ids(phone_number="+14155550101") == [c.call_id, a.call_id]
     assert ids(since=T0 + timedelta(minutes=1)) == [c.call_id, b.call_id]
     assert ids(phone_number="+14155550101", since=T0 + timedelta(seconds=1)) == [c.call_id]

@@ -90,7 +90,7 @@ def text(result: CallToolResult) -> str:
     return "\n".join(c.text for c in result.content if isinstance(c, TextContent))
 
 
-def make_record(status: CallStatus = CallStatus.QUEUED, **fields: Any) -> CallRecord:
+def make_record(status: CallStatus = CallStatus.queued, **fields: Any) -> CallRecord:
     call_id = fields.pop("call_id", new_call_id())
     return CallRecord(
         call_id=call_id,
@@ -244,7 +244,7 @@ async def test_livekit_unreachable_fails_the_call_without_leaving_it_dialing(
     calls, _ = store.list()
     assert len(calls) == 1
     record = calls[0]
-    assert record.status == CallStatus.FAILED
+    assert record.status == CallStatus.failed
     assert "LIVEKIT_URL" in (record.ended_reason or "")
     assert record.ended_at is not None
     assert record.call_id in text(result)
@@ -295,12 +295,12 @@ async def test_unresponsive_livekit_is_abandoned_in_bounded_time(
     assert "took longer than 1 s" in text(result) and f"LIVEKIT_URL=http://127.0.0.1:{port}" in text(result)
     assert elapsed < 30
     (record,), _ = store.list()
-    assert record.status == CallStatus.FAILED
+    assert record.status == CallStatus.failed
     assert "took longer than 1 s" in record.ended_reason
 
 
 async def test_idempotency_key_returns_the_existing_call(client: Client, store: CallStore) -> None:
-    existing = store.create(make_record(CallStatus.RINGING, idempotency_key="order-42"))
+    existing = store.create(make_record(CallStatus.ringing, idempotency_key="order-42"))
     result = await client.call_tool("make_phone_call", {"phone_number": "+1 415-555-0100", "idempotency_key": "order-42"})
     assert not result.is_error, text(result)
     assert result.structured_content["call_id"] == existing.call_id
@@ -339,7 +339,7 @@ async def test_get_call_unknown_id_is_an_error(client: Client) -> None:
 
 
 async def test_get_call_returns_record_and_readable_text(client: Client, store: CallStore) -> None:
-    record = store.create(make_record(CallStatus.COMPLETED, summary="They open at nine.", ended_reason="done"))
+    record = store.create(make_record(CallStatus.completed, summary="They open at nine.", ended_reason="done"))
     result = await client.call_tool("get_call", {"call_id": record.call_id})
     assert not result.is_error
     assert CallRecord.model_validate(result.structured_content) == record
@@ -349,14 +349,14 @@ async def test_get_call_returns_record_and_readable_text(client: Client, store: 
 
 @pytest.mark.parametrize("timeout_s", [0, -1, 50.5, 600])
 async def test_wait_for_call_timeout_bounds(client: Client, store: CallStore, timeout_s: float) -> None:
-    record = store.create(make_record(CallStatus.RINGING))
+    record = store.create(make_record(CallStatus.ringing))
     result = await client.call_tool("wait_for_call", {"call_id": record.call_id, "timeout_s": timeout_s})
     assert result.is_error
     assert "timeout_s must be more than 0 and at most 50" in text(result)
 
 
 async def test_wait_for_call_returns_on_status_change_with_progress(client: Client, store: CallStore) -> None:
-    record = store.create(make_record(CallStatus.RINGING))
+    record = store.create(make_record(CallStatus.ringing))
     progress: list[tuple[float, float | None, str | None]] = []
 
     async def on_progress(value: float, total: float | None, message: str | None) -> None:
@@ -364,7 +364,7 @@ async def test_wait_for_call_returns_on_status_change_with_progress(client: Clie
 
     async def answer_later() -> None:
         await anyio.sleep(1.5)
-        store.transition(record.call_id, CallStatus.IN_PROGRESS)
+        store.transition(record.call_id, CallStatus.in_progress)
 
     async with anyio.create_task_group() as tg:
         tg.start_soon(answer_later)
@@ -386,7 +386,7 @@ async def test_wait_for_call_returns_on_status_change_with_progress(client: Clie
 async def test_wait_for_call_times_out_unchanged_and_returns_at_once_when_ended(
     client: Client, store: CallStore
 ) -> None:
-    live = store.create(make_record(CallStatus.IN_PROGRESS, heartbeat_at=utcnow()))
+    live = store.create(make_record(CallStatus.in_progress, heartbeat_at=utcnow()))
     started = time.monotonic()
     result = await client.call_tool("wait_for_call", {"call_id": live.call_id, "timeout_s": 1})
     elapsed = time.monotonic() - started
@@ -395,7 +395,7 @@ async def test_wait_for_call_times_out_unchanged_and_returns_at_once_when_ended(
     assert "Still in_progress" in text(result)
     assert 0.9 < elapsed < 4
 
-    ended = store.create(make_record(CallStatus.BUSY, sip_status_code=486, ended_reason="the line was busy"))
+    ended = store.create(make_record(CallStatus.busy, sip_status_code=486, ended_reason="the line was busy"))
     started = time.monotonic()
     result = await client.call_tool("wait_for_call", {"call_id": ended.call_id, "timeout_s": 30})
     assert time.monotonic() - started < 2
@@ -403,7 +403,7 @@ async def test_wait_for_call_times_out_unchanged_and_returns_at_once_when_ended(
     assert result.structured_content["sip_status_code"] == 486
 
     # A change that happened between two waits is not missed: the caller says what it last saw.
-    moved = store.create(make_record(CallStatus.IN_PROGRESS, heartbeat_at=utcnow()))
+    moved = store.create(make_record(CallStatus.in_progress, heartbeat_at=utcnow()))
     started = time.monotonic()
     result = await client.call_tool(
         "wait_for_call", {"call_id": moved.call_id, "timeout_s": 30, "last_status": "ringing"}
@@ -420,7 +420,7 @@ async def test_wait_for_call_times_out_unchanged_and_returns_at_once_when_ended(
 async def test_a_call_whose_worker_went_quiet_is_failed(client: Client, store: CallStore) -> None:
     long_ago = utcnow() - timedelta(minutes=10)
     record = store.create(
-        make_record(CallStatus.IN_PROGRESS, created_at=long_ago, heartbeat_at=long_ago, answered_at=long_ago)
+        make_record(CallStatus.in_progress, created_at=long_ago, heartbeat_at=long_ago, answered_at=long_ago)
     )
     result = await client.call_tool("get_call", {"call_id": record.call_id})
     assert result.structured_content["status"] == "failed"
@@ -431,7 +431,7 @@ async def test_list_calls_pages_with_a_cursor_and_filters(client: Client, store:
     t0 = utcnow() - timedelta(minutes=5)
     created = []
     for i in range(5):
-        status = CallStatus.COMPLETED if i % 2 == 0 else CallStatus.NO_ANSWER
+        status = CallStatus.completed if i % 2 == 0 else CallStatus.no_answer
         number = NUMBER if i < 3 else "+14155550105"
         created.append(store.create(make_record(status, phone_number=number, created_at=t0 + timedelta(seconds=i))))
     newest_first = [r.call_id for r in reversed(created)]
@@ -457,7 +457,7 @@ async def test_list_calls_pages_with_a_cursor_and_filters(client: Client, store:
 
     completed = await client.call_tool("list_calls", {"status": "completed"})
     assert [c["call_id"] for c in completed.structured_content["calls"]] == [
-        r.call_id for r in reversed(created) if r.status == CallStatus.COMPLETED
+        r.call_id for r in reversed(created) if r.status == CallStatus.completed
     ]
     by_number = await client.call_tool("list_calls", {"phone_number": "(415) 555-0105"})
     assert [c["call_id"] for c in by_number.structured_content["calls"]] == newest_first[:2]
@@ -472,7 +472,7 @@ async def test_list_calls_pages_with_a_cursor_and_filters(client: Client, store:
 
 
 async def test_end_call_on_an_ended_call_changes_nothing(client: Client, store: CallStore) -> None:
-    record = store.create(make_record(CallStatus.COMPLETED, ended_reason="the agent ended the call"))
+    record = store.create(make_record(CallStatus.completed, ended_reason="the agent ended the call"))
     result = await client.call_tool("end_call", {"call_id": record.call_id})
     assert not result.is_error, text(result)
     assert result.structured_content["status"] == "completed"
@@ -486,18 +486,18 @@ async def test_end_call_on_an_ended_call_changes_nothing(client: Client, store: 
 
 
 async def test_end_call_on_a_live_call_cancels_it(client: Client, store: CallStore) -> None:
-    record = store.create(make_record(CallStatus.QUEUED))
+    record = store.create(make_record(CallStatus.queued))
     result = await client.call_tool("end_call", {"call_id": record.call_id})
     assert not result.is_error, text(result)
     assert result.structured_content["status"] == "canceled"
     assert result.structured_content["ended_reason"] == "ended by the MCP client"
     assert result.structured_content["note"] is None
     stored = store.get(record.call_id)
-    assert stored.status == CallStatus.CANCELED and stored.ended_at is not None
+    assert stored.status == CallStatus.canceled and stored.ended_at is not None
 
 
 async def test_call_resource(client: Client, store: CallStore) -> None:
-    record = store.create(make_record(CallStatus.VOICEMAIL, summary="Left a message."))
+    record = store.create(make_record(CallStatus.voicemail, summary="Left a message."))
     result = await client.read_resource(f"calls://{record.call_id}")
     (content,) = result.contents
     assert isinstance(content, TextResourceContents)
@@ -513,7 +513,7 @@ async def test_call_resource(client: Client, store: CallStore) -> None:
 
 async def test_legacy_handshake_in_process(settings: Settings, store: CallStore) -> None:
     """The initialize handshake (what today's desktop clients do), in process."""
-    record = store.create(make_record(CallStatus.RINGING))
+    record = store.create(make_record(CallStatus.ringing))
     async with Client(create_server(settings), mode="legacy") as client:
         assert {t.name for t in (await client.list_tools()).tools} == TOOLS
         result = await client.call_tool("get_call", {"call_id": record.call_id})
@@ -548,7 +548,7 @@ def test_client_script_follows_a_call_to_its_end(client_env: dict[str, str], sto
     """`call` with the idempotency key of a ringing call: the server returns that call instead of
     dialing, and the client follows it through wait_for_call, printing each status change, until
     it ends; the last stdout line is the final record."""
-    record = store.create(make_record(CallStatus.RINGING, idempotency_key="ci-1"))
+    record = store.create(make_record(CallStatus.ringing, idempotency_key="ci-1"))
     proc = subprocess.Popen(
         [sys.executable, str(ROOT / "test_mcp_client.py"), "call", NUMBER, "--idempotency-key", "ci-1", "--json"],
         env=client_env, cwd="/", stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -566,7 +566,7 @@ def test_client_script_follows_a_call_to_its_end(client_env: dict[str, str], sto
             raise AssertionError(f"the client ended before printing {pattern!r}: {status_lines}")
 
         wait_for_line(r"^\[\d\d:\d\d:\d\d\] ringing")  # the call as make_phone_call returned it
-        store.transition(record.call_id, CallStatus.IN_PROGRESS)
+        store.transition(record.call_id, CallStatus.in_progress)
         wait_for_line(r"^\[\d\d:\d\d:\d\d\] in_progress")
         time.sleep(1.2)
         store.update(
@@ -578,7 +578,7 @@ def test_client_script_follows_a_call_to_its_end(client_env: dict[str, str], sto
             summary="They open at nine.",
             outcome=Outcome(goal_achieved="yes", key_facts=["opens at 9"]),
         )
-        store.transition(record.call_id, CallStatus.COMPLETED, ended_reason="the agent ended the call")
+        store.transition(record.call_id, CallStatus.completed, ended_reason="the agent ended the call")
         wait_for_line(r"^\[\d\d:\d\d:\d\d\] completed \(the agent ended the call\)")
         stdout, _ = proc.communicate(timeout=60)
     finally:
@@ -609,7 +609,7 @@ def test_client_script_reports_tool_errors(client_env: dict[str, str], store: Ca
     assert "LIVEKIT_URL" in out.stderr
     assert out.stdout.strip() == ""
     (record,), _ = store.list()
-    assert record.status == CallStatus.FAILED
+    assert record.status == CallStatus.failed
 
     out = run_client(client_env, "end", record.call_id, "--json")
     assert out.returncode == 0, out.stderr

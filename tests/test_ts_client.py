@@ -129,7 +129,7 @@ def seeded_call(db_url: str) -> Iterator[CallRecord]:
     record = CallRecord(
         call_id=new_call_id(),
         phone_number="+14155550100",
-        status=CallStatus.COMPLETED,
+        status=CallStatus.completed,
         goal="Ask about opening hours",
         context="Order 42",
         greeting="Hello, this is an AI assistant calling for Test Operator.",
