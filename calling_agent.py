@@ -29,6 +29,7 @@ server = AgentServer(
     # Below 1, as LiveKit requires in production: full means every slot is taken.
     load_threshold=1 - 0.5 / settings.worker_max_calls,
     initialize_process_timeout=60.0,
+    num_idle_processes=min(settings.worker_idle_processes, settings.worker_max_calls),
     port=settings.worker_port,
 )
 server.rtc_session(entrypoint, agent_name=settings.agent_name)

@@ -980,6 +980,8 @@ def bench_env(workdir: Path, agent_name: str) -> dict[str, str]:
         "CALLAGENT_DB_URL": f"sqlite:///{workdir / 'calls.db'}",  # the server's and the worker's
         "CALLAGENT_AGENT_NAME": agent_name,  # nobody else on the bed takes our calls
         "CALLAGENT_WORKER_PORT": "0",
+        # A worker sized for the 10-call measure keeps as many job processes warm.
+        "CALLAGENT_WORKER_IDLE_PROCESSES": "10",
         "CALLAGENT_SILENCE_TIMEOUT_S": "8",
         "CALLAGENT_LOG_LEVEL": "INFO",  # make_phone_call's "agent joined after N ms" line
         "DIAL_QUIET_HOURS": "off",  # benchmarks run at any hour
