@@ -32,7 +32,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not cmd:
         print("devstack run: give a command after --, e.g. `devstack run -- pytest`", file=sys.stderr)
         return 2
-    return stack.run_outside(cmd)
+    return stack.run_outside(cmd, run_dir=Path(args.run_dir) if args.run_dir else None)
 
 
 def cmd_setup(_: argparse.Namespace) -> int:
@@ -51,10 +51,9 @@ def cmd_up(_: argparse.Namespace) -> int:
     run_dir = stack.new_run_dir()
     # The bed's command is a sleeper; `down` ends it and the namespace goes with it.
     proc = subprocess.Popen(
-        [sys.executable, "-m", "devstack.cli", "run", "--", "sleep", "infinity"],
+        [sys.executable, "-m", "devstack.cli", "run", "--run-dir", str(run_dir), "--", "sleep", "infinity"],
         stdout=open(run_dir / "devstack.log", "ab"), stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL, start_new_session=True,
-        env={**os.environ, "DEVSTACK_RUN_DIR_OVERRIDE": str(run_dir)},
     )
     env_file = run_dir / "env.json"
     deadline = time.monotonic() + 600
@@ -147,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("run", help="run a command on a fresh bed: devstack run -- CMD ARGS…")
+    p.add_argument("--run-dir", help=argparse.SUPPRESS)
     p.add_argument("cmd", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_run)
 
