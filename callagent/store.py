@@ -164,14 +164,18 @@ class CallStore:
             with engine.begin() as conn:
                 row = conn.execute(stmt).one()
         except sa.exc.IntegrityError:
-            if record.idempotency_key is not None:
-                existing = self.find_by_idempotency_key(record.idempotency_key)
-                if existing is not None:
-                    raise DuplicateKey(existing) from None
-            if self.get(record.call_id) is not None:
-                raise StoreError(f"a call with id {record.call_id!r} already exists") from None
+            self._raise_conflict(record)
             raise
         return _row_to_record(row)
+
+    def _raise_conflict(self, record: CallRecord) -> None:
+        """After an insert hit a unique constraint: raise the error that says which one."""
+        if record.idempotency_key is not None:
+            existing = self.find_by_idempotency_key(record.idempotency_key)
+            if existing is not None:
+                raise DuplicateKey(existing) from None
+        if self.get(record.call_id) is not None:
+            raise StoreError(f"a call with id {record.call_id!r} already exists") from None
 
     def get(self, call_id: str) -> CallRecord | None:
         engine, table = self._ready()
@@ -416,12 +420,7 @@ class CallStore:
                     return refusal
                 row = conn.execute(stmt).one()
         except sa.exc.IntegrityError:
-            if record.idempotency_key is not None:
-                existing = self.find_by_idempotency_key(record.idempotency_key)
-                if existing is not None:
-                    raise DuplicateKey(existing) from None
-            if self.get(record.call_id) is not None:
-                raise StoreError(f"a call with id {record.call_id!r} already exists") from None
+            self._raise_conflict(record)
             raise
         return _row_to_record(row)
 
