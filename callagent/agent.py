@@ -148,9 +148,8 @@ class CallJob:
             log.debug("delete_room: %s", exc)
 
     async def add_to_do_not_call(self) -> None:
-        add = getattr(self.store, "add_do_not_call", None)
-        if add is not None:
-            await asyncio.to_thread(add, self.request.phone_number, "asked during a call", self.request.call_id)
+        await asyncio.to_thread(self.store.add_do_not_call, self.request.phone_number,
+                                "asked during a call", self.request.call_id)
 
     def _spawn(self, coro: Any) -> None:
         self._tasks.append(asyncio.ensure_future(coro))

@@ -137,7 +137,7 @@ class Dialer:
             await self._clean_up(room, dispatch_id)
             await self._transition(call_id, CallStatus.failed, ended_reason=reason)
             log.warning("call %s not placed: %s", call_id, reason)
-            if isinstance(exc, (DialError, Exception)):
+            if isinstance(exc, Exception):  # cancellation and exits propagate as they are
                 raise DialError(reason) from exc
             raise
         return await asyncio.to_thread(self.store.get, call_id) or record
