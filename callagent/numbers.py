@@ -32,6 +32,7 @@ __all__ = [
     "mask",
     "mask_numbers_in_text",
     "normalize",
+    "printable",
     "time_zones",
 ]
 
@@ -169,7 +170,7 @@ def normalize(raw: str, default_region: str) -> str:
     if not _ALLOWED.fullmatch(text):
         bad = "".join(sorted({c for c in text if not _ALLOWED.fullmatch(c)}))
         raise InvalidNumber(
-            f"'{_printable(text)}' contains {bad!r}; a phone number may only contain digits, spaces "
+            f"'{printable(text)}' contains {bad!r}; a phone number may only contain digits, spaces "
             f"and + - ( ) . — {_HINT}",
             rule=Rule.invalid_characters,
             setting=None,
@@ -246,6 +247,10 @@ def mask_numbers_in_text(text: str) -> str:
         run = m.group(0)
         if m.lastgroup == "time" or sum(c.isdigit() for c in run) < 7:
             return run
+        # Inside a word on both sides ("call-3f1234567abc") it is an id, not a number.
+        before, after = m.string[m.start() - 1 : m.start()], m.string[m.end() : m.end() + 1]
+        if before.isalnum() and after.isalnum():
+            return run
         return mask(run)
 
     return _NUMBER_RUN.sub(repl, text)
@@ -258,9 +263,10 @@ _NUMBER_RUN = re.compile(
 )
 
 
-def _printable(text: str) -> str:
-    # Control characters shown as escapes, so a message never carries a raw newline or
-    # terminal escape sequence into a log line or an LLM's context.
+def printable(text: str) -> str:
+    """`text` with every control or invisible character escaped (\\n, \\x1b, \\u202e, ...), so
+    it cannot drive a terminal, hide text or fake extra lines in a log, a terminal or an LLM's
+    context."""
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
@@ -339,7 +345,7 @@ def check_number(raw: str, default_region: str, *, allow_extensions: bool = Fals
 
     if extension is not None and not allow_extensions:
         raise ExtensionNotAllowed(
-            f"'{_printable(raw.strip())}' has an extension ({extension}); calls with extensions are "
+            f"'{printable(raw.strip())}' has an extension ({extension}); calls with extensions are "
             "off — give the number without it, or set DIAL_ALLOW_EXTENSIONS=true"
         )
 
@@ -352,7 +358,7 @@ def check_number(raw: str, default_region: str, *, allow_extensions: bool = Fals
 
 def _emergency_message(raw: str) -> str:
     return (
-        f"'{_printable(raw.strip())}' is an emergency services number; callagent never dials "
+        f"'{printable(raw.strip())}' is an emergency services number; callagent never dials "
         "emergency numbers of any country — a person in an emergency must call themselves"
     )
 

@@ -15,8 +15,11 @@ import builtins
 import hashlib
 import hmac
 import json
+import logging
+import os
 import re
 import secrets
+import stat
 import threading
 import time
 from collections.abc import Iterable
@@ -36,8 +39,9 @@ from callagent.calls import (
     can_transition,
     utcnow,
 )
-from callagent.numbers import Refusal, Rule
+from callagent.numbers import Refusal, Rule, mask_numbers_in_text, printable
 from callagent.policy import Counts, Lists, VolumeLimits
+from callagent.redact import redact_url
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -52,8 +56,11 @@ __all__ = [
     "DoNotCallEntry",
     "DuplicateKey",
     "RefusalEntry",
+    "StaleCall",
     "StoreError",
 ]
+
+log = logging.getLogger("callagent.store")
 
 TABLE_NAME = "callagent_calls"
 DNC_TABLE_NAME = "callagent_do_not_call"
@@ -68,6 +75,12 @@ _E164 = re.compile(r"\+[1-9][0-9]{1,14}")
 _MAX_REFUSAL_NUMBER = 32
 _MAX_REFUSAL_MESSAGE = 2000
 _MAX_DNC_REASON = 500
+# A looping client must not fill the audit table: the same refusal (rule, number, message)
+# within this window only counts up its row, and past the cap per window every refusal of a
+# rule counts up that rule's latest row.
+REFUSAL_WINDOW_S = 60.0
+REFUSAL_ROWS_PER_WINDOW = 60
+_MAX_CURSOR_CHARS = 200
 
 # Fields that identify a call or are managed by the store itself; everything else may be
 # written with update() / transition().
@@ -116,10 +129,20 @@ class RefusalEntry(BaseModel):
 
     id: int
     at: datetime
-    number: str | None
+    number: str | None  # masked
     rule: str
     message: str
     setting: str | None = None
+    repeats: int = 1  # how many refusals this row stands for (a looping client's are counted up)
+    last_at: datetime | None = None  # the latest of them
+
+
+class StaleCall(NamedTuple):
+    """A live call whose worker has not been heard from: what the reaper acts on."""
+
+    record: CallRecord
+    last_seen: datetime  # the heartbeat (or update) the decision was based on
+    reason: str  # the ended_reason the call gets
 
 
 class CallStore:
@@ -137,7 +160,7 @@ class CallStore:
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
-        return f"CallStore({_hide_password(self.url)!r})"
+        return f"CallStore({redact_url(self.url)!r})"
 
     def __enter__(self) -> CallStore:
         return self
@@ -246,11 +269,13 @@ class CallStore:
             raise CallNotFound(call_id)
         return _row_to_record(row)
 
-    def heartbeat(self, call_id: str) -> bool:
-        """Record that the worker holding a call is alive.
+    def heartbeat(self, call_id: str) -> CallRecord | None:
+        """Record that the worker holding a call is alive, and tell it how the call stands.
 
-        Returns False when the call is unknown or no longer active (ended, reaped, canceled),
-        which tells the worker to stop. Does not touch `updated_at`: a heartbeat is not a change.
+        Returns the record as it is now (None for an unknown call). The worker must end its
+        call when the record is no longer live (ended elsewhere: end_call in another process,
+        the reaper) or has a hang-up requested. Does not touch `updated_at`: a heartbeat is
+        not a change.
         """
         import sqlalchemy as sa
 
@@ -259,15 +284,47 @@ class CallStore:
             sa.update(table)
             .where(table.c.call_id == call_id, table.c.status.in_(_values(ACTIVE_STATUSES)))
             .values(heartbeat_at=utcnow())
+            .returning(*table.c)
         )
         with engine.begin() as conn:
-            return conn.execute(stmt).rowcount > 0
+            row = conn.execute(stmt).first()
+        return _row_to_record(row) if row is not None else self.get(call_id)
 
-    def reap_stale(self, stale_after_s: float, now: datetime | None = None) -> list[CallRecord]:
-        """Fail every live call whose worker has gone quiet, so no call stays live forever.
+    def request_hangup(self, call_id: str, reason: str, *, now: datetime | None = None) -> CallRecord | None:
+        """Note that a live call is to be hung up, and why; the call stays live until someone
+        confirms the hang-up with a terminal transition. The first request's reason stands.
+
+        Returns the record, or None when the call is unknown or already ended. The worker
+        holding the call sees the request at its next heartbeat and hangs up itself.
+        """
+        import sqlalchemy as sa
+
+        engine, table = self._ready()
+        at = _aware(now) if now is not None else utcnow()
+        stmt = (
+            sa.update(table)
+            .where(table.c.call_id == call_id, table.c.status.in_(_values(ACTIVE_STATUSES)))
+            .values(
+                hangup_requested_at=sa.func.coalesce(
+                    table.c.hangup_requested_at, sa.literal(at, table.c.hangup_requested_at.type)
+                ),
+                hangup_reason=sa.func.coalesce(table.c.hangup_reason, sa.literal(reason[:_MAX_REFUSAL_MESSAGE])),
+            )
+            .returning(*table.c)
+        )
+        with engine.begin() as conn:
+            row = conn.execute(stmt).first()
+        return None if row is None else _row_to_record(row)
+
+    def find_stale(
+        self, stale_after_s: float, *, orphan_after_s: float | None = None, now: datetime | None = None
+    ) -> builtins.list[StaleCall]:
+        """Live calls whose worker has gone quiet.
 
         A call is stale when its last heartbeat (or, without one, its last update) is more
-        than `stale_after_s` seconds before `now`. Returns the calls it failed.
+        than `stale_after_s` seconds before `now`. A call still queued or dialing that never
+        had a heartbeat is stale after `orphan_after_s` already: its worker would have sent
+        one on joining, so the server placing it died mid-dial.
         """
         import sqlalchemy as sa
 
@@ -275,31 +332,62 @@ class CallStore:
         now = _aware(now) if now is not None else utcnow()
         cutoff = now - timedelta(seconds=stale_after_s)
         last_seen = sa.func.coalesce(table.c.heartbeat_at, table.c.updated_at, type_=table.c.updated_at.type)
-        live = table.c.status.in_(_values(ACTIVE_STATUSES))
+        condition = last_seen < cutoff
+        if orphan_after_s is not None and orphan_after_s < stale_after_s:
+            orphaned = sa.and_(
+                table.c.heartbeat_at.is_(None),
+                table.c.status.in_(_values({CallStatus.queued, CallStatus.dialing})),
+                table.c.updated_at < now - timedelta(seconds=orphan_after_s),
+            )
+            condition = sa.or_(condition, orphaned)
         with engine.connect() as conn:
-            stale = conn.execute(table.select().where(live, last_seen < cutoff)).all()
-        reaped: list[CallRecord] = []
-        for row in stale:
+            rows = conn.execute(table.select().where(table.c.status.in_(_values(ACTIVE_STATUSES)), condition)).all()
+        stale: builtins.list[StaleCall] = []
+        for row in rows:
             seen = _row_to_record(row)
             since = seen.heartbeat_at or seen.updated_at
             age = (now - since).total_seconds()
-            what = "last heartbeat" if seen.heartbeat_at else "no heartbeat; last update"
-            reason = (
-                f"the worker stopped responding ({what} {since:%Y-%m-%d %H:%M:%S} UTC, "
-                f"{age:.0f} s before it was declared lost)"
+            if seen.heartbeat_at:
+                what = "the worker stopped responding (last heartbeat"
+            elif seen.status in (CallStatus.queued, CallStatus.dialing):
+                what = "the server placing the call stopped responding before a worker took it (last update"
+            else:
+                what = "the worker stopped responding (no heartbeat; last update"
+            reason = f"{what} {since:%Y-%m-%d %H:%M:%S} UTC, {age:.0f} s before it was declared lost)"
+            stale.append(StaleCall(seen, since, reason))
+        return stale
+
+    def fail_stale(self, stale: StaleCall, reason: str | None = None, *, now: datetime | None = None) -> CallRecord | None:
+        """End a stale call as failed, only if nothing moved since it was found (a heartbeat
+        that just arrived saves it). Returns the failed record, or None."""
+        import sqlalchemy as sa
+
+        engine, table = self._ready()
+        now = _aware(now) if now is not None else utcnow()
+        last_seen = sa.func.coalesce(table.c.heartbeat_at, table.c.updated_at, type_=table.c.updated_at.type)
+        stmt = (
+            sa.update(table)
+            .where(
+                table.c.call_id == stale.record.call_id,
+                table.c.status.in_(_values(ACTIVE_STATUSES)),
+                last_seen == stale.last_seen,
             )
-            # Only if nothing moved since we looked: a heartbeat that just arrived saves it.
-            stmt = (
-                sa.update(table)
-                .where(table.c.call_id == seen.call_id, live, last_seen == since)
-                .values(status=CallStatus.failed.value, ended_reason=reason, ended_at=now, updated_at=now)
-                .returning(*table.c)
+            .values(
+                status=CallStatus.failed.value, ended_reason=reason or stale.reason, ended_at=now, updated_at=now
             )
-            with engine.begin() as conn:
-                row_after = conn.execute(stmt).first()
-            if row_after is not None:
-                reaped.append(_row_to_record(row_after))
-        return reaped
+            .returning(*table.c)
+        )
+        with engine.begin() as conn:
+            row = conn.execute(stmt).first()
+        return None if row is None else _row_to_record(row)
+
+    def reap_stale(self, stale_after_s: float, now: datetime | None = None) -> builtins.list[CallRecord]:
+        """Fail every stale call at once, without hanging anything up (see find_stale).
+
+        The server's reaper hangs each line up first (callagent.tools); this is for tools and
+        tests that only need the records settled."""
+        reaped = (self.fail_stale(s, now=now) for s in self.find_stale(stale_after_s, now=now))
+        return [r for r in reaped if r is not None]
 
     # -- queries ---------------------------------------------------------------------------
 
@@ -485,22 +573,54 @@ class CallStore:
         at: datetime | None = None,
         setting: str | None = None,
     ) -> RefusalEntry:
-        """Keep a refused call for audit. Pass the E.164 number when there is one, else the
-        masked input; anything unprintable is escaped and overlong text cut, since the input
-        came from a client and ends up on an operator's terminal."""
+        """Keep a refused call for audit; returns its row.
+
+        Everything is stored masked and escaped: the number, and any number quoted in the
+        message (the input came from a client, and ends up on an operator's terminal). A
+        repeat of the same refusal within REFUSAL_WINDOW_S counts up the earlier row instead of
+        adding one, and past REFUSAL_ROWS_PER_WINDOW rows in the window every refusal counts up
+        its rule's latest row: a client looping on a refused call cannot fill the table.
+        """
         import sqlalchemy as sa
 
         engine, _ = self._ready()
         refusals = _tables().refusals
+        at = _aware(at) if at is not None else utcnow()
         values = {
-            "at": _aware(at) if at is not None else utcnow(),
-            "number": None if number is None else _clean(number)[:_MAX_REFUSAL_NUMBER],
+            "at": at,
+            "number": None if number is None else _clean(mask_numbers_in_text(number))[:_MAX_REFUSAL_NUMBER],
             "rule": _clean(str(rule))[:64],
-            "message": _clean(message, keep_newlines=True)[:_MAX_REFUSAL_MESSAGE],
+            "message": _clean(mask_numbers_in_text(message), keep_newlines=True)[:_MAX_REFUSAL_MESSAGE],
             "setting": None if setting is None else _clean(setting)[:200],
+            "repeats": 1,
+            "last_at": at,
         }
-        with engine.begin() as conn:
-            row = conn.execute(sa.insert(refusals).values(**values).returning(*refusals.c)).one()
+        since = at - timedelta(seconds=REFUSAL_WINDOW_S)
+        recent = refusals.c.at >= since
+        same_rule = refusals.c.rule == values["rule"]
+        with _dial_lock(engine) as conn:  # one writer at a time: counting and writing agree
+            same = conn.execute(
+                refusals.select()
+                .where(recent, same_rule, refusals.c.number.is_not_distinct_from(values["number"]),
+                       refusals.c.message == values["message"])
+                .order_by(refusals.c.id.desc()).limit(1)
+            ).first()
+            if same is None:
+                in_window = conn.execute(sa.select(sa.func.count()).select_from(refusals).where(recent)).scalar_one()
+                if in_window >= REFUSAL_ROWS_PER_WINDOW:
+                    same = conn.execute(
+                        refusals.select().where(recent, same_rule).order_by(refusals.c.id.desc()).limit(1)
+                    ).first()
+            if same is not None:
+                stmt = (
+                    sa.update(refusals)
+                    .where(refusals.c.id == same.id)
+                    .values(repeats=refusals.c.repeats + 1, last_at=at)
+                    .returning(*refusals.c)
+                )
+            else:
+                stmt = sa.insert(refusals).values(**values).returning(*refusals.c)
+            row = conn.execute(stmt).one()
         return RefusalEntry.model_validate(dict(row._mapping))
 
     def list_refusals(self, limit: int = 50) -> builtins.list[RefusalEntry]:
@@ -640,6 +760,8 @@ def _tables() -> _Tables:
         ts("heartbeat_at"),
         sa.Column("max_duration_s", sa.Integer, nullable=False),
         sa.Column("ring_timeout_s", sa.Integer, nullable=False),
+        ts("hangup_requested_at"),
+        sa.Column("hangup_reason", sa.Text),
         # Newest-first pages, the dial policy's per-number counts, and the reaper's scan.
         sa.Index(f"ix_{TABLE_NAME}_created", "created_at", "call_id"),
         sa.Index(f"ix_{TABLE_NAME}_number_created", "phone_number", "created_at"),
@@ -668,6 +790,8 @@ def _tables() -> _Tables:
         sa.Column("rule", sa.String(64), nullable=False),
         sa.Column("message", sa.Text, nullable=False),
         sa.Column("setting", sa.String(200)),
+        sa.Column("repeats", sa.Integer, nullable=False, server_default="1"),
+        ts("last_at"),
         sa.Index(f"ix_{REFUSALS_TABLE_NAME}_at", "at", "id"),
     )
     # One-time confirmation tokens. Only a hash of the token is stored: whoever can read the
@@ -693,9 +817,10 @@ def _create_engine(url: str) -> Engine:
         return sa.create_engine(u, pool_pre_ping=True)
 
     database = u.database
+    path: Path | None = None
     if database and database != ":memory:" and not database.startswith("file:"):
         path = Path(database).expanduser()
-        path.parent.mkdir(parents=True, exist_ok=True)
+        _make_private(path)
         u = u.set(database=str(path))
     engine = sa.create_engine(u)
 
@@ -707,8 +832,53 @@ def _create_engine(url: str) -> Engine:
         cur.execute("PRAGMA synchronous = NORMAL")  # durable enough with WAL, much faster
         cur.execute("PRAGMA foreign_keys = ON")
         cur.close()
+        if path is not None:
+            _private_files(path)  # the WAL and SHM files exist from here on
 
     return engine
+
+
+# SQLite's companions of a database file: they hold the same data.
+_SQLITE_SUFFIXES = ("", "-wal", "-shm", "-journal")
+
+
+def _make_private(path: Path) -> None:
+    """The call store holds numbers, goals, transcripts and the do-not-call list: its folder
+    is 0700 and its files 0600, whatever the umask. A folder we did not create is tightened
+    only when it is ours alone (named callagent, or holding nothing but the store's files),
+    never a shared one such as /tmp or a home directory."""
+    folder = path.parent
+    if not folder.exists():
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(folder, 0o700)  # mkdir's mode is filtered by the umask
+    else:
+        names = {path.name + suffix for suffix in _SQLITE_SUFFIXES}
+        dedicated = folder.name == "callagent" or all(p.name in names for p in folder.iterdir())
+        _tighten(folder, 0o700, only_if=dedicated)
+    if not path.exists():
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))  # an empty file is a new database
+    _private_files(path)
+
+
+def _private_files(path: Path) -> None:
+    for suffix in _SQLITE_SUFFIXES:
+        _tighten(path.with_name(path.name + suffix), 0o600)
+
+
+def _tighten(target: Path, mode: int, *, only_if: bool = True) -> None:
+    try:
+        st = target.stat()
+    except FileNotFoundError:
+        return
+    current = stat.S_IMODE(st.st_mode)
+    if current & 0o077 and st.st_uid == os.geteuid():
+        if not only_if:
+            log.warning("the call store's folder %s is readable by others (mode %03o); it is shared, so "
+                        "it was left as it is: keep the store in a folder of its own", target, current)
+            return
+        os.chmod(target, mode)
+        log.warning("tightened the permissions of %s from %03o to %03o: the call store is private",
+                    target, current, mode)
 
 
 def _create_table(engine: Engine) -> None:
@@ -723,11 +893,29 @@ def _create_table(engine: Engine) -> None:
                 if engine.dialect.name == "postgresql":
                     conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _DDL_LOCK_KEY})
                 table.metadata.create_all(conn, checkfirst=True)
+                _add_missing_columns(conn)
             return
         except sa.exc.DBAPIError:
             if attempt == 2:
                 raise
             time.sleep(0.05 * (attempt + 1))
+
+
+def _add_missing_columns(conn: Connection) -> None:
+    """Columns added since a database was created: ALTER TABLE ... ADD COLUMN, each nullable
+    or with a default, so older stores keep working after an upgrade."""
+    import sqlalchemy as sa
+
+    inspector = sa.inspect(conn)
+    for table in _schema().metadata.sorted_tables:
+        present = {c["name"] for c in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in present:
+                continue
+            ddl = f"{column.type.compile(dialect=conn.dialect)}"
+            if column.server_default is not None:
+                ddl += f" NOT NULL DEFAULT {column.server_default.arg}"  # type: ignore[attr-defined]
+            conn.execute(sa.text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {ddl}'))
 
 
 # -- conversions ---------------------------------------------------------------------------
@@ -787,16 +975,19 @@ def _encode_cursor(record: CallRecord) -> str:
 
 
 def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    problem = ValueError(f"invalid cursor {cursor[:40]!r}: pass the next_cursor of a previous page")
+    if not isinstance(cursor, str) or len(cursor) > _MAX_CURSOR_CHARS:
+        raise problem
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        # A cursor is [created_at, call_id]; anything else (nested arrays deep enough to
+        # exhaust the parser's recursion included) is a bad cursor, not a store failure.
         created_at, call_id = json.loads(raw)
-        return _aware(datetime.fromisoformat(created_at)), str(call_id)
-    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError):
-        raise ValueError(f"invalid cursor {cursor!r}: pass the cursor from a previous page") from None
-
-
-def _hide_password(url: str) -> str:
-    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+        if not isinstance(created_at, str) or not isinstance(call_id, str):
+            raise problem
+        return _aware(datetime.fromisoformat(created_at)), call_id
+    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError, RecursionError):
+        raise problem from None
 
 
 # -- dial policy helpers -------------------------------------------------------------------

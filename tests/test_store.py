@@ -295,16 +295,35 @@ def test_update_unknown_call(store: CallStore) -> None:
 
 def test_heartbeat(store: CallStore) -> None:
     record = store.create(make_record())
-    assert store.heartbeat(record.call_id) is True
+    live = store.heartbeat(record.call_id)
+    assert live is not None and live.status is CallStatus.queued and live.hangup_requested_at is None
     beat = store.get(record.call_id)
-    assert beat is not None and beat.heartbeat_at is not None
+    assert beat is not None and beat.heartbeat_at is not None and beat == live
     assert beat.updated_at == record.updated_at  # a heartbeat is not a change
     store.transition(record.call_id, "canceled")
-    assert store.heartbeat(record.call_id) is False  # tells the worker to stop
-    assert store.heartbeat("missing") is False
+    ended = store.heartbeat(record.call_id)  # tells the worker the call was ended elsewhere
+    assert ended is not None and ended.status is CallStatus.canceled
+    assert ended.heartbeat_at == beat.heartbeat_at  # an ended call's heartbeat is not moved
+    assert store.heartbeat("missing") is None
 
 
-# -- reap_stale --------------------------------------------------------------------------------
+def test_request_hangup_keeps_the_call_live_until_confirmed(store: CallStore) -> None:
+    record = store.create(make_record(status=CallStatus.in_progress))
+    asked = store.request_hangup(record.call_id, "ended by the MCP client", now=T0)
+    assert asked is not None and asked.status is CallStatus.in_progress  # still live: not confirmed
+    assert asked.hangup_requested_at == T0 and asked.hangup_reason == "ended by the MCP client"
+    assert store.count_active() == 1  # and still counts toward DIAL_MAX_CONCURRENT
+    again = store.request_hangup(record.call_id, "the worker stopped responding", now=T0 + timedelta(seconds=5))
+    assert again is not None and (again.hangup_requested_at, again.hangup_reason) == (T0, "ended by the MCP client")
+    beat = store.heartbeat(record.call_id)
+    assert beat is not None and beat.hangup_requested_at == T0  # what the worker sees
+    done = store.transition(record.call_id, CallStatus.canceled, ended_reason="ended by the MCP client")
+    assert done is not None and done.status is CallStatus.canceled
+    assert store.request_hangup(record.call_id, "late") is None  # nothing to hang up any more
+    assert store.request_hangup("missing", "x") is None
+
+
+# -- stale calls -------------------------------------------------------------------------------
 
 
 def test_reap_stale(store: CallStore) -> None:
@@ -321,15 +340,39 @@ def test_reap_stale(store: CallStore) -> None:
     for r in reaped:
         assert r.status is CallStatus.failed
         assert r.ended_at == now
-        assert r.ended_reason is not None and "worker stopped responding" in r.ended_reason
+        assert r.ended_reason is not None and "stopped responding" in r.ended_reason
         assert f"{old:%Y-%m-%d %H:%M:%S}" in r.ended_reason
         assert store.get(r.call_id) == r
     by_id = {r.call_id: r for r in reaped}
     assert "last heartbeat" in (by_id[silent.call_id].ended_reason or "")
-    assert "no heartbeat" in (by_id[never_beat.call_id].ended_reason or "")
+    assert "before a worker took it" in (by_id[never_beat.call_id].ended_reason or "")
     for untouched in (alive, young, ended):
         assert store.get(untouched.call_id) == untouched
     assert store.reap_stale(60, now=now) == []  # failed once, never again
+
+
+def test_a_call_orphaned_mid_dial_is_stale_sooner(store: CallStore) -> None:
+    now = utcnow()
+    mid_dial = store.create(make_record(status=CallStatus.dialing, created_at=now - timedelta(seconds=20)))
+    taken = store.create(make_record(status=CallStatus.dialing, created_at=now - timedelta(seconds=20),
+                                     heartbeat_at=now - timedelta(seconds=19)))
+    ringing = store.create(make_record(status=CallStatus.ringing, created_at=now - timedelta(seconds=20)))
+    found = store.find_stale(60, orphan_after_s=15, now=now)
+    assert [s.record.call_id for s in found] == [mid_dial.call_id]
+    assert "server placing the call stopped responding" in found[0].reason
+    assert store.find_stale(60, now=now) == []  # without the shorter bound: not yet
+    assert {s.record.call_id for s in store.find_stale(60, orphan_after_s=15, now=now + timedelta(seconds=60))} == {
+        mid_dial.call_id, taken.call_id, ringing.call_id}
+
+
+def test_a_heartbeat_after_the_look_saves_the_call(store: CallStore) -> None:
+    now = utcnow()
+    call = store.create(make_record(status=CallStatus.in_progress, heartbeat_at=now - timedelta(seconds=300)))
+    (stale,) = store.find_stale(60, now=now)
+    store.heartbeat(call.call_id)
+    assert store.fail_stale(stale, now=now) is None
+    after = store.get(call.call_id)
+    assert after is not None and after.status is CallStatus.in_progress
 
 
 # -- list / counts -----------------------------------------------------------------------------
@@ -394,6 +437,14 @@ def test_list_rejects_bad_arguments(store: CallStore) -> None:
         store.list(cursor="garbage!")
     with pytest.raises(ValueError, match="invalid cursor"):
         store.list(cursor="WzFd")  # valid base64 of "[1]"
+    import base64
+
+    deep = base64.urlsafe_b64encode(b"[" * 100_000).decode()[:199]
+    for hostile in (deep, base64.urlsafe_b64encode(b"[" * 5000 + b"]" * 5000).decode(), "A" * 10_000,
+                    base64.urlsafe_b64encode(b'[["x"], {"a": 1}]').decode()):
+        with pytest.raises(ValueError, match="invalid cursor") as info:
+            store.list(cursor=hostile)
+        assert len(str(info.value)) < 200  # the input is not echoed back in full
     with pytest.raises(ValueError):
         store.list(limit=0)
     with pytest.raises(ValueError):
@@ -432,10 +483,64 @@ def test_sqlite_file_setup(tmp_path: Path) -> None:
         assert len(store.list()[0]) == 1
 
 
-def test_repr_hides_password() -> None:
-    store = CallStore("postgresql+psycopg://user:hunter2@db.example/calls")
-    assert "hunter2" not in repr(store)
-    assert "user" in repr(store)
+@pytest.mark.parametrize("url", [
+    "postgresql+psycopg://user:hunter2@db.example/calls",
+    "postgresql://user@db.example/calls?password=hunter2&sslmode=require",
+    "postgresql://user@db.example/calls?sslmode=require&sslpassword=hunter2",
+    "postgresql://user:hun%40ter2@db.example/calls?PASSWORD=hunter2",
+])
+def test_repr_hides_password(url: str) -> None:
+    store = CallStore(url)
+    assert "hunter2" not in repr(store) and "hun%40ter2" not in repr(store)
+    assert "user" in repr(store) and "db.example" in repr(store)
+
+
+def _mode(path: Path) -> int:
+    return path.stat().st_mode & 0o777
+
+
+def test_the_store_is_private_whatever_the_umask(tmp_path: Path) -> None:
+    import os
+
+    path = tmp_path / "data" / "callagent" / "calls.db"
+    old = os.umask(0o022)
+    try:
+        with CallStore(f"sqlite:///{path}") as store:
+            store.create(make_record())
+            store.add_do_not_call("+14155550107")
+            files = list(path.parent.iterdir())  # while open: the WAL and SHM files exist
+            assert {p.name for p in files} >= {"calls.db", "calls.db-wal", "calls.db-shm"}
+            assert all(_mode(p) == 0o600 for p in files), {p.name: oct(_mode(p)) for p in files}
+    finally:
+        os.umask(old)
+    assert _mode(path.parent) == 0o700
+
+
+def test_an_existing_loose_store_is_tightened_and_said_so(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    folder = tmp_path / "callagent"
+    folder.mkdir(mode=0o755)
+    folder.chmod(0o755)
+    path = folder / "calls.db"
+    with CallStore(f"sqlite:///{path}") as store:
+        store.create(make_record())
+    for p in [folder, *folder.iterdir()]:
+        p.chmod(0o755 if p.is_dir() else 0o644)
+    with caplog.at_level("WARNING", logger="callagent.store"), CallStore(f"sqlite:///{path}") as store:
+        assert len(store.list()[0]) == 1
+    assert _mode(folder) == 0o700 and all(_mode(p) == 0o600 for p in folder.iterdir())
+    assert "tightened the permissions" in caplog.text and str(folder) in caplog.text
+
+
+def test_a_shared_folder_is_left_alone_but_the_files_are_private(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o755)
+    (shared / "someone-elses-file").write_text("x")
+    with caplog.at_level("WARNING", logger="callagent.store"), CallStore(f"sqlite:///{shared / 'calls.db'}") as store:
+        store.create(make_record())
+    assert _mode(shared) == 0o755  # not ours to change
+    assert _mode(shared / "calls.db") == 0o600
+    assert "left as it is" in caplog.text
 
 
 # -- dial policy: do-not-call list -----------------------------------------------------------
@@ -487,8 +592,8 @@ def test_refusals_are_kept_newest_first(store: CallStore) -> None:
     assert [r.message for r in latest] == ["no number at all", "late 4", "late 3"]
     assert latest[0].number is None and latest[0].setting is None
     assert latest[1] == RefusalEntry(
-        id=latest[1].id, at=T0 + timedelta(minutes=4), number="+14155550100", rule="quiet_hours",
-        message="late 4", setting="DIAL_QUIET_HOURS",
+        id=latest[1].id, at=T0 + timedelta(minutes=4), number="+*******0100", rule="quiet_hours",
+        message="late 4", setting="DIAL_QUIET_HOURS", repeats=1, last_at=T0 + timedelta(minutes=4),
     )
     assert len(store.list_refusals()) == 6
     with pytest.raises(ValueError):
@@ -498,10 +603,36 @@ def test_refusals_are_kept_newest_first(store: CallStore) -> None:
 def test_refusals_keep_hostile_input_harmless(store: CallStore) -> None:
     entry = store.record_refusal("$(reboot)\x1b[2J" + "9" * 100, "invalid_characters", "bad\x00 input\nline 2" + "m" * 5000)
     assert entry.number is not None and len(entry.number) == 32 and "\x1b" not in entry.number
-    assert entry.number.startswith("$(reboot)\\x1b[2J")
+    assert entry.number.startswith("$(reboot)\\x1b[2J") and "9999999" not in entry.number
     assert "\x00" not in entry.message and "\\x00" in entry.message and "\nline 2" in entry.message
     assert len(entry.message) == 2000
     assert store.list_refusals(1) == [entry]
+
+
+def test_refusals_are_stored_masked(store: CallStore) -> None:
+    entry = store.record_refusal("+14155550123", "extension", "'+1 (415) 555-0123 x12' has an extension (12)")
+    assert entry.number == "+*******0123"
+    assert "555" not in entry.message and "0123" in entry.message
+    assert "555" not in str(store.list_refusals())
+
+
+def test_a_looping_client_cannot_fill_the_refusal_table(store: CallStore) -> None:
+    for i in range(500):  # the same refusal, over and over
+        store.record_refusal("+14155550100", "quiet_hours", "late", at=T0 + timedelta(milliseconds=i))
+    (row,) = store.list_refusals(10)
+    assert row.repeats == 500 and row.at == T0 and row.last_at == T0 + timedelta(milliseconds=499)
+    # Varying the input: at most REFUSAL_ROWS_PER_WINDOW rows per window, and none lost.
+    from callagent.store import REFUSAL_ROWS_PER_WINDOW
+
+    t1 = T0 + timedelta(minutes=5)
+    for i in range(300):
+        store.record_refusal(f"+1415555{i:04d}", "invalid_number", f"bad number {i}", at=t1 + timedelta(milliseconds=i))
+    rows = [r for r in store.list_refusals(1000) if r.rule == "invalid_number"]
+    assert len(rows) == REFUSAL_ROWS_PER_WINDOW
+    assert sum(r.repeats for r in rows) == 300
+    # A new window starts afresh.
+    later = store.record_refusal("+14155550100", "quiet_hours", "late", at=T0 + timedelta(minutes=10))
+    assert later.repeats == 1 and later.id != row.id
 
 
 # -- dial policy: confirmation tokens ----------------------------------------------------------
@@ -679,3 +810,25 @@ def test_an_existing_database_gets_the_new_tables(tmp_path: Path) -> None:
         store.add_do_not_call("+14155550107")
         store.record_refusal("+14155550100", "deny_list", "denied")
         assert store.is_do_not_call("+14155550107") and len(store.list_refusals()) == 1
+
+
+def test_an_existing_database_gets_the_new_columns(tmp_path: Path) -> None:
+    import sqlalchemy as sa
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:  # a store from before hang-up requests and refusal counts
+        old_calls = sa.Table("callagent_calls", sa.MetaData(), *[
+            c._copy() for c in _tables().calls.columns if c.name not in ("hangup_requested_at", "hangup_reason")])
+        old_calls.create(conn)
+        old_refusals = sa.Table("callagent_refusals", sa.MetaData(), *[
+            c._copy() for c in _tables().refusals.columns if c.name not in ("repeats", "last_at")])
+        old_refusals.create(conn)
+        conn.execute(sa.insert(old_refusals).values(at=T0, number=None, rule="deny_list", message="old"))
+    engine.dispose()
+    with CallStore(url) as store:
+        record = store.create(make_record(status=CallStatus.in_progress))
+        asked = store.request_hangup(record.call_id, "ended by the MCP client")
+        assert asked is not None and asked.hangup_reason == "ended by the MCP client"
+        (old,) = store.list_refusals()
+        assert old.repeats == 1 and old.message == "old"
