@@ -26,6 +26,7 @@ from callagent.numbers import mask, printable
 
 __all__ = [
     "ACTIVE_STATUSES",
+    "HEARTBEAT_S",
     "MAX_METADATA_BYTES",
     "TERMINAL_STATUSES",
     "CallRecord",
@@ -34,6 +35,7 @@ __all__ = [
     "Outcome",
     "TranscriptLine",
     "can_transition",
+    "disclosure",
     "is_terminal",
     "new_call_id",
     "room_name_for",
@@ -67,6 +69,10 @@ _ACTIVE_ORDER: tuple[CallStatus, ...] = (
 ACTIVE_STATUSES: frozenset[CallStatus] = frozenset(_ACTIVE_ORDER)
 TERMINAL_STATUSES: frozenset[CallStatus] = frozenset(CallStatus) - ACTIVE_STATUSES
 
+# How often the worker holding a call reports to the store, and learns from it whether the
+# call was ended elsewhere (end_call in any server process, the reaper): it hangs up within one.
+HEARTBEAT_S = 2.0
+
 
 def is_terminal(status: CallStatus | str) -> bool:
     """True for a status a call never leaves (completed, failed, busy, ...)."""
@@ -87,6 +93,12 @@ def can_transition(old: CallStatus | str, new: CallStatus | str) -> bool:
     if new in TERMINAL_STATUSES:
         return True
     return _ACTIVE_ORDER.index(new) > _ACTIVE_ORDER.index(old)
+
+
+def disclosure(caller_name: str) -> str:
+    """The first sentence of every call, fixed by the operator's settings: nothing a client
+    sends replaces it, and the model never generates it."""
+    return f"Hello, this is an AI assistant calling on behalf of {caller_name}."
 
 
 def utcnow() -> datetime:

@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, TypeVar
 
 from callagent.calls import CallRecord, CallRequest, CallStatus, utcnow
 from callagent.numbers import mask
@@ -23,6 +24,8 @@ if TYPE_CHECKING:
     from callagent.store import CallStore
 
 log = logging.getLogger("callagent.dialer")
+
+T = TypeVar("T")
 
 # Sent on the SIP INVITE (and by the worker on its model requests) so a call can be followed
 # across systems; the local bed uses it to tell concurrent calls apart.
@@ -43,10 +46,32 @@ _SIP_OUTCOMES: dict[int, tuple[CallStatus, str]] = {
 _POLL_S = 0.02
 _SIP_POLL_S = 0.01
 CLEAN_UP_TIMEOUT_S = 5.0
+# Hanging up: a few tries, backing off, all within a bound (a client waits for end_call).
+HANG_UP_ATTEMPTS = 3
+HANG_UP_BACKOFF_S = 0.5
+HANG_UP_DEADLINE_S = 12.0
 
 
 class DialError(Exception):
     """The call could not be placed; the message names the problem and the setting to check."""
+
+
+class HangUpFailed(Exception):
+    """LiveKit did not confirm the hang-up: the line may still be up. The message says why."""
+
+
+def _is_not_found(exc: BaseException) -> bool:
+    from livekit.api import TwirpError
+
+    return isinstance(exc, TwirpError) and (exc.status == 404 or exc.code == "not_found")
+
+
+def _is_auth_error(exc: BaseException) -> bool:
+    from livekit.api import TwirpError
+
+    return isinstance(exc, TwirpError) and (
+        exc.status in (401, 403) or exc.code in ("unauthenticated", "permission_denied")
+    )
 
 
 def outcome_for_sip_code(code: int | None) -> tuple[CallStatus, str]:
@@ -81,21 +106,34 @@ class Dialer:
 
         url = self.settings.livekit_url
         if isinstance(exc, TwirpError):
-            if exc.status in (401, 403) or exc.code in ("unauthenticated", "permission_denied"):
+            if _is_auth_error(exc):
                 return (f"LiveKit at {url} refused the credentials ({exc.message}); "
                         "check LIVEKIT_API_KEY and LIVEKIT_API_SECRET")
             if "trunk" in exc.message.lower():
                 return (f"LiveKit could not use the SIP trunk ({exc.message}); "
                         "check SIP_OUTBOUND_TRUNK_ID")
             return f"LiveKit at {url} answered with an error: {exc.code}: {exc.message}"
+        # Before OSError: TimeoutError is one.
+        if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
+            return (f"LiveKit at LIVEKIT_URL={url} did not answer within "
+                    f"CALLAGENT_LIVEKIT_TIMEOUT_S={self.settings.livekit_timeout_s:g} s")
         if isinstance(exc, (aiohttp.ClientConnectionError, OSError)):
             return f"cannot reach LiveKit at LIVEKIT_URL={url} ({exc.__class__.__name__}: {exc})"
-        if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
-            return f"LiveKit at LIVEKIT_URL={url} did not answer in time"
         return f"placing the call failed: {exc.__class__.__name__}: {exc}"
 
+    async def _rpc(self, request: Awaitable[T]) -> T:
+        """One LiveKit API request, bounded by CALLAGENT_LIVEKIT_TIMEOUT_S: livekit-api passes
+        no timeout of its own per request, so a LiveKit that accepts and never answers would
+        otherwise hold the caller for as long as it likes."""
+        return await asyncio.wait_for(request, self.settings.livekit_timeout_s)
+
     async def place(self, record: CallRecord, request: CallRequest) -> CallRecord:
-        """Dial the call; returns once the phone is ringing (or the call already ended)."""
+        """Dial the call; returns once the phone is ringing (or the call already ended).
+
+        Raises DialError when the call could not be placed, also when LiveKit refused the SIP
+        call itself: the record is failed with the reason either way. Busy, declined and not
+        answered are outcomes of a placed call, returned as records.
+        """
         from livekit import api
 
         lk = self._api()
@@ -103,15 +141,15 @@ class Dialer:
         await self._transition(call_id, CallStatus.dialing, dialed_at=utcnow())
         dispatch_id: str | None = None
         try:
-            await lk.room.create_room(api.CreateRoomRequest(
+            await self._rpc(lk.room.create_room(api.CreateRoomRequest(
                 name=room,
                 # A room outlives nobody: it closes soon after the last participant leaves.
                 empty_timeout=max(request.ring_timeout_s, 30) + 30,
                 departure_timeout=5,
-            ))
-            dispatch = await lk.agent_dispatch.create_dispatch(api.CreateAgentDispatchRequest(
+            )))
+            dispatch = await self._rpc(lk.agent_dispatch.create_dispatch(api.CreateAgentDispatchRequest(
                 agent_name=self.settings.agent_name, room=room, metadata=request.to_metadata(),
-            ))
+            )))
             dispatch_id = dispatch.id
             joined_after = await self._wait_for_agent(lk, room)
             if joined_after is None:
@@ -127,6 +165,9 @@ class Dialer:
             self._waits.add(wait)
             wait.add_done_callback(self._waits.discard)
             await self._wait_until_ringing(lk, room, wait)
+            placed = await asyncio.to_thread(self.store.get, call_id) or record
+            if placed.status is CallStatus.failed:  # LiveKit refused the SIP call itself
+                raise DialError(placed.ended_reason or "the call failed")
         except BaseException as exc:
             if isinstance(exc, DialError):
                 reason = str(exc)
@@ -137,10 +178,12 @@ class Dialer:
             await self._clean_up(room, dispatch_id)
             await self._transition(call_id, CallStatus.failed, ended_reason=reason)
             log.warning("call %s not placed: %s", call_id, reason)
+            if isinstance(exc, DialError):
+                raise
             if isinstance(exc, Exception):  # cancellation and exits propagate as they are
                 raise DialError(reason) from exc
             raise
-        return await asyncio.to_thread(self.store.get, call_id) or record
+        return placed
 
     async def _wait_for_agent(self, lk: api.LiveKitAPI, room: str) -> float | None:
         """Seconds until an agent was in the room, or None if none came in time."""
@@ -149,7 +192,7 @@ class Dialer:
         started = time.monotonic()
         deadline = started + self.settings.agent_join_timeout_s
         while time.monotonic() < deadline:
-            res = await lk.room.list_participants(api.ListParticipantsRequest(room=room))
+            res = await self._rpc(lk.room.list_participants(api.ListParticipantsRequest(room=room)))
             if any(p.kind == api.ParticipantInfo.Kind.AGENT for p in res.participants):
                 return time.monotonic() - started
             await asyncio.sleep(_POLL_S)
@@ -161,7 +204,7 @@ class Dialer:
 
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and not wait.done():
-            res = await lk.room.list_participants(api.ListParticipantsRequest(room=room))
+            res = await self._rpc(lk.room.list_participants(api.ListParticipantsRequest(room=room)))
             if any(p.kind == api.ParticipantInfo.Kind.SIP for p in res.participants):
                 return
             await asyncio.sleep(_SIP_POLL_S)
@@ -221,33 +264,68 @@ class Dialer:
         return await asyncio.to_thread(self.store.transition, call_id, status, **fields)
 
     async def _clean_up(self, room: str, dispatch_id: str | None) -> None:
-        """Remove the dispatch and the room; bounded, as LiveKit may be the thing that failed."""
+        """Remove the dispatch and the room after a call that was not placed; bounded, as
+        LiveKit may be the thing that failed. A dispatch whose id never came back (its request
+        failed or timed out after LiveKit made it) is found by its room."""
         from livekit import api
 
         lk = self._api()
 
         async def remove() -> None:
-            if dispatch_id:
+            ids = [dispatch_id] if dispatch_id else []
+            if not ids:
                 try:
-                    await lk.agent_dispatch.delete_dispatch(dispatch_id, room)
-                except Exception:
-                    pass
+                    ids = [d.id for d in await self._rpc(lk.agent_dispatch.list_dispatch(room))]
+                except Exception as exc:
+                    log.debug("listing the dispatches of room %s failed: %r", room, exc)
+            for found in ids:
+                try:
+                    await self._rpc(lk.agent_dispatch.delete_dispatch(found, room))
+                except Exception as exc:
+                    log.debug("deleting dispatch %s failed: %r", found, exc)
             try:
-                await lk.room.delete_room(api.DeleteRoomRequest(room=room))
-            except Exception:
-                pass
+                await self._rpc(lk.room.delete_room(api.DeleteRoomRequest(room=room)))
+            except Exception as exc:
+                if not _is_not_found(exc):
+                    log.warning("could not remove room %s (%s); LiveKit closes it when empty", room, self._explain(exc))
 
         try:
             await asyncio.wait_for(remove(), CLEAN_UP_TIMEOUT_S)
         except asyncio.TimeoutError:
             log.warning("could not remove room %s within %.0f s; LiveKit closes it when empty", room, CLEAN_UP_TIMEOUT_S)
 
-    async def hang_up(self, call_id: str) -> None:
-        """End a live call: deleting the room sends the phone a BYE."""
-        record = await asyncio.to_thread(self.store.get, call_id)
-        if record is None:
-            return
-        await self._clean_up(record.room_name, None)
+    async def hang_up(self, room: str) -> None:
+        """End a call now: deleting its room makes LiveKit send the phone a BYE.
+
+        Returns only once LiveKit confirmed it (a room already gone counts: nobody is on the
+        line). Otherwise raises HangUpFailed after at most HANG_UP_ATTEMPTS tries within
+        HANG_UP_DEADLINE_S: the line may still be up, and the caller must say so.
+        """
+        from livekit import api
+
+        lk = self._api()
+        deadline = time.monotonic() + HANG_UP_DEADLINE_S
+        problem = "no attempt was made"
+        for attempt in range(HANG_UP_ATTEMPTS):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            try:
+                await asyncio.wait_for(
+                    lk.room.delete_room(api.DeleteRoomRequest(room=room)), min(left, self.settings.livekit_timeout_s)
+                )
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if _is_not_found(exc):
+                    return
+                problem = self._explain(exc)
+                log.warning("hanging up room %s failed (try %d of %d): %s", room, attempt + 1, HANG_UP_ATTEMPTS, problem)
+                if _is_auth_error(exc):
+                    break  # the same credentials will not work on the next try either
+            await asyncio.sleep(min(HANG_UP_BACKOFF_S * 2**attempt, max(0.0, deadline - time.monotonic())))
+        raise HangUpFailed(problem)
 
     async def aclose(self) -> None:
         for task in list(self._waits):

@@ -15,11 +15,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import re
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any, Literal, NoReturn, TypeVar
@@ -36,23 +35,27 @@ from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 from mcp.server.mcpserver.resolve import Elicit, Resolve
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from mcp_types.version import is_version_at_least
-from pydantic import BaseModel, ConfigDict, Field, RootModel, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, RootModel, StrictInt, ValidationError
 
 from callagent.calls import (
+    HEARTBEAT_S,
     TERMINAL_STATUSES,
     CallRecord,
     CallRequest,
     CallStatus,
+    disclosure,
     new_call_id,
     utcnow,
 )
-from callagent.numbers import DialTarget, InvalidNumber, mask, normalize
+from callagent.numbers import DialTarget, InvalidNumber, mask, normalize, printable
 from callagent.policy import Counts, DialPolicy, Lists, Refusal, Rule, call_args_hash, describe
+from callagent import redact
+from callagent.redact import redact_url
 from callagent.settings import ENV_FILE, Settings, get_settings, missing_livekit_settings
 
 if TYPE_CHECKING:
     from callagent.dialer import Dialer
-    from callagent.store import CallStore
+    from callagent.store import CallStore, StaleCall
 
 __all__ = [
     "DEFAULT_GOAL",
@@ -82,6 +85,11 @@ MAX_WAIT_S = 50.0
 # may take a few more seconds against an unresponsive LiveKit).
 PLACE_DEADLINE_S = 30.0
 CLEANUP_GRACE_S = 5.0
+# A call still queued or dialing without a worker's heartbeat after this long was left behind
+# by a server that died placing it: a live server fails it itself within PLACE_DEADLINE_S.
+ORPHAN_AFTER_S = PLACE_DEADLINE_S + CLEANUP_GRACE_S
+# LiveKit ends a call on its own at max_duration_s + this (the dialer's max_call_duration).
+LIVEKIT_CALL_MARGIN_S = 60
 POLL_INTERVAL_S = 0.2
 PROGRESS_INTERVAL_S = 1.0
 REAP_INTERVAL_S = 5.0
@@ -219,7 +227,6 @@ class CallService:
         self._warm_thread: threading.Thread | None = None
         self._timers: list[threading.Timer] = []
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._to_hang_up: list[str] = []  # reaped calls whose line is still to be hung up
         self._closed = False
 
     # Opening -----------------------------------------------------------------------------
@@ -282,7 +289,7 @@ class CallService:
 
     def _warm(self) -> None:
         try:
-            self.maybe_reap()  # imports SQLAlchemy, opens (and if need be creates) the database
+            self.store.count_active()  # imports SQLAlchemy, opens (and if need be creates) the database
             # Phone number metadata: emergency short codes, number types, time zones.
             self.policy.check("+14155550100", now=utcnow(), counts=Counts(), lists=Lists())
             if not missing_livekit_settings(self.settings):
@@ -313,17 +320,14 @@ class CallService:
 
     # Store access ------------------------------------------------------------------------
 
-    def maybe_reap(self) -> None:
-        """Fail calls whose worker went quiet; at most once every REAP_INTERVAL_S. Blocking."""
+    def _due_stale(self) -> list[StaleCall]:
+        """Live calls whose worker went quiet; looked for at most once every REAP_INTERVAL_S."""
         now = time.monotonic()
         with self._lock:
             if now - self._last_reap < REAP_INTERVAL_S:
-                return
+                return []
             self._last_reap = now
-        for record in self.store.reap_stale(self.settings.stale_after_s):
-            log.warning("call %s: %s", record.call_id, record.ended_reason)
-            with self._lock:
-                self._to_hang_up.append(record.call_id)
+        return self.store.find_stale(self.settings.stale_after_s, orphan_after_s=ORPHAN_AFTER_S)
 
     async def db(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a blocking store operation in a thread; database trouble becomes a ToolError."""
@@ -336,34 +340,64 @@ class CallService:
         except Exception as exc:
             log.exception("call store error")
             raise ToolError(
-                f"the call store at CALLAGENT_DB_URL={_hide_password(self.settings.db_url)} failed: "
+                f"the call store at CALLAGENT_DB_URL={redact_url(self.settings.db_url)} failed: "
                 f"{exc.__class__.__name__}: {_first_line(exc)}"
             ) from exc
 
     async def reap(self) -> None:
-        await self.db(self.maybe_reap)
-        with self._lock:
-            orphans, self._to_hang_up = self._to_hang_up, []
-        # A call whose worker died may still have the callee on the line, talking to nobody.
-        # Awaited, not spawned: a short-lived server (one tool call) would cancel it on exit.
-        if orphans and not missing_livekit_settings(self.settings):
-            try:
-                dialer = self.dialer()
-            except Exception as exc:  # never let clean-up break the tool call that reaped
-                log.warning("cannot hang up reaped calls: %r", exc)
-                return
-            results = await asyncio.gather(*(dialer.hang_up(call_id) for call_id in orphans),
-                                           return_exceptions=True)
-            for call_id, result in zip(orphans, results):
-                if isinstance(result, BaseException):
-                    log.warning("call %s: could not hang up after its worker died: %r", call_id, result)
-                else:
-                    log.info("call %s: hung up; its worker had died", call_id)
+        """End the calls whose worker died: hang the line up first, then fail the record.
+
+        A call whose line cannot be hung up is not reported as ended: it stays live, marked
+        with a hang-up request, and is tried again at the next reap, until LiveKit's own limit
+        on the call's length has passed. Awaited, not spawned: a short-lived server (one tool
+        call) would cancel it on exit.
+        """
+        stale = await self.db(self._due_stale)
+        if stale:
+            await asyncio.gather(*(self._reap_one(item) for item in stale))
+
+    async def _reap_one(self, item: StaleCall) -> None:
+        record = item.record
+        problem = await self.hang_up(record, item.reason)
+        if problem is None:
+            reason = f"{item.reason}; the server hung up the line"
+        elif record.status is CallStatus.queued or utcnow() > _livekit_gives_up_at(record):
+            # Nothing reached LiveKit yet, or LiveKit has ended the call on its own by now.
+            reason = f"{item.reason}; hanging up failed ({problem}), but " + (
+                "the call had not been dialed" if record.status is CallStatus.queued
+                else "LiveKit's own limit on the call's length has passed"
+            )
+        else:
+            log.warning("call %s: %s; hanging up failed, will try again: %s", record.call_id, item.reason, problem)
+            return
+        failed = await self.db(self.store.fail_stale, item, reason)
+        if failed is not None:
+            log.warning("call %s: failed: %s", record.call_id, reason)
+
+    async def hang_up(self, record: CallRecord, reason: str) -> str | None:
+        """Ask for `record`'s call to be hung up and hang it up through LiveKit.
+
+        The request is noted in the store first, so the worker holding the call hangs up by
+        itself within one heartbeat if LiveKit cannot be reached from here. Returns None once
+        LiveKit confirmed the hang-up, else the problem, in words; the call is not ended in
+        the store either way (the caller does that, or not).
+        """
+        from callagent.dialer import HangUpFailed
+
+        await self.db(self.store.request_hangup, record.call_id, reason)
+        missing = missing_livekit_settings(self.settings)
+        if missing:
+            return f"this server cannot reach LiveKit itself ({', '.join(missing)} unset)"
+        try:
+            await self.dialer().hang_up(record.room_name)
+        except HangUpFailed as exc:
+            return str(exc)
+        return None
 
     async def get(self, call_id: str) -> CallRecord:
         record = await self.db(self.store.get, call_id)
         if record is None:
-            raise ToolError(f"no call with call_id {call_id!r}; list_calls shows the recent calls")
+            raise ToolError(f"no call with call_id {_quote(call_id)}; list_calls shows the recent calls")
         return record
 
 
@@ -419,7 +453,9 @@ async def _ask_to_confirm(
     if policy.confirm == "never" or confirmation_token is not None or not _client_can_elicit(ctx):
         return None
     target = policy.parse_number(phone_number)
-    if isinstance(target, Refusal) or policy.check_text_fields(goal, context, greeting) is not None:
+    if isinstance(target, Refusal) or target.extension is not None:
+        return None
+    if policy.check_text_fields(goal, context, greeting) is not None:
         return None
     duration = policy.duration(max_duration_s)
     if isinstance(duration, Refusal) or missing_livekit_settings(service.settings):
@@ -433,16 +469,32 @@ async def _ask_to_confirm(
         return None
     lines = [
         f"Place a phone call to {_display(target)}?",
-        f"Goal: {(goal or '').strip() or DEFAULT_GOAL}",
-    ]
-    if greeting and greeting.strip():
-        lines.append(f"Greeting, after the AI disclosure: {greeting.strip()}")
-    lines += [
-        f"The agent says it is an AI assistant calling on behalf of {service.settings.caller_name}; "
-        f"the call lasts at most {duration} s.",
-        f"Asked because {decision.message}.",
+        f"The agent first says: \"{disclosure(service.settings.caller_name)}\"",
+        *_shown_texts((("Goal", (goal or "").strip() or DEFAULT_GOAL), ("Context (background the agent is told)",
+                       (context or "").strip()), ("Greeting, after the AI disclosure", (greeting or "").strip()))),
+        f"The call lasts at most {duration} s. Asked because {decision.message}.",
     ]
     return Elicit("\n".join(lines), DialConfirmation)
+
+
+# What a client can show in a confirmation dialog; past it, texts are cut (and say so).
+ELICITATION_TEXT_CHARS = 1200
+
+
+def _shown_texts(texts: tuple[tuple[str, str], ...]) -> list[str]:
+    """`label: text` lines within ELICITATION_TEXT_CHARS in all, each cut one saying so, so a
+    person approving a call sees everything the agent is told, or knows what they do not see."""
+    present = [(label, text) for label, text in texts if text]
+    budget = ELICITATION_TEXT_CHARS // max(1, len(present))
+    lines = []
+    for label, text in present:
+        shown = printable(text)
+        if len(shown) > budget:
+            cut = len(shown) - budget
+            shown = f"{shown[:budget]}… [{cut} more characters not shown; the full text is in the call's preview]"
+        lines.append(f"{label}: {shown}")
+    return lines
+
 
 
 def _client_can_elicit(ctx: Context) -> bool:
@@ -486,11 +538,11 @@ async def make_phone_call(
         Field(description="The number to show the callee as caller ID. Default: the outbound SIP trunk's number."),
     ] = None,
     ring_timeout_s: Annotated[
-        int | None,
+        StrictInt | None,
         Field(description="Seconds to let the phone ring, 5-120. Default: CALLAGENT_RING_TIMEOUT_S."),
     ] = None,
     max_duration_s: Annotated[
-        int | None,
+        StrictInt | None,
         Field(
             description="Longest the conversation may last, in seconds. Default: CALLAGENT_MAX_DURATION_S; "
             "at most CALLAGENT_MAX_DURATION_CAP_S."
@@ -536,6 +588,8 @@ async def make_phone_call(
     if isinstance(target, Refusal):
         await _refuse(service, target, None, shown=_masked_input(phone_number))
     number = target.e164
+    if target.extension is not None:  # allowed by DIAL_ALLOW_EXTENSIONS, but not dialed yet
+        await _refuse(service, _EXTENSION_NOT_DIALED, number)
     refusal = policy.check_text_fields(goal, context, greeting)
     if refusal is not None:
         await _refuse(service, refusal, number)
@@ -724,7 +778,7 @@ async def _confirmation_required(
     if preview.context:
         lines.append(f"  Context:  {preview.context}")
     lines.append(
-        f"  Greeting: \"Hello, this is an AI assistant calling on behalf of {preview.caller_name}.\""
+        f"  Greeting: \"{disclosure(preview.caller_name)}\""
         + (f" then: {preview.greeting}" if preview.greeting else "")
     )
     lines += [
@@ -740,12 +794,22 @@ async def _confirmation_required(
     )
 
 
+# Dropping the extension would ring the main number and talk to whoever answers there.
+_EXTENSION_NOT_DIALED = Refusal(
+    Rule.extension,
+    "this version of callagent cannot dial an extension after the call connects yet, and will not ring "
+    "the main number instead; give the number without the extension only if the main number is who "
+    "you mean to reach",
+    "DIAL_ALLOW_EXTENSIONS",
+)
+
+
 def _masked_input(raw: object) -> str | None:
     """What the client sent as a number, fit for a log line or the audit: digits masked,
     unprintable characters escaped (no log injection), at most 32 characters."""
     if not isinstance(raw, str):
         return None
-    shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in mask(raw[:64]))
+    shown = printable(mask(raw[:64]))
     return shown if len(shown) <= 32 and len(raw) <= 64 else shown[:31] + "…"
 
 
@@ -815,15 +879,15 @@ def _mark_failed(service: CallService, call_id: str, reason: str) -> CallRecord 
 def _same_key(existing: CallRecord, number: str, key: str) -> CallToolResult:
     if existing.phone_number != number:
         raise ToolError(
-            f"idempotency_key {key!r} was already used for call {existing.call_id} to another number; "
+            f"idempotency_key {_quote(key, 60)} was already used for call {existing.call_id} to another number; "
             "use a new key for a new call"
         )
-    note = f"A call with idempotency_key {key!r} already exists; it was not dialed again."
+    note = f"A call with idempotency_key {_quote(key, 60)} already exists; it was not dialed again."
     return _result(existing, f"{note}\n{existing.to_text()}")
 
 
 async def wait_for_call(
-    call_id: Annotated[str, Field(description="The call_id returned by make_phone_call.")],
+    call_id: Annotated[str, Field(max_length=64, description="The call_id returned by make_phone_call.")],
     ctx: Context,
     timeout_s: Annotated[
         float, Field(description=f"How long to wait, in seconds: more than 0, at most {MAX_WAIT_S:g}.")
@@ -853,7 +917,7 @@ async def wait_for_call(
             last_status = CallStatus(last_status.strip().lower())
         except ValueError:
             raise ToolError(
-                f"unknown last_status {last_status!r}; use one of: {', '.join(s.value for s in CallStatus)}"
+                f"unknown last_status {_quote(last_status)}; use one of: {', '.join(s.value for s in CallStatus)}"
             ) from None
     service = _service(ctx)
     await service.reap()
@@ -888,7 +952,7 @@ async def wait_for_call(
 
 
 async def get_call(
-    call_id: Annotated[str, Field(description="The call_id returned by make_phone_call.")],
+    call_id: Annotated[str, Field(max_length=64, description="The call_id returned by make_phone_call.")],
     ctx: Context,
 ) -> Annotated[CallToolResult, CallRecord]:
     """Get one call's record: status, timings, transcript, summary and outcome."""
@@ -904,10 +968,10 @@ async def list_calls(
         str | None,
         Field(description="Only calls in this status: " + ", ".join(s.value for s in CallStatus) + "."),
     ] = None,
-    phone_number: Annotated[str | None, Field(description="Only calls to this number.")] = None,
-    limit: Annotated[int, Field(ge=1, le=MAX_LIST_LIMIT, description="Calls per page.")] = 20,
+    phone_number: Annotated[str | None, Field(max_length=64, description="Only calls to this number.")] = None,
+    limit: Annotated[StrictInt, Field(ge=1, le=MAX_LIST_LIMIT, description="Calls per page.")] = 20,
     cursor: Annotated[
-        str | None, Field(description="The next_cursor of the previous page, to get the page after it.")
+        str | None, Field(max_length=200, description="The next_cursor of the previous page, to get the page after it.")
     ] = None,
 ) -> Annotated[CallToolResult, CallList]:
     """List recent calls, newest first, optionally filtered by status or number; paginated."""
@@ -917,7 +981,7 @@ async def list_calls(
             status = CallStatus(status.strip().lower()).value
         except ValueError:
             raise ToolError(
-                f"unknown status {status!r}; use one of: {', '.join(s.value for s in CallStatus)}"
+                f"unknown status {_quote(status)}; use one of: {', '.join(s.value for s in CallStatus)}"
             ) from None
     number = None
     if phone_number is not None:
@@ -952,29 +1016,31 @@ async def list_calls(
 
 
 async def end_call(
-    call_id: Annotated[str, Field(description="The call_id of the live call to hang up.")],
+    call_id: Annotated[str, Field(max_length=64, description="The call_id of the live call to hang up.")],
     ctx: Context,
 ) -> Annotated[CallToolResult, EndCallResult]:
-    """Hang up a live call; its status becomes canceled. Ending an ended call changes nothing."""
+    """Hang up a live call; its status becomes canceled once the hang-up is confirmed.
+
+    Ending an ended call changes nothing. If the hang-up cannot be confirmed, the result is an
+    error saying the line may still be up; the worker holding the call has then been asked to
+    hang up by itself.
+    """
     service = _service(ctx)
     await service.reap()
     record = await service.get(call_id)
     if record.status not in TERMINAL_STATUSES:
-        ended = await service.db(
-            service.store.transition, call_id, CallStatus.canceled, ended_reason="ended by the MCP client"
-        )
+        reason = "ended by the MCP client"
+        problem = await service.hang_up(record, reason)
+        if problem is not None:
+            log.warning("call %s: hang-up not confirmed: %s", call_id, problem)
+            raise ToolError(
+                f"could not confirm that call {call_id} was hung up: {problem}. The line may still be up. "
+                f"The calling worker has been asked to hang up and checks every {HEARTBEAT_S:g} s: follow the "
+                "call with wait_for_call or get_call, and call end_call again if it is still live."
+            )
+        ended = await service.db(service.store.transition, call_id, CallStatus.canceled, ended_reason=reason)
         if ended is not None:
-            log.info("call %s: ended by the MCP client", call_id)
-            if not missing_livekit_settings(service.settings):
-                try:
-                    await service.dialer().hang_up(call_id)
-                except Exception as exc:
-                    log.warning("call %s: hanging up failed: %s", call_id, exc)
-                    raise ToolError(
-                        f"call {call_id} is marked canceled but hanging up failed "
-                        f"({exc.__class__.__name__}: {_first_line(exc)}); check that LiveKit at "
-                        f"LIVEKIT_URL={service.settings.livekit_url} is reachable"
-                    ) from exc
+            log.info("call %s: hung up by the MCP client", call_id)
             return _result(EndCallResult(**_fields(ended)), f"Hung up.\n{ended.to_text()}")
         record = await service.get(call_id)  # it ended on its own meanwhile
     note = f"The call had already ended ({record.status}); nothing to hang up."
@@ -1043,7 +1109,7 @@ async def call_resource(call_id: str, ctx: Context) -> str:
     except ToolError as exc:
         raise ResourceError(str(exc)) from None
     if record is None:
-        raise ResourceNotFoundError(f"no call with call_id {call_id!r}")
+        raise ResourceNotFoundError(f"no call with call_id {_quote(call_id)}")
     return record.model_dump_json(indent=2)
 
 
@@ -1078,11 +1144,22 @@ def _validation_text(exc: ValidationError) -> str:
 
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
-    return text.splitlines()[0] if text else exc.__class__.__name__
+    return _cap(text.splitlines()[0], 300) if text else exc.__class__.__name__
 
 
-def _hide_password(url: str) -> str:
-    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+def _cap(text: str, limit: int) -> str:
+    return text if len(text) <= limit else f"{text[: limit - 1]}…"
+
+
+def _quote(value: object, limit: int = 40) -> str:
+    """A client's input quoted in an error text: escaped, and cut, since it is echoed back."""
+    return repr(_cap(printable(str(value)), limit))
+
+
+def _livekit_gives_up_at(record: CallRecord) -> datetime:
+    """When LiveKit ends the call by itself at the latest (ringing, then max_call_duration)."""
+    started = record.dialed_at or record.created_at
+    return started + timedelta(seconds=record.ring_timeout_s + record.max_duration_s + LIVEKIT_CALL_MARGIN_S)
 
 
 # -- the server ----------------------------------------------------------------------------------
@@ -1163,8 +1240,40 @@ def create_server(settings: Settings | None = None, **mcp_options: Any) -> MCPSe
         description="One call's record (status, timings, transcript, summary, outcome) as JSON.",
         mime_type="application/json",
     )(call_resource)
+    for tool in server._tool_manager.list_tools():
+        # Published: an argument this version does not know is refused, not dropped.
+        tool.parameters["additionalProperties"] = False
     server.middleware.append(_warm_after_listing)
+    server.middleware.append(_refuse_unknown_arguments(server))
+    # Refusal texts and SDK log lines quote client input: numbers masked, secrets hidden.
+    redact.install(redact.secrets_of(settings))
     return server
+
+
+def _refuse_unknown_arguments(server: MCPServer[Any]) -> Callable[..., Any]:
+    """Middleware: a tools/call with an argument the tool does not have is an error result
+    naming it and the known ones. A misspelled `greting` or an argument of a newer version must
+    not be dropped silently while the call goes out anyway."""
+
+    async def middleware(ctx: Any, call_next: Any) -> Any:
+        if ctx.method == "tools/call" and isinstance(ctx.params, Mapping):
+            tool = server._tool_manager.get_tool(str(ctx.params.get("name")))
+            arguments = ctx.params.get("arguments")
+            if tool is not None and isinstance(arguments, Mapping):
+                known = set(tool.parameters.get("properties", {}))
+                unknown = sorted(str(k) for k in arguments if k not in known)
+                if unknown:
+                    shown = ", ".join(_quote(k) for k in unknown[:5]) + (" …" if len(unknown) > 5 else "")
+                    return CallToolResult(
+                        content=[TextContent(type="text", text=(
+                            f"{tool.name} has no argument {shown}; nothing was done. Its arguments are: "
+                            f"{', '.join(sorted(known))}."
+                        ))],
+                        is_error=True,
+                    )
+        return await call_next(ctx)
+
+    return middleware
 
 
 def _version() -> str:
