@@ -12,10 +12,12 @@ from __future__ import annotations
 
 from livekit.agents import AgentServer, cli
 
+from callagent import redact
 from callagent.agent import entrypoint, prewarm
 from callagent.settings import get_settings
 
 settings = get_settings()
+redact.install(redact.secrets_of(settings))  # numbers masked, secrets hidden in every log line
 
 
 def calls_load(server: AgentServer) -> float:
@@ -30,6 +32,7 @@ server = AgentServer(
     load_threshold=1 - 0.5 / settings.worker_max_calls,
     initialize_process_timeout=60.0,
     num_idle_processes=min(settings.worker_idle_processes, settings.worker_max_calls),
+    host=settings.worker_host,
     port=settings.worker_port,
 )
 server.rtc_session(entrypoint, agent_name=settings.agent_name)

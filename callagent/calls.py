@@ -248,6 +248,7 @@ class CallRecord(BaseModel):
     # A hang-up was asked for (end_call, the reaper) but is not confirmed yet: the line may be up.
     hangup_requested_at: UtcDatetime | None = None
     hangup_reason: str | None = None  # the ended_reason the call gets once the hang-up is done
+    hangup_status: CallStatus | None = None  # and its terminal status
     max_duration_s: int = Field(gt=0)
     ring_timeout_s: int = Field(gt=0)
 

@@ -290,9 +290,17 @@ class CallStore:
             row = conn.execute(stmt).first()
         return _row_to_record(row) if row is not None else self.get(call_id)
 
-    def request_hangup(self, call_id: str, reason: str, *, now: datetime | None = None) -> CallRecord | None:
-        """Note that a live call is to be hung up, and why; the call stays live until someone
-        confirms the hang-up with a terminal transition. The first request's reason stands.
+    def request_hangup(
+        self,
+        call_id: str,
+        reason: str,
+        status: CallStatus = CallStatus.canceled,
+        *,
+        now: datetime | None = None,
+    ) -> CallRecord | None:
+        """Note that a live call is to be hung up, why, and the terminal `status` it then gets;
+        the call stays live until someone confirms the hang-up with a terminal transition. The
+        first request stands.
 
         Returns the record, or None when the call is unknown or already ended. The worker
         holding the call sees the request at its next heartbeat and hangs up itself.
@@ -309,6 +317,7 @@ class CallStore:
                     table.c.hangup_requested_at, sa.literal(at, table.c.hangup_requested_at.type)
                 ),
                 hangup_reason=sa.func.coalesce(table.c.hangup_reason, sa.literal(reason[:_MAX_REFUSAL_MESSAGE])),
+                hangup_status=sa.func.coalesce(table.c.hangup_status, sa.literal(CallStatus(status).value)),
             )
             .returning(*table.c)
         )
@@ -762,6 +771,7 @@ def _tables() -> _Tables:
         sa.Column("ring_timeout_s", sa.Integer, nullable=False),
         ts("hangup_requested_at"),
         sa.Column("hangup_reason", sa.Text),
+        sa.Column("hangup_status", sa.String(16)),
         # Newest-first pages, the dial policy's per-number counts, and the reaper's scan.
         sa.Index(f"ix_{TABLE_NAME}_created", "created_at", "call_id"),
         sa.Index(f"ix_{TABLE_NAME}_number_created", "phone_number", "created_at"),

@@ -358,7 +358,7 @@ class CallService:
 
     async def _reap_one(self, item: StaleCall) -> None:
         record = item.record
-        problem = await self.hang_up(record, item.reason)
+        problem = await self.hang_up(record, item.reason, CallStatus.failed)
         if problem is None:
             reason = f"{item.reason}; the server hung up the line"
         elif record.status is CallStatus.queued or utcnow() > _livekit_gives_up_at(record):
@@ -374,7 +374,9 @@ class CallService:
         if failed is not None:
             log.warning("call %s: failed: %s", record.call_id, reason)
 
-    async def hang_up(self, record: CallRecord, reason: str) -> str | None:
+    async def hang_up(
+        self, record: CallRecord, reason: str, status: CallStatus = CallStatus.canceled
+    ) -> str | None:
         """Ask for `record`'s call to be hung up and hang it up through LiveKit.
 
         The request is noted in the store first, so the worker holding the call hangs up by
@@ -384,7 +386,7 @@ class CallService:
         """
         from callagent.dialer import HangUpFailed
 
-        await self.db(self.store.request_hangup, record.call_id, reason)
+        await self.db(self.store.request_hangup, record.call_id, reason, status)
         missing = missing_livekit_settings(self.settings)
         if missing:
             return f"this server cannot reach LiveKit itself ({', '.join(missing)} unset)"

@@ -14,8 +14,9 @@ instead be set to one of the faults a real network produces:
 - "garbage"  HTTP 200 with a body that is not the expected protobuf
 
 Every request is recorded (method and time), so a test can assert what reached "LiveKit".
-Used by the unit tests of the dialer, the tools and the policy; the bed tests use the real
-livekit-server instead.
+With `upstream` (a real LiveKit's URL), "ok" means "forward to it": a proxy that fails only the
+chosen methods, which is how the bed tests make LiveKit refuse DeleteRoom to one process while
+the worker's own requests go through.
 """
 
 from __future__ import annotations
@@ -59,9 +60,11 @@ class FakeLiveKit:
         agent_joins: bool = True,
         hang_s: float = 60.0,
         hold_s: dict[str, float] | None = None,
+        upstream: str | None = None,
         **faults: str,
     ) -> None:
         self.default = default
+        self.upstream = upstream.rstrip("/") if upstream else None
         self.faults: dict[str, str] = dict(faults)
         self.agent_joins = agent_joins
         self.hang_s = hang_s
@@ -95,6 +98,8 @@ class FakeLiveKit:
                     reply = (200, GARBAGE, "application/protobuf")
                 elif fault in ("500", "401", "404"):
                     reply = self._error(int(fault))
+                elif fake.upstream:
+                    reply = fake._forward(self.path, body, self.headers)
                 else:
                     try:
                         status, answer = fake._handle(method, body)
@@ -171,6 +176,18 @@ class FakeLiveKit:
         self._server.server_close()
 
     # -- LiveKit, as far as callagent uses it ------------------------------------------------
+
+    def _forward(self, path: str, body: bytes, headers: Any) -> tuple[int, bytes, str]:
+        import urllib.error
+        import urllib.request
+
+        wanted = {k: v for k, v in headers.items() if k.lower() in ("authorization", "content-type", "user-agent")}
+        request = urllib.request.Request(f"{self.upstream}{path}", data=body, headers=wanted, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=30) as resp:
+                return resp.status, resp.read(), resp.headers.get("content-type", "application/protobuf")
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read(), exc.headers.get("content-type", "application/json")
 
     def _handle(self, method: str, body: bytes) -> tuple[int, Any]:
         with self._lock:

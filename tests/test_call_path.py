@@ -268,3 +268,79 @@ def test_killed_worker_fails_the_call_within_bounds(bed: None, tmp_path: Path) -
         follower.wait(timeout=60)
     finally:
         doomed.stop()
+
+
+# -- a hang-up asked for elsewhere: the worker acts on it within one heartbeat ---------------------
+
+
+@pytest.fixture(scope="module")
+def patient(bed: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict[str, str], Worker]]:
+    """A worker of its own that keeps a silent line open (no silence timeout in sight)."""
+    tmp = tmp_path_factory.mktemp("patient")
+    env = bed_env(tmp, CALLAGENT_AGENT_NAME="patient", CALLAGENT_SILENCE_TIMEOUT_S="120",
+                  CALLAGENT_WORKER_PORT="0")
+    w = Worker(env, tmp / "patient.log")
+    try:
+        w.wait_registered()
+        yield env, w
+    finally:
+        w.stop()
+
+
+def _agent_hung_up_after(call_id: str, asked_at: float) -> dict[str, Any]:
+    """The phone's log once the agent's side hung up; asserts the goodbye came first and the
+    hang-up within one heartbeat (plus the goodbye and a margin for a loaded machine)."""
+    from callagent.agent import GOODBYE_MAX_S
+    from callagent.calls import HEARTBEAT_S
+
+    call = phonelog.wait_for(call_id, lambda c: bool(c.get("ended")), timeout=HEARTBEAT_S + GOODBYE_MAX_S + 15)
+    assert call["hangup_by"] == "remote", call  # the agent's side sent the BYE, not the phone
+    goodbye = [s for s in call["agent_speech"] if s["start"] >= asked_at]
+    assert goodbye, call["agent_speech"]  # a short goodbye before the line closed
+    assert call["hangup_at"] - asked_at < HEARTBEAT_S + GOODBYE_MAX_S + 5
+    return call
+
+
+def test_end_call_that_livekit_refuses_is_an_error_and_the_worker_hangs_up(
+    patient: tuple[dict[str, str], Worker],
+) -> None:
+    from fake_livekit import FakeLiveKit
+
+    env, _ = patient
+    seen = {c.get("call_key") for c in phonelog.calls()}
+    follower = _start_call(env, "+14155550101")
+    refusing = FakeLiveKit("ok", upstream=env["LIVEKIT_URL"], DeleteRoom="500")
+    try:
+        call_id = _new_answered_call(seen)
+        _wait_status(env, call_id, {"in_progress"})
+        asked_at = time.time()
+        res = client({**env, "LIVEKIT_URL": refusing.url}, "end", call_id, "--json")
+        assert res.returncode != 0, res.stdout
+        assert "may still be up" in res.stderr and "asked to hang up" in res.stderr, res.stderr[-2000:]
+        assert len(refusing.calls("DeleteRoom")) >= 2  # really tried, and LiveKit really refused
+        _agent_hung_up_after(call_id, asked_at)
+        rec = _wait_status(env, call_id, {"canceled", "completed", "failed"})
+        assert rec["status"] == "canceled" and rec["ended_reason"] == "ended by the MCP client", rec
+    finally:
+        refusing.close()
+        follower.wait(timeout=60)
+
+
+def test_a_call_ended_by_another_process_is_hung_up_by_the_worker(patient: tuple[dict[str, str], Worker]) -> None:
+    from callagent.calls import CallStatus
+    from callagent.store import CallStore
+
+    env, _ = patient
+    seen = {c.get("call_key") for c in phonelog.calls()}
+    follower = _start_call(env, "+14155550101")
+    try:
+        call_id = _new_answered_call(seen)
+        _wait_status(env, call_id, {"in_progress"})
+        asked_at = time.time()
+        with CallStore(env["CALLAGENT_DB_URL"]) as store:  # as a second server would
+            assert store.transition(call_id, CallStatus.canceled, ended_reason="ended by another server")
+        _agent_hung_up_after(call_id, asked_at)
+        rec = _wait_status(env, call_id, {"canceled"})
+        assert rec["ended_reason"] == "ended by another server" and rec["transcript"], rec
+    finally:
+        follower.wait(timeout=60)

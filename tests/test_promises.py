@@ -143,6 +143,7 @@ async def test_end_call_that_cannot_hang_up_is_an_error_and_the_call_stays_live(
     after = store.get(record.call_id)
     assert after is not None and after.status is CallStatus.in_progress  # not claimed canceled
     assert after.hangup_requested_at is not None and after.hangup_reason == "ended by the MCP client"
+    assert after.hangup_status is CallStatus.canceled
     assert store.count_active() == 1  # still counts toward DIAL_MAX_CONCURRENT
     tries = len(livekit.calls("DeleteRoom"))
     assert 1 <= tries <= HANG_UP_ATTEMPTS  # bounded; credentials refused are not retried
@@ -192,6 +193,7 @@ async def test_a_dead_workers_call_is_failed_only_once_hung_up(
         return
     assert after["status"] == "in_progress", after  # the line may be up: not reported as ended
     assert after["hangup_requested_at"] is not None and "worker stopped responding" in after["hangup_reason"]
+    assert after["hangup_status"] == "failed"
     assert "may still be up" in text(result)
     # Tried again at the next reap (a new server process here), and settled once it works.
     livekit.set(DeleteRoom="ok")

@@ -312,9 +312,12 @@ def test_request_hangup_keeps_the_call_live_until_confirmed(store: CallStore) ->
     asked = store.request_hangup(record.call_id, "ended by the MCP client", now=T0)
     assert asked is not None and asked.status is CallStatus.in_progress  # still live: not confirmed
     assert asked.hangup_requested_at == T0 and asked.hangup_reason == "ended by the MCP client"
+    assert asked.hangup_status is CallStatus.canceled
     assert store.count_active() == 1  # and still counts toward DIAL_MAX_CONCURRENT
-    again = store.request_hangup(record.call_id, "the worker stopped responding", now=T0 + timedelta(seconds=5))
-    assert again is not None and (again.hangup_requested_at, again.hangup_reason) == (T0, "ended by the MCP client")
+    again = store.request_hangup(record.call_id, "the worker stopped responding", CallStatus.failed,
+                                 now=T0 + timedelta(seconds=5))
+    assert again is not None and (again.hangup_requested_at, again.hangup_reason, again.hangup_status) == (
+        T0, "ended by the MCP client", CallStatus.canceled)
     beat = store.heartbeat(record.call_id)
     assert beat is not None and beat.hangup_requested_at == T0  # what the worker sees
     done = store.transition(record.call_id, CallStatus.canceled, ended_reason="ended by the MCP client")
