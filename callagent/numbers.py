@@ -2,8 +2,8 @@
 ever be dialed, and hide numbers in output.
 
 Pure functions, no I/O. `normalize` only answers "which number is this?"; `check_number` adds
-the refusals that hold whatever the operator configured (emergency services, premium-rate and
-shared-cost lines, numbers no person answers). Lists, time of day and volume live in
+the refusals that hold whatever the operator configured (emergency services, crisis lines and
+helplines, premium-rate and shared-cost lines, numbers no person answers). Lists, time of day and volume live in
 `callagent.policy`, on top of this.
 """
 
@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
 from typing import TYPE_CHECKING
+
+from callagent.sensitive_numbers import EU_116_RANGE, EU_116_REGIONS, SERVICES, Service, eu_116_service
 
 if TYPE_CHECKING:
     from phonenumbers import PhoneNumber
@@ -28,6 +30,7 @@ __all__ = [
     "NumberRefused",
     "Refusal",
     "Rule",
+    "SensitiveNumber",
     "check_number",
     "mask",
     "mask_numbers_in_text",
@@ -58,6 +61,7 @@ class Rule(StrEnum):
     invalid_number = "invalid_number"
     extension = "extension"
     emergency_number = "emergency_number"
+    sensitive_number = "sensitive_number"
     premium_rate = "premium_rate"
     shared_cost = "shared_cost"
     personal_number = "personal_number"
@@ -74,6 +78,8 @@ class Rule(StrEnum):
     confirmation = "confirmation"
     text_too_long = "text_too_long"
     control_characters = "control_characters"
+    invisible_characters = "invisible_characters"
+    ai_disclosure = "ai_disclosure"  # text that takes back the AI disclosure (callagent.disclosure)
     max_duration = "max_duration"
 
 
@@ -130,6 +136,14 @@ class EmergencyNumber(NumberRefused):
     a line someone may need, and no setting changes that."""
 
     default_rule = Rule.emergency_number
+
+
+class SensitiveNumber(NumberRefused):
+    """A crisis line, helpline or other sensitive public-service number (the curated list in
+    callagent.sensitive_numbers), or one on the operator's DIAL_NEVER_CALL list. Never dialed:
+    an AI must not tie up a line a person in distress needs, and no setting changes that."""
+
+    default_rule = Rule.sensitive_number
 
 
 class CostlyNumber(NumberRefused):
@@ -295,13 +309,22 @@ class DialTarget:
     number_type: str  # phonenumbers' type name: "MOBILE", "FIXED_LINE_OR_MOBILE", "UNKNOWN", ...
 
 
-def check_number(raw: str, default_region: str, *, allow_extensions: bool = False) -> DialTarget:
+def check_number(
+    raw: str,
+    default_region: str,
+    *,
+    allow_extensions: bool = False,
+    never_call: tuple[str, ...] = (),
+) -> DialTarget:
     """Normalize `raw` and refuse numbers that must never be dialed, whatever the policy.
 
     Raises a NumberRefused subclass naming the rule: InvalidNumber (bad characters, not a
     number), EmergencyNumber (112, 911, 999, 000, 110, 119, ... of any country, in any format),
-    CostlyNumber (premium-rate, shared-cost, personal numbers), NoPersonNumber (voicemail
-    access, pagers), ExtensionNotAllowed.
+    SensitiveNumber (crisis lines, helplines and other sensitive public-service numbers of
+    callagent.sensitive_numbers, as E.164, national number or short code, and the E.164 numbers
+    or "+prefix*" entries of `never_call`, the operator's DIAL_NEVER_CALL), CostlyNumber
+    (premium-rate, shared-cost, personal numbers), NoPersonNumber (voicemail access, pagers),
+    ExtensionNotAllowed.
     """
     import phonenumbers
 
@@ -314,12 +337,19 @@ def check_number(raw: str, default_region: str, *, allow_extensions: bool = Fals
         text, extension = head.strip(), match.group(1)
 
     if text and _ALLOWED.fullmatch(text):
-        # Before the validity checks: "911", "+44 999", "(000)" are too short to be valid
-        # numbers, and must be named for what they are, not merely called invalid.
+        # Before the validity checks: "911", "+44 999", "(000)", "988", "116 123" are too short
+        # to be valid numbers, and must be named for what they are, not merely called invalid.
+        # Crisis lines first: the Netherlands' 113 is also Italy's police, and "111" typed in
+        # the UK is NHS 111 (New Zealand's emergency number is refused after "+64").
+        _refuse_sensitive(text, region)
         _refuse_emergency(text, region, raw)
+    elif text and _VANITY.fullmatch(text):
+        # "1-800-273-TALK": letters are refused below, but a crisis line is named as such.
+        _refuse_sensitive(phonenumbers.convert_alpha_characters_in_number(text), region, full_only=True)
 
     e164 = normalize(text, default_region)
     number = phonenumbers.parse(e164)
+    _refuse_never_call(e164, never_call)
 
     kind = phonenumbers.number_type(number)
     T = phonenumbers.PhoneNumberType
@@ -354,6 +384,111 @@ def check_number(raw: str, default_region: str, *, allow_extensions: bool = Fals
         number_region = phonenumbers.region_code_for_country_code(number.country_code)
     type_name = next((name for name, value in vars(T).items() if value == kind), "UNKNOWN")
     return DialTarget(e164=e164, extension=extension, region=number_region, number_type=type_name)
+
+
+# -- crisis lines, helplines and other sensitive public-service numbers -------------------------
+
+# What people write in a vanity number ("1-800-SUICIDE"); only looked at to name a crisis line.
+_VANITY = re.compile(r"[0-9A-Za-z +\-().]+")
+
+_SENSITIVE_TAIL = (
+    ": callagent never dials crisis lines, helplines or other sensitive public-service numbers "
+    "— a person needing it must call themselves"
+)
+
+
+def _refuse_sensitive(text: str, region: str, *, full_only: bool = False) -> None:
+    """Raise SensitiveNumber if `text` reaches a service of callagent.sensitive_numbers.
+
+    Matched by calling code and national significant number, so E.164, national, IDD
+    ("011 44 116 123") and "+44 (0)800 1111" forms all match, and so does a short code after
+    its country's code ("+44 116 123"). A short code typed without "+" that is followed by
+    more digits and is no valid number ("988 1": the Veterans Crisis Line's menu) reaches the
+    short code on most networks, and is refused too. `full_only`: only whole valid numbers.
+    """
+    import phonenumbers
+    from phonenumbers import NumberParseException
+
+    try:
+        number = phonenumbers.parse(text, region)
+    except NumberParseException:
+        return
+    valid = phonenumbers.is_valid_number(number) or _is_fictional_nanp(number)
+    if full_only and not valid:
+        return
+    cc, nsn = number.country_code or 0, phonenumbers.national_significant_number(number)
+    service = _sensitive_service(cc, nsn, region)
+    national = cc == phonenumbers.country_code_for_region(region)
+    if service is None and not valid and not text.startswith("+") and national:
+        service = _sensitive_short_code_prefix(re.sub(r"[^0-9]", "", text), cc, region)
+    if service is None:
+        return
+    shown = (
+        mask(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+        if valid
+        else mask(printable(text))
+    )
+    raise SensitiveNumber(f"{shown} is {service.describe()}{_SENSITIVE_TAIL}")
+
+
+def _refuse_never_call(e164: str, never_call: tuple[str, ...]) -> None:
+    for entry in never_call:
+        if entry == e164 or (entry.endswith("*") and e164.startswith(entry[:-1])):
+            listed = f"under {entry}" if entry.endswith("*") else "listed"
+            raise SensitiveNumber(
+                f"{mask(e164)} is {listed} on the operator's DIAL_NEVER_CALL list, numbers callagent "
+                "must never dial (crisis lines, helplines and other sensitive services); only the "
+                "operator can change that list",
+                setting="DIAL_NEVER_CALL",
+            )
+
+
+def _prefer(found: list[Service], region: str) -> Service | None:
+    # One number may be listed for several countries (988 in the US and Canada, toll-free +1
+    # numbers): name the one of the default region if there is one.
+    return next((s for s in found if s.country == region), found[0]) if found else None
+
+
+def _sensitive_service(country_code: int, nsn: str, region: str) -> Service | None:
+    by_key, _, eu_116 = _sensitive_index()
+    found = list(by_key.get((country_code, nsn), ()))
+    if country_code in eu_116 and EU_116_RANGE.fullmatch(nsn):
+        found.append(eu_116_service(eu_116[country_code], nsn))
+    return _prefer(found, region)
+
+
+def _sensitive_short_code_prefix(digits: str, country_code: int, region: str) -> Service | None:
+    _, short_codes, eu_116 = _sensitive_index()
+    found = [s for s in short_codes.get(country_code, ()) if digits.startswith(s.number)]
+    if country_code in eu_116 and EU_116_RANGE.match(digits):
+        found.append(eu_116_service(eu_116[country_code], digits[:6]))
+    found.sort(key=lambda s: -len(s.number))  # the longest code is the one dialed
+    return _prefer(found, region)
+
+
+@cache
+def _sensitive_index() -> tuple[
+    dict[tuple[int, str], tuple[Service, ...]], dict[int, tuple[Service, ...]], dict[int, str]
+]:
+    """The curated list, keyed for lookups: (calling code, national significant number) →
+    services; calling code → its short codes; calling codes where the 116 range is refused →
+    their region."""
+    import phonenumbers
+
+    by_key: dict[tuple[int, str], list[Service]] = {}
+    short_codes: dict[int, list[Service]] = {}
+    for service in SERVICES:
+        number = phonenumbers.parse(service.number, service.country)
+        cc = number.country_code or 0
+        by_key.setdefault((cc, phonenumbers.national_significant_number(number)), []).append(service)
+        if service.is_short_code:
+            short_codes.setdefault(cc, []).append(service)
+    eu_116 = {phonenumbers.country_code_for_region(r): r for r in sorted(EU_116_REGIONS)}
+    return (
+        {k: tuple(v) for k, v in by_key.items()},
+        {k: tuple(v) for k, v in short_codes.items()},
+        eu_116,
+    )
 
 
 def _emergency_message(raw: str) -> str:

@@ -9,7 +9,7 @@ How make_phone_call uses it, before any LiveKit request:
 
     policy = DialPolicy.from_settings(settings)
     target = policy.parse_number(phone_number)            # DialTarget | Refusal
-    refusal = policy.check_text_fields(goal, context, greeting)
+    refusal = policy.check_text_fields(goal, context, greeting, idempotency_key=idempotency_key)
     duration = policy.duration(max_duration_s)            # int | Refusal
     counts, lists = store.policy_inputs(target.e164, now)
     decision = policy.check(target.e164, now=now, counts=counts, lists=lists, confirmed=...)
@@ -28,6 +28,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Literal
 
+from callagent import disclosure
 from callagent.numbers import (
     DialTarget,
     NumberRefused,
@@ -37,6 +38,7 @@ from callagent.numbers import (
     mask,
     time_zones,
 )
+from callagent.sensitive_numbers import SERVICES
 
 if TYPE_CHECKING:
     from callagent.settings import Settings
@@ -51,6 +53,7 @@ __all__ = [
     "Verdict",
     "VolumeLimits",
     "call_args_hash",
+    "check_text",
     "check_text_fields",
     "describe",
 ]
@@ -178,6 +181,7 @@ class DialPolicy:
     default_region: str = "US"
     allow: tuple[str, ...] = ()  # E.164 numbers, or prefixes ending in "*"
     deny: tuple[str, ...] = ()
+    never_call: tuple[str, ...] = ()  # DIAL_NEVER_CALL: more numbers refused as sensitive_number
     countries: tuple[str, ...] | None = None  # None: default_region only; ("*",): any
     quiet_hours: tuple[time, time] | None = DEFAULT_QUIET_HOURS
     limits: VolumeLimits = field(default_factory=VolumeLimits)
@@ -196,6 +200,7 @@ class DialPolicy:
             default_region=s.default_region,
             allow=s.dial_allow,
             deny=s.dial_deny,
+            never_call=s.dial_never_call,
             countries=s.dial_countries,
             quiet_hours=s.dial_quiet_hours,
             limits=VolumeLimits(
@@ -221,17 +226,28 @@ class DialPolicy:
 
     def parse_number(self, raw: str) -> DialTarget | Refusal:
         """What the client typed, as a DialTarget, or the refusal of a number never dialed
-        (invalid, emergency, premium-rate, shared-cost, an extension while they are off)."""
+        (invalid, emergency, crisis line or helpline, on DIAL_NEVER_CALL, premium-rate,
+        shared-cost, an extension while they are off)."""
         try:
-            return check_number(raw, self.default_region, allow_extensions=self.allow_extensions)
+            return check_number(
+                raw, self.default_region, allow_extensions=self.allow_extensions, never_call=self.never_call
+            )
         except NumberRefused as exc:
             return exc.refusal
 
-    def check_text_fields(self, goal: str | None, context: str | None, greeting: str | None) -> Refusal | None:
+    def check_text_fields(
+        self,
+        goal: str | None,
+        context: str | None,
+        greeting: str | None,
+        *,
+        idempotency_key: str | None = None,
+    ) -> Refusal | None:
         return check_text_fields(
             goal,
             context,
             greeting,
+            idempotency_key=idempotency_key,
             max_goal_chars=self.max_goal_chars,
             max_context_chars=self.max_context_chars,
             max_greeting_chars=self.max_greeting_chars,
@@ -269,7 +285,7 @@ class DialPolicy:
         # The number again, from scratch: the policy must hold even if the caller skipped
         # parse_number, and an extension never appears in an E.164 string.
         try:
-            target = check_number(number_e164, self.default_region)
+            target = check_number(number_e164, self.default_region, never_call=self.never_call)
         except NumberRefused as exc:
             return Decision.refuse(exc.refusal)
         number = target.e164
@@ -379,11 +395,109 @@ class DialPolicy:
 
 # -- text fields ----------------------------------------------------------------------------
 
-# Whitespace a multi-line goal or context legitimately contains.
-_ALLOWED_CONTROLS = frozenset("\t\n\r")
+# Whitespace a multi-line goal or context legitimately contains; a greeting is spoken, so
+# line breaks are fine there too, and an idempotency key is one plain token.
+_TEXT_WHITESPACE = "\t\n\r"
+_SPOKEN_WHITESPACE = "\n\r"
 # Bidirectional overrides and isolates: they make text read differently from what it says
 # ("Trojan Source"), which is exactly what a prompt injection wants.
 _BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f")
+# Default-ignorable characters that are not format characters: combining grapheme joiner,
+# Hangul fillers, Khmer inherent vowels. They draw nothing.
+_INVISIBLE_OTHER = frozenset("\u034f\u115f\u1160\u17b4\u17b5\u3164\uffa0")
+_EMOJI_VARIATION = frozenset("\ufe0e\ufe0f")  # text / emoji presentation of the character before
+
+
+def _variation_selector(c: str) -> bool:
+    cp = ord(c)
+    return 0xFE00 <= cp <= 0xFE0F or 0xE0100 <= cp <= 0xE01EF or 0x180B <= cp <= 0x180D or cp == 0x180F
+
+
+def _visible(c: str) -> bool:
+    return unicodedata.category(c)[0] in "LNPS"
+
+
+def _character_problem(text: str, i: int, whitespace: str) -> tuple[str, str] | None:
+    """(rule, what) when text[i] has no place in a call's text, else None.
+
+    Emoji keep working: a zero-width joiner between two symbols ("👩‍💻") and one
+    presentation selector right after a visible character ("❤️") are parts of an emoji, not
+    hidden text. Unassigned code points in the emoji blocks (U+1F000-U+1FAFF) pass too: they
+    are emoji newer than this Python's Unicode tables, and draw a glyph or a box.
+    """
+    c = text[i]
+    if c in whitespace:
+        return None
+    cp = ord(c)
+    category = unicodedata.category(c)
+    if category == "Cc":
+        return Rule.control_characters, "the control character"
+    if category == "Cs":
+        return Rule.control_characters, "the lone surrogate"
+    if c in _BIDI_CONTROLS:
+        return Rule.control_characters, "the bidirectional control character"
+    if c == "\u200d" and 0 < i < len(text) - 1:
+        before, after = text[i - 1], text[i + 1]
+        if (unicodedata.category(before) in ("So", "Sk") or before in _EMOJI_VARIATION) and unicodedata.category(after) == "So":
+            return None
+    if c in _EMOJI_VARIATION and i > 0 and _visible(text[i - 1]):
+        return None
+    if category in ("Zl", "Zp"):
+        return Rule.invisible_characters, "the line or paragraph separator"
+    if 0xE0000 <= cp <= 0xE007F:
+        return Rule.invisible_characters, "the invisible tag character"
+    if _variation_selector(c):
+        return Rule.invisible_characters, "the variation selector"
+    if category == "Cf" or c in _INVISIBLE_OTHER:
+        return Rule.invisible_characters, "the invisible character"
+    if category == "Co":
+        return Rule.invisible_characters, "the private-use character"
+    if category == "Cn" and not 0x1F000 <= cp <= 0x1FAFF:
+        return Rule.invisible_characters, "the unassigned code point"
+    return None
+
+
+def check_text(
+    name: str,
+    value: str | None,
+    limit: int | None = None,
+    setting: str | None = None,
+    *,
+    whitespace: str = _TEXT_WHITESPACE,
+) -> Refusal | None:
+    """Refuse control and invisible characters in a call's text field `name`, then a `value`
+    longer than `limit` (governed by `setting`). None when it passes, or `value` is None.
+
+    Refused: C0/C1 controls other than the `whitespace` allowed (tabs and newlines by default),
+    lone surrogates and bidirectional controls (rule `control_characters`); format characters
+    (zero-width spaces and joiners, word joiner, BOM, soft hyphen, tags U+E0000-E007F,
+    U+061C, U+180E, ...), variation selectors, line/paragraph separators U+2028/U+2029,
+    Hangul fillers, private-use and unassigned code points (rule `invisible_characters`).
+    They have no place in what an agent is told or says, and they hide text from the person
+    reading it. Any text field a call gains calls this.
+    """
+    if value is None:
+        return None
+    for i, c in enumerate(value):
+        problem = _character_problem(value, i, whitespace)
+        if problem is None:
+            continue
+        rule, what = problem
+        label = unicodedata.name(c, "")
+        fine = {"\t\n\r": " (tabs and newlines are fine)", "\n\r": " (newlines are fine)"}.get(whitespace, "")
+        return Refusal(
+            rule,
+            f"{name} contains {what} U+{ord(c):04X}{f' ({label})' if label else ''} at position {i}; "
+            f"send plain text{fine}",
+            None,
+        )
+    if limit is not None and len(value) > limit:
+        return Refusal(
+            Rule.text_too_long,
+            f"{name} is {len(value)} characters long, more than the {limit} allowed; shorten it",
+            setting,
+        )
+    return None
 
 
 def check_text_fields(
@@ -391,40 +505,32 @@ def check_text_fields(
     context: str | None,
     greeting: str | None,
     *,
+    idempotency_key: str | None = None,
     max_goal_chars: int = 2000,
     max_context_chars: int = 4000,
     max_greeting_chars: int = 500,
 ) -> Refusal | None:
-    """Refuse control characters and oversized goal, context or greeting.
+    """Refuse a call's goal, context, greeting or idempotency key for their characters and
+    sizes (`check_text`), then goal, context and greeting that take back the AI disclosure or
+    pass the agent off as a person (`callagent.disclosure`, rule `ai_disclosure`).
 
-    Tabs and newlines are fine; other C0/C1 controls, bidirectional overrides and lone
-    surrogates are not: they have no place in what an agent is told or says, and they hide
-    text from the person reading it.
+    The idempotency key is checked for characters only; its length is limited where it is
+    validated.
     """
-    fields = (
-        ("goal", goal, max_goal_chars, "CALLAGENT_MAX_GOAL_CHARS"),
-        ("context", context, max_context_chars, "CALLAGENT_MAX_CONTEXT_CHARS"),
-        ("greeting", greeting, max_greeting_chars, "CALLAGENT_MAX_GREETING_CHARS"),
+    refusal = (
+        check_text("goal", goal, max_goal_chars, "CALLAGENT_MAX_GOAL_CHARS")
+        or check_text("context", context, max_context_chars, "CALLAGENT_MAX_CONTEXT_CHARS")
+        or check_text("greeting", greeting, max_greeting_chars, "CALLAGENT_MAX_GREETING_CHARS",
+                      whitespace=_SPOKEN_WHITESPACE)
+        or check_text("idempotency_key", idempotency_key, whitespace="")
     )
-    for name, value, limit, setting in fields:
-        if value is None:
-            continue
-        for i, c in enumerate(value):
-            category = unicodedata.category(c)
-            if (category == "Cc" and c not in _ALLOWED_CONTROLS) or category == "Cs" or c in _BIDI_CONTROLS:
-                return Refusal(
-                    Rule.control_characters,
-                    f"{name} contains the control character U+{ord(c):04X} at position {i}; "
-                    "send plain text (tabs and newlines are fine)",
-                    None,
-                )
-        if len(value) > limit:
-            return Refusal(
-                Rule.text_too_long,
-                f"{name} is {len(value)} characters long, more than the {limit} allowed; shorten it",
-                setting,
-            )
-    return None
+    if refusal is not None:
+        return refusal
+    return (
+        disclosure.check("goal", goal)
+        or disclosure.check("context", context)
+        or disclosure.check("greeting", greeting)
+    )
 
 
 # -- confirmation ---------------------------------------------------------------------------
@@ -491,10 +597,14 @@ def describe(policy: DialPolicy, *, counts: Counts | None = None) -> dict[str, A
                            "cap": policy.max_duration_cap_s},
         "never_called": [
             "emergency numbers of any country",
+            _SENSITIVE_NOTE + (
+                "; also the operator's DIAL_NEVER_CALL list (never_call_list)" if policy.never_call else ""
+            ),
             "premium-rate, shared-cost and personal (follow-me) numbers",
             "voicemail access numbers and pagers",
             "numbers on the do-not-call list",
         ],
+        "never_call_list": [_show(e) for e in policy.never_call],
         "settings": dict(_SETTINGS),
     }
     if counts is not None:
@@ -507,11 +617,20 @@ def describe(policy: DialPolicy, *, counts: Counts | None = None) -> dict[str, A
     return out
 
 
+_SENSITIVE_NOTE = (
+    "crisis lines, helplines and other sensitive public-service numbers (suicide prevention, "
+    "domestic violence, child helplines, poison control, ...): a built-in list for "
+    + ", ".join(dict.fromkeys(s.country for s in SERVICES))
+    + ", and the European 116 range (116 000-116 999) in the EU, EEA and UK"
+)
+
+
 # Which environment variable governs which rule (None: no setting; it always applies).
 _SETTINGS: dict[str, str | None] = {
     Rule.invalid_number: "CALLAGENT_DEFAULT_REGION",
     Rule.extension: "DIAL_ALLOW_EXTENSIONS",
     Rule.emergency_number: None,
+    Rule.sensitive_number: None,  # the built-in list; DIAL_NEVER_CALL adds numbers, never removes
     Rule.premium_rate: None,
     Rule.shared_cost: None,
     Rule.personal_number: None,
@@ -526,6 +645,10 @@ _SETTINGS: dict[str, str | None] = {
     Rule.max_per_hour: "DIAL_MAX_PER_HOUR",
     Rule.confirmation: "DIAL_CONFIRM",
     Rule.text_too_long: "CALLAGENT_MAX_GOAL_CHARS, CALLAGENT_MAX_CONTEXT_CHARS, CALLAGENT_MAX_GREETING_CHARS",
+    Rule.invalid_characters: None,
+    Rule.control_characters: None,
+    Rule.invisible_characters: None,
+    Rule.ai_disclosure: None,
     Rule.max_duration: "CALLAGENT_MAX_DURATION_CAP_S",
 }
 

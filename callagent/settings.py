@@ -84,6 +84,11 @@ class Settings(BaseSettings):
     # The worker's health-check HTTP port (LiveKit's default); 0 picks a free one, for running
     # several workers on one host.
     worker_port: int = Field(8081, ge=0, le=65535, validation_alias="CALLAGENT_WORKER_PORT")
+    # The health-check port answers on this address only: loopback unless the operator opens it.
+    worker_host: str = Field("127.0.0.1", min_length=1, validation_alias="CALLAGENT_WORKER_HOST")
+    # Every LiveKit API request is bounded by this (livekit-api's own client timeout is not
+    # applied per request); placing the SIP call waits for the ring timeout on top.
+    livekit_timeout_s: float = Field(10.0, gt=0, le=120, validation_alias="CALLAGENT_LIVEKIT_TIMEOUT_S")
     # Job processes kept warm (VAD loaded, imports done) for the next calls; each holds
     # ~90 MB. A cold one took 0.6-3.5 s to start on a busy 2-core machine.
     worker_idle_processes: int = Field(3, ge=0, validation_alias="CALLAGENT_WORKER_IDLE_PROCESSES")
@@ -104,6 +109,9 @@ class Settings(BaseSettings):
     # written for CALLAGENT_DEFAULT_REGION, and an entry ending in "*" is a prefix ("+1415*").
     dial_allow: Annotated[tuple[str, ...], NoDecode] = Field((), validation_alias="DIAL_ALLOW")
     dial_deny: Annotated[tuple[str, ...], NoDecode] = Field((), validation_alias="DIAL_DENY")
+    # More numbers never to be called, on top of the built-in crisis lines and helplines
+    # (callagent.sensitive_numbers); refused by the rule sensitive_number.
+    dial_never_call: Annotated[tuple[str, ...], NoDecode] = Field((), validation_alias="DIAL_NEVER_CALL")
     # ISO region codes ("US,CA"); unset: CALLAGENT_DEFAULT_REGION only; "*": every country
     # (non-geographic +800/+881... numbers only when "001" is listed explicitly).
     dial_countries: Annotated[tuple[str, ...] | None, NoDecode] = Field(None, validation_alias="DIAL_COUNTRIES")
@@ -130,6 +138,13 @@ class Settings(BaseSettings):
     # MCP_HTTP_NO_AUTH opts out, which is honoured on a loopback address only.
     mcp_http_token: SecretStr | None = Field(None, validation_alias="MCP_HTTP_TOKEN")
     mcp_http_no_auth: bool = Field(False, validation_alias="MCP_HTTP_NO_AUTH")
+    # Its limits (callagent.http_transport.guarded_protocol): connections held at once (one
+    # more closes an idle one, or gets 503 when all serve requests; an MCP client uses 2-3),
+    # seconds an idle keep-alive connection is kept, and seconds a client has to send a
+    # request's headers. A request being served (an event stream, a long tool call) has no limit.
+    mcp_http_max_connections: int = Field(100, ge=4, le=10000, validation_alias="MCP_HTTP_MAX_CONNECTIONS")
+    mcp_http_keepalive_timeout_s: float = Field(5.0, ge=1, le=300, validation_alias="MCP_HTTP_KEEPALIVE_TIMEOUT_S")
+    mcp_http_header_timeout_s: float = Field(10.0, ge=1, le=300, validation_alias="MCP_HTTP_HEADER_TIMEOUT_S")
 
     @field_validator("default_region", "log_level", mode="before")
     @classmethod
@@ -143,10 +158,11 @@ class Settings(BaseSettings):
             raise ValueError(f"CALLAGENT_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, not {value!r}")
         return value
 
-    @field_validator("dial_allow", "dial_deny", mode="before")
+    @field_validator("dial_allow", "dial_deny", "dial_never_call", mode="before")
     @classmethod
     def _number_list(cls, value: object, info: ValidationInfo) -> object:
-        name = "DIAL_ALLOW" if info.field_name == "dial_allow" else "DIAL_DENY"
+        names = {"dial_allow": "DIAL_ALLOW", "dial_deny": "DIAL_DENY", "dial_never_call": "DIAL_NEVER_CALL"}
+        name = names[str(info.field_name)]
         region = info.data.get("default_region")  # validated before: declared earlier
         out: list[str] = []
         for entry in _split(value, name):

@@ -12,6 +12,7 @@ from callagent.numbers import (
     NoPersonNumber,
     NumberRefused,
     Refusal,
+    SensitiveNumber,
     check_number,
     mask,
     mask_numbers_in_text,
@@ -120,6 +121,8 @@ def test_mask(e164: str, masked: str) -> None:
     [
         ("911", EmergencyNumber, "emergency_number"),
         ("+44 999", EmergencyNumber, "emergency_number"),
+        ("988", SensitiveNumber, "sensitive_number"),
+        ("+44 116 123", SensitiveNumber, "sensitive_number"),
         ("+1 900 234 5678", CostlyNumber, "premium_rate"),
         ("+33 884 01 23 45", CostlyNumber, "shared_cost"),
         ("+44 70 1234 5678", CostlyNumber, "personal_number"),

@@ -39,10 +39,13 @@ def test_env_names_are_the_documented_ones() -> None:
             "CALLAGENT_TTS_MODEL", "CALLAGENT_TTS_VOICE", "CALLAGENT_REALTIME_MODEL",
             "CALLAGENT_STALE_AFTER_S", "CALLAGENT_LOG_LEVEL", "CALLAGENT_WORKER_MAX_CALLS",
             "CALLAGENT_WORKER_PORT", "CALLAGENT_WORKER_IDLE_PROCESSES",
+            "CALLAGENT_WORKER_HOST", "CALLAGENT_LIVEKIT_TIMEOUT_S",
             "DIAL_ALLOW", "DIAL_DENY", "DIAL_COUNTRIES", "DIAL_QUIET_HOURS", "DIAL_MAX_CONCURRENT",
+            "DIAL_NEVER_CALL",
             "DIAL_MAX_PER_NUMBER_PER_DAY", "DIAL_MAX_PER_HOUR", "DIAL_CONFIRM", "DIAL_CONFIRM_TTL_S",
             "DIAL_ALLOW_EXTENSIONS", "CALLAGENT_MAX_GOAL_CHARS", "CALLAGENT_MAX_CONTEXT_CHARS",
             "CALLAGENT_MAX_GREETING_CHARS", "MCP_HTTP_TOKEN", "MCP_HTTP_NO_AUTH",
+            "MCP_HTTP_MAX_CONNECTIONS", "MCP_HTTP_KEEPALIVE_TIMEOUT_S", "MCP_HTTP_HEADER_TIMEOUT_S",
         ]
     )
 
@@ -69,13 +72,16 @@ def test_defaults(tmp_path: Path) -> None:
     assert s.log_level == "INFO"
     assert s.worker_max_calls == 10
     # The dial policy.
-    assert s.dial_allow == () and s.dial_deny == ()
+    assert s.dial_allow == () and s.dial_deny == () and s.dial_never_call == ()
     assert s.dial_countries is None  # CALLAGENT_DEFAULT_REGION only
     assert s.dial_quiet_hours == (time(21, 0), time(8, 0))
     assert (s.dial_max_concurrent, s.dial_max_per_number_per_day, s.dial_max_per_hour) == (3, 2, 30)
     assert s.dial_confirm == "never" and s.dial_confirm_ttl_s == 300
     assert s.dial_allow_extensions is False
     assert (s.max_goal_chars, s.max_context_chars, s.max_greeting_chars) == (2000, 4000, 500)
+    # The HTTP transport's limits.
+    assert s.mcp_http_max_connections == 100
+    assert (s.mcp_http_keepalive_timeout_s, s.mcp_http_header_timeout_s) == (5.0, 10.0)
 
 
 def test_default_db_url_without_xdg(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -200,6 +206,8 @@ def test_missing_livekit_settings(monkeypatch: pytest.MonkeyPatch) -> None:
         ("DIAL_ALLOW", "415*", "prefix '415*' must be '+'"),
         ("DIAL_ALLOW", "+1 415 555 0100, bob", "DIAL_ALLOW: 'bob' is not a phone number"),
         ("DIAL_DENY", "+1 415 555", "DIAL_DENY: '+1415555' is not a valid phone number"),
+        ("DIAL_NEVER_CALL", "+1 415 555", "DIAL_NEVER_CALL: '+1415555' is not a valid phone number"),
+        ("DIAL_NEVER_CALL", "1800*", "DIAL_NEVER_CALL: prefix '1800*' must be '+'"),
         ("DIAL_COUNTRIES", "UK", "DIAL_COUNTRIES: unknown region UK (the United Kingdom is GB)"),
         ("DIAL_COUNTRIES", "US,usa", "DIAL_COUNTRIES: 'USA' is not an ISO region code"),
         ("DIAL_QUIET_HOURS", "9pm-8am", "DIAL_QUIET_HOURS must be a window like 21:00-08:00"),
@@ -214,6 +222,14 @@ def test_missing_livekit_settings(monkeypatch: pytest.MonkeyPatch) -> None:
         ("CALLAGENT_MAX_GOAL_CHARS", "4001", "CALLAGENT_MAX_GOAL_CHARS"),
         ("CALLAGENT_MAX_CONTEXT_CHARS", "9000", "CALLAGENT_MAX_CONTEXT_CHARS"),
         ("CALLAGENT_MAX_GREETING_CHARS", "0", "CALLAGENT_MAX_GREETING_CHARS"),
+        ("MCP_HTTP_MAX_CONNECTIONS", "3", "MCP_HTTP_MAX_CONNECTIONS"),
+        ("MCP_HTTP_MAX_CONNECTIONS", "10001", "MCP_HTTP_MAX_CONNECTIONS"),
+        ("MCP_HTTP_MAX_CONNECTIONS", "lots", "MCP_HTTP_MAX_CONNECTIONS"),
+        ("MCP_HTTP_KEEPALIVE_TIMEOUT_S", "0", "MCP_HTTP_KEEPALIVE_TIMEOUT_S"),
+        ("MCP_HTTP_KEEPALIVE_TIMEOUT_S", "301", "MCP_HTTP_KEEPALIVE_TIMEOUT_S"),
+        ("MCP_HTTP_HEADER_TIMEOUT_S", "0.5", "MCP_HTTP_HEADER_TIMEOUT_S"),
+        ("MCP_HTTP_HEADER_TIMEOUT_S", "inf", "MCP_HTTP_HEADER_TIMEOUT_S"),
+        ("MCP_HTTP_HEADER_TIMEOUT_S", "nan", "MCP_HTTP_HEADER_TIMEOUT_S"),
     ],
 )
 def test_bad_values_name_the_setting(
@@ -235,11 +251,13 @@ def test_cap_can_be_raised(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_dial_lists_parse_cleanly(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DIAL_ALLOW", " +1 415 555 0100 ,(415) 555-0101,, +44 20* , +14155550100 ")
     monkeypatch.setenv("DIAL_DENY", "+1900*,+1-976-*")
+    monkeypatch.setenv("DIAL_NEVER_CALL", " (800) 555-0100, +44 808* ,+18005550100")
     monkeypatch.setenv("DIAL_COUNTRIES", " us , GB,us ")
     s = get_settings()
     # E.164, in order, duplicates and empty entries dropped, prefixes kept as prefixes.
     assert s.dial_allow == ("+14155550100", "+14155550101", "+4420*")
     assert s.dial_deny == ("+1900*", "+1976*")
+    assert s.dial_never_call == ("+18005550100", "+44808*")
     assert s.dial_countries == ("US", "GB")
 
 
