@@ -20,6 +20,10 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, TextIO
 
+# What is printed may have come from an MCP client or a callee: `printable` escapes control
+# characters, so nothing drives the operator's terminal.
+from callagent.numbers import printable
+
 if TYPE_CHECKING:
     from callagent.settings import Settings
     from callagent.store import CallStore
@@ -118,7 +122,7 @@ def _dnc_list(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
         return 0
     for e in entries:
         source = f"call {e.call_id}" if e.call_id else "operator"
-        out.write(f"{e.number}\t{e.added_at:%Y-%m-%d %H:%M} UTC\t{source}\t{_safe(e.reason or '')}\n")
+        out.write(f"{e.number}\t{e.added_at:%Y-%m-%d %H:%M} UTC\t{source}\t{printable(e.reason or '')}\n")
     return 0
 
 
@@ -150,17 +154,20 @@ def _dnc_remove(args: argparse.Namespace, settings: Settings, out: TextIO) -> in
 
 
 def _refusals(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
-    from callagent.numbers import mask, mask_numbers_in_text
+    from callagent.numbers import mask_numbers_in_text
 
     with _store(settings) as store:
         entries = store.list_refusals(args.limit)
+    # Stored masked already; masked again for rows written before the store did that.
     rows = [
         {
             "at": e.at.isoformat(),
-            "number": mask(e.number) if e.number else None,
+            "number": mask_numbers_in_text(e.number) if e.number else None,
             "rule": e.rule,
             "setting": e.setting,
             "message": mask_numbers_in_text(e.message),
+            "repeats": e.repeats,
+            "last_at": e.last_at.isoformat() if e.last_at else None,
         }
         for e in entries
     ]
@@ -173,9 +180,10 @@ def _refusals(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
         return 0
     for e, row in zip(entries, rows):
         setting = f" [{row['setting']}]" if row["setting"] else ""
+        repeats = f" (x{e.repeats}, the last at {e.last_at:%H:%M:%S})" if e.repeats > 1 and e.last_at else ""
         out.write(
-            f"{e.at:%Y-%m-%d %H:%M:%S} UTC  {_safe(row['number'] or '-')}  {row['rule']}{setting}: "
-            f"{_safe(row['message'])}\n"
+            f"{e.at:%Y-%m-%d %H:%M:%S} UTC  {printable(row['number'] or '-')}  {row['rule']}{setting}: "
+            f"{printable(row['message'])}{repeats}\n"
         )
     return 0
 
@@ -206,12 +214,6 @@ def _normalize(raw: str, settings: Settings) -> str:
         return normalize(raw, settings.default_region)
     except InvalidNumber as exc:
         raise _Usage(str(exc)) from None
-
-
-def _safe(text: str) -> str:
-    # What is printed may have come from an MCP client: no raw control characters on the
-    # operator's terminal.
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 if __name__ == "__main__":

@@ -457,7 +457,7 @@ async def _ask_to_confirm(
     target = policy.parse_number(phone_number)
     if isinstance(target, Refusal) or target.extension is not None:
         return None
-    if policy.check_text_fields(goal, context, greeting) is not None:
+    if policy.check_text_fields(goal, context, greeting, idempotency_key=idempotency_key) is not None:
         return None
     duration = policy.duration(max_duration_s)
     if isinstance(duration, Refusal) or missing_livekit_settings(service.settings):
@@ -592,7 +592,7 @@ async def make_phone_call(
     number = target.e164
     if target.extension is not None:  # allowed by DIAL_ALLOW_EXTENSIONS, but not dialed yet
         await _refuse(service, _EXTENSION_NOT_DIALED, number)
-    refusal = policy.check_text_fields(goal, context, greeting)
+    refusal = policy.check_text_fields(goal, context, greeting, idempotency_key=idempotency_key)
     if refusal is not None:
         await _refuse(service, refusal, number)
     duration = policy.duration(max_duration_s)

@@ -130,7 +130,16 @@ def test_refusals(db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert row == {
         "at": "2025-01-15T20:00:02+00:00", "number": "+*******0101", "rule": "deny_list",
         "setting": "DIAL_DENY", "message": "'+* *** *** 0101' matched +1415*",
+        "repeats": 1, "last_at": "2025-01-15T20:00:02+00:00",
     }
+
+    # A looping client's refusals share a row, and the listing says how many.
+    with CallStore(db_url) as store:
+        for i in range(3):
+            store.record_refusal("+14155550101", "deny_list", "'+1 415 555 0101' matched +1415*",
+                                 at=T0 + timedelta(seconds=2 + i), setting="DIAL_DENY")
+    code, out, _ = run(capsys, "refusals", "--limit", "1")
+    assert out.rstrip().endswith("(x4, the last at 20:00:04)"), out
 
 
 @pytest.mark.parametrize("limit", ["0", "-3", "many"])
