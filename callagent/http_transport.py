@@ -9,15 +9,29 @@ Whoever can reach this endpoint can place phone calls, so:
   name resolve to 127.0.0.1) is answered 421 before anything else is looked at, and the MCP
   SDK's own transport security checks Host and Origin again behind it.
 
+And whoever can reach it can try to wear it out, so (`guarded_protocol`):
+
+- at most MCP_HTTP_MAX_CONNECTIONS connections are held: a new one beyond that closes an idle
+  one (one that never completed a request first), or gets 503 when all are serving requests;
+- a client has MCP_HTTP_HEADER_TIMEOUT_S to send a request's headers (a connection that sends
+  nothing, or a request line a byte at a time, is closed), and an idle keep-alive connection is
+  closed after MCP_HTTP_KEEPALIVE_TIMEOUT_S; a request being served (the event stream, a long
+  tool call) is never cut;
+- no log line shows a query string: a client may put a token there (`/mcp?token=...`; it is
+  refused all the same).
+
 `serve()` checks all of that before binding the port; `bind_problem()` is the check alone.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import ipaddress
 import logging
+import re
+from collections import Counter
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +41,18 @@ if TYPE_CHECKING:
 
     from callagent.settings import Settings
 
-__all__ = ["MIN_TOKEN_CHARS", "BearerAndHostGuard", "allowed_hosts", "bind_problem", "is_loopback", "serve"]
+__all__ = [
+    "MIN_TOKEN_CHARS",
+    "BearerAndHostGuard",
+    "DropQueryStrings",
+    "allowed_hosts",
+    "bind_problem",
+    "connection_budget",
+    "guarded_protocol",
+    "is_loopback",
+    "loggable_path",
+    "serve",
+]
 
 log = logging.getLogger("callagent.http")
 
@@ -98,6 +123,34 @@ def _digest(value: str) -> bytes:
     return hashlib.sha256(value.encode("utf-8", "surrogatepass")).digest()
 
 
+# A query string, also %-encoded ("/mcp%3Ftoken=..." is decoded into the path).
+_QUERY = re.compile(r"(?:\?|%3f).*", re.IGNORECASE | re.DOTALL)
+_QUERY_IN_LINE = re.compile(r"(?:\?|%3f)\S*", re.IGNORECASE)
+_MAX_LOGGED_PATH = 200
+
+
+def loggable_path(path: str) -> str:
+    """`path` as a log line may show it: without any query string (clients put tokens there),
+    control characters escaped (no forged log lines), at most 200 characters."""
+    path = _QUERY.sub("", path)
+    shown = "".join(
+        c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in path[:_MAX_LOGGED_PATH]
+    )
+    return shown + ("..." if len(path) > _MAX_LOGGED_PATH else "")
+
+
+class DropQueryStrings(logging.Filter):
+    """On uvicorn's access logger: its lines show the request target with the query string
+    (`"GET /mcp?token=... HTTP/1.1" 401`); this cuts the query out before any handler sees it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and record.args:
+            record.args = tuple(loggable_path(a) if isinstance(a, str) else a for a in record.args)
+        elif isinstance(record.msg, str):  # already formatted (a record factory did it)
+            record.msg = _QUERY_IN_LINE.sub("", record.msg)
+        return True
+
+
 class BearerAndHostGuard:
     """ASGI middleware: 421 for a foreign Host, then 401 without the right bearer token."""
 
@@ -115,7 +168,7 @@ class BearerAndHostGuard:
 
         headers = Headers(scope=scope)
         peer = scope.get("client")
-        where = f"{scope.get('method', '?')} {scope.get('path', '?')} from {peer[0] if peer else '?'}"
+        where = f"{scope.get('method', '?')} {loggable_path(scope.get('path', '?'))} from {peer[0] if peer else '?'}"
         host = (headers.get("host") or "").lower()
         if host not in self._hosts:
             log.warning("421 for %s: Host header not one of this server's names", where)
@@ -137,6 +190,173 @@ class BearerAndHostGuard:
                 )(scope, receive, send)
                 return
         await self.app(scope, receive, send)
+
+
+# Descriptors kept for everything but client connections: the database, log files, LiveKit
+# API calls. Measured: the server holds ~10 when idle.
+_SPARE_FDS = 64
+_BURSTS = 4
+_BUSY = b"Service unavailable: too many open connections; retry shortly\n"
+_BUSY_RESPONSE = (
+    b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain; charset=utf-8\r\n"
+    b"content-length: %d\r\nconnection: close\r\nretry-after: 1\r\n\r\n%s" % (len(_BUSY), _BUSY)
+)
+
+
+def connection_budget(wanted: int) -> tuple[int, int]:
+    """The connections to hold (up to `wanted`) and the listen backlog, within the open-file limit.
+
+    The backlog is what the kernel queues before they are accepted, so that a burst does not
+    make a client's connection wait for TCP to retry (1 s, then 3 s...); but asyncio also
+    accepts up to that many at each turn of its loop, and a connection one too many is closed
+    (its descriptor freed) some turns later: a burst holds several backlogs' worth (measured:
+    up to 4) on top of the connections held, plus some to spare. The soft limit is raised
+    towards the hard one when it is short; what still does not fit is warned about and not held,
+    so that a flood cannot take the descriptors the served clients, the database and LiveKit
+    calls need (asyncio would stop accepting for a second at each "Too many open files")."""
+    backlog = min(2048, max(128, wanted))
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - Windows
+        return wanted, backlog
+    need = wanted + _BURSTS * backlog + _SPARE_FDS
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= need:
+        return wanted, backlog
+    target = need if hard == resource.RLIM_INFINITY else min(need, hard)
+    if target > soft:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass
+    if soft >= need:
+        return wanted, backlog
+    room = max(8, soft - _SPARE_FDS)
+    fits = max(4, min(wanted, room // 2))
+    backlog = max(4, min(backlog, (room - fits) // _BURSTS))
+    log.warning(
+        "the open-file limit (%d) is short for MCP_HTTP_MAX_CONNECTIONS=%d: holding at most %d "
+        "connections (raise it with `ulimit -n %d`)", soft, wanted, fits, need,
+    )
+    return fits, backlog
+
+
+class _Tally:
+    """Connections closed by the limits, reported in one warning line at most every
+    `interval_s`: a flood must not flood the log too."""
+
+    def __init__(self, max_connections: int, header_timeout_s: float, interval_s: float = 10.0) -> None:
+        self.interval_s = interval_s
+        self.labels = {
+            "evicted": f"idle closed to stay within {max_connections} connections",
+            "refused": f"refused with 503 (all {max_connections} serving requests)",
+            "timeout": f"closed for sending no complete request headers within {header_timeout_s:g} s",
+        }
+        self.counts: Counter[str] = Counter()
+        self.last = float("-inf")
+        self.pending: asyncio.TimerHandle | None = None
+
+    def note(self, what: str, loop: asyncio.AbstractEventLoop) -> None:
+        self.counts[what] += 1
+        if self.pending is None:
+            wait = self.last + self.interval_s - loop.time()
+            if wait <= 0:
+                self.report(loop)
+            else:
+                self.pending = loop.call_later(wait, self.report, loop)
+
+    def report(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.pending = None
+        self.last = loop.time()
+        log.warning("HTTP connections: %s", "; ".join(f"{n} {self.labels[k]}" for k, n in self.counts.items()))
+        self.counts.clear()
+
+
+def guarded_protocol(max_connections: int, header_timeout_s: float) -> type[asyncio.Protocol]:
+    """uvicorn's h11 protocol, with a connection limit and a deadline for request headers.
+
+    uvicorn (0.54) has neither. Its `limit_concurrency` counts idle connections too and answers
+    503 to any request beyond it, also on the connections already open: idle sockets would lock
+    the served clients out. And its h11 protocol keeps a connection that sends nothing, or sends
+    a request line a byte at a time, for ever: `timeout_keep_alive` only starts after a response.
+    So, per connection (one asyncio protocol each, so no extra task or lock):
+
+    - one beyond `max_connections` makes room by closing a connection that is not serving a
+      request (first one that never completed a request, then the longest idle); when all are
+      serving one, the new connection gets 503 and is closed;
+    - from its opening, and from the first byte of each later request, the client has
+      `header_timeout_s` to send the request's headers; once they are in, the request is the
+      application's and no deadline applies (the MCP event stream, wait_for_call's 50 s). The
+      same deadline covers anything sent after a response that is not a new request (the rest
+      of a body refused with 401).
+    """
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    tally = _Tally(max_connections, header_timeout_s)
+
+    class GuardedH11Protocol(H11Protocol):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.idle_since = self.loop.time()
+            self.served = 0
+            self.header_timer: asyncio.TimerHandle | None = None
+
+        def serving(self) -> bool:
+            return self.cycle is not None and not self.cycle.response_complete
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            live = [c for c in self.connections if not c.transport.is_closing()]
+            if len(live) >= max_connections:
+                idle = [c for c in live if isinstance(c, GuardedH11Protocol) and not c.serving()]
+                if not idle:
+                    self.transport = transport
+                    transport.write(_BUSY_RESPONSE)
+                    transport.close()
+                    tally.note("refused", self.loop)
+                    return
+                min(idle, key=lambda c: (c.served > 0, c.idle_since)).transport.close()
+                tally.note("evicted", self.loop)
+            super().connection_made(transport)
+            self.sync_header_timer()
+
+        def data_received(self, data: bytes) -> None:
+            # The keep-alive timer runs from a response to the next byte: this byte starts a new
+            # request, whose header deadline starts now.
+            next_request = self.timeout_keep_alive_task is not None
+            super().data_received(data)
+            if next_request:
+                self.cancel_header_timer()
+            self.sync_header_timer()
+
+        def on_response_complete(self) -> None:
+            self.served += 1
+            self.idle_since = self.loop.time()
+            super().on_response_complete()
+            self.sync_header_timer()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self.cancel_header_timer()
+            super().connection_lost(exc)
+
+        def sync_header_timer(self) -> None:
+            if self.transport.is_closing() or self.serving():
+                self.cancel_header_timer()
+            elif self.header_timer is None:
+                self.header_timer = self.loop.call_later(header_timeout_s, self.header_timeout)
+
+        def cancel_header_timer(self) -> None:
+            if self.header_timer is not None:
+                self.header_timer.cancel()
+                self.header_timer = None
+
+        def header_timeout(self) -> None:
+            self.header_timer = None
+            if not self.serving() and not self.transport.is_closing():
+                self.transport.close()
+                tally.note("timeout", self.loop)
+
+    return GuardedH11Protocol
 
 
 def serve(
@@ -179,6 +399,22 @@ def serve(
     else:
         log.info("serving MCP on http://%s:%d%s; clients must send the bearer token", shown, port, path)
     log.info("accepted Host headers: %s", ", ".join(hosts))
-    config = uvicorn.Config(app, host=host, port=port, log_config=None, log_level=settings.log_level.lower())
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, DropQueryStrings) for f in access.filters):
+        access.addFilter(DropQueryStrings())
+    max_connections, backlog = connection_budget(settings.mcp_http_max_connections)
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        log_level=settings.log_level.lower(),
+        # Not uvicorn's `limit_concurrency`: see guarded_protocol. An explicit h11 class also
+        # keeps httptools out, should it get installed. Its header size cap stays h11's 16 KiB.
+        http=guarded_protocol(max_connections, settings.mcp_http_header_timeout_s),
+        ws="none",  # MCP has no WebSocket; an upgraded connection would escape the limits
+        timeout_keep_alive=settings.mcp_http_keepalive_timeout_s,  # type: ignore[arg-type]  # a float works
+        backlog=backlog,
+    )
     uvicorn.Server(config).run()
     return 0

@@ -1092,9 +1092,10 @@ def _policy_text(info: dict[str, Any]) -> str:
     text_limits = info["text_limits"]
     lines += [
         f"- A person's confirmation needed: {confirm}",
-        f"- Extensions: {'allowed' if info['extensions_allowed'] else 'refused'}",
+        "- Extensions: refused (this version cannot dial them yet)",
         f"- Sizes: goal {text_limits['goal']}, context {text_limits['context']}, greeting "
-        f"{text_limits['greeting']} characters; no control characters",
+        f"{text_limits['greeting']} characters; no control or invisible characters, and nothing "
+        "that takes back the AI disclosure",
         f"- Call length: {info['max_duration_s']['default']} s by default, at most {info['max_duration_s']['cap']} s",
         f"- Never called: {'; '.join(info['never_called'])}",
         "- The agent always says first that it is an AI assistant calling on the operator's behalf.",
