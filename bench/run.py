@@ -36,7 +36,7 @@ import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -75,10 +75,26 @@ class Counts:
     concurrent_budget: float
 
 
-FULL = Counts(cold_rounds=20, call_rounds=12, conversations=10, concurrent=10,
-              cold_budget=150, call_budget=180, conversation_budget=480, concurrent_budget=240)
-QUICK = Counts(cold_rounds=3, call_rounds=2, conversations=1, concurrent=2,
-               cold_budget=40, call_budget=60, conversation_budget=90, concurrent_budget=150)
+FULL = Counts(
+    cold_rounds=20,
+    call_rounds=12,
+    conversations=10,
+    concurrent=10,
+    cold_budget=150,
+    call_budget=180,
+    conversation_budget=480,
+    concurrent_budget=240,
+)
+QUICK = Counts(
+    cold_rounds=3,
+    call_rounds=2,
+    conversations=1,
+    concurrent=2,
+    cold_budget=40,
+    call_budget=60,
+    conversation_budget=90,
+    concurrent_budget=150,
+)
 
 
 class BenchError(Exception):
@@ -130,10 +146,15 @@ class Worker:
 
     def __init__(self, env: dict[str, str], log_path: Path) -> None:
         self.log_path = log_path
-        self._log = open(log_path, "w")
+        self._log = open(log_path, "w")  # noqa: SIM115 - the worker's log for its lifetime; stop() closes it
         self.proc = subprocess.Popen(
-            [sys.executable, str(WORKER), "start"], cwd=ROOT, env=env,
-            stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+            [sys.executable, str(WORKER), "start"],
+            cwd=ROOT,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
         self.pgid = self.proc.pid
 
@@ -162,36 +183,35 @@ class Worker:
         return out
 
     def job_pids(self) -> dict[str, int]:
-        """call_id → pid of the job process that held it."""
-        out: dict[str, int] = {}
-        for rec in self.records():
-            m = re.match(r"call (\S+) to .*: joining", str(rec.get("message", "")))
-            if m and "pid" in rec:
-                out[m.group(1)] = int(rec["pid"])
-        return out
+        """call_id → pid of the job process that held it (the job's "joining" record)."""
+        return {
+            str(rec["call_id"]): int(rec["pid"])
+            for rec in self.records()
+            if rec.get("event") == "joining" and "call_id" in rec and "pid" in rec
+        }
 
     def loop_blocks(self) -> list[tuple[int, float, float]]:
         """(pid, wall-clock end, seconds) of every "event loop blocked" warning LiveKit Agents
-        logged: synchronous work that held up a job's audio."""
+        logged (its loop monitor's `duration` and `threshold` fields): synchronous work that
+        held up a job's audio."""
         out = []
         for rec in self.records():
-            m = re.match(r"event loop blocked for (\d+)ms", str(rec.get("message", "")))
-            if m and "pid" in rec and "timestamp" in rec:
-                try:
-                    end = datetime.fromisoformat(rec["timestamp"]).timestamp()
-                except ValueError:
-                    continue
-                out.append((int(rec["pid"]), end, int(m.group(1)) / 1000))
+            if "threshold" not in rec or not isinstance(rec.get("duration"), (int, float)) or "pid" not in rec:
+                continue
+            try:
+                end = datetime.fromisoformat(rec["timestamp"]).timestamp()
+            except (KeyError, ValueError):
+                continue
+            out.append((int(rec["pid"]), end, float(rec["duration"])))
         return out
 
     def agent_answered_at(self) -> dict[str, float]:
-        """call_id → when the agent saw sip.callStatus=active, where the agent logs it."""
-        out = {}
-        for rec in self.records():
-            m = re.match(r"call (\S+): answered \(sip.callStatus active\) at ([\d.]+)", str(rec.get("message", "")))
-            if m:
-                out[m.group(1)] = float(m.group(2))
-        return out
+        """call_id → when the agent saw sip.callStatus=active (the record's `answered_at`)."""
+        return {
+            str(rec["call_id"]): float(rec["answered_at"])
+            for rec in self.records()
+            if "answered_at" in rec and "call_id" in rec
+        }
 
     def wait_job_done(self, call_id: str, timeout: float = 15) -> bool:
         """Until the job process that held the call has exited (or `timeout`)."""
@@ -207,10 +227,8 @@ class Worker:
     def stop(self) -> None:
         if self.proc.poll() is None:
             _signal_group(self.pgid, signal.SIGTERM)
-            try:
+            with suppress(subprocess.TimeoutExpired):
                 self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                pass
         _signal_group(self.pgid, signal.SIGKILL)  # whatever of the group is left (job processes)
         if self.proc.poll() is None:
             self.proc.wait(timeout=10)
@@ -218,10 +236,8 @@ class Worker:
 
 
 def _signal_group(pgid: int, sig: int) -> None:
-    try:
+    with suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def reap_own_children() -> None:
@@ -347,6 +363,15 @@ def model_requests() -> list[tuple[float, str]]:
     return sorted(out)
 
 
+def _zap_fields(text: str) -> dict[str, Any]:
+    """The structured fields of a Go (zap) log line: its last tab-separated part is JSON."""
+    try:
+        fields = json.loads(text)
+    except json.JSONDecodeError:
+        return {}
+    return fields if isinstance(fields, dict) else {}
+
+
 def sip_events(rooms: set[str]) -> dict[str, dict[str, float]]:
     """room → {message: first wall-clock time} for the SIP bridge's answer-path milestones."""
     run_dir = os.environ.get("DEVSTACK_RUN_DIR")
@@ -362,14 +387,14 @@ def sip_events(rooms: set[str]) -> dict[str, dict[str, float]]:
             parts = line.split("\t")
             if len(parts) < 6 or parts[4] not in wanted:
                 continue
-            m = re.search(r'"room": "([^"]+)"', parts[5])
-            if not m or m.group(1) not in rooms:
+            room = _zap_fields(parts[5]).get("room")
+            if room not in rooms:
                 continue
             try:
                 at = datetime.strptime(parts[0], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC).timestamp()
             except ValueError:
                 continue
-            out.setdefault(m.group(1), {}).setdefault(parts[4], at)
+            out.setdefault(room, {}).setdefault(parts[4], at)
     return out
 
 
@@ -384,9 +409,11 @@ def tts_leading_silence(text: str) -> float | None:
     if not base or not text:
         return None
     body = json.dumps({"model": "gpt-4o-mini-tts", "voice": "alloy", "input": text, "response_format": "pcm"})
-    req = urllib.request.Request(f"{base.rstrip('/')}/audio/speech", data=body.encode(),
-                                 headers={"Content-Type": "application/json",
-                                          "Authorization": f"Bearer {os.environ.get('OPENAI_API_KEY', '')}"})
+    req = urllib.request.Request(
+        f"{base.rstrip('/')}/audio/speech",
+        data=body.encode(),
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {os.environ.get('OPENAI_API_KEY', '')}"},
+    )
     try:
         with urllib.request.urlopen(req, timeout=30) as resp:
             pcm = np.frombuffer(resp.read(), dtype="<i2").astype(np.float64)
@@ -425,15 +452,16 @@ def livekit_room_events(rooms: set[str]) -> dict[str, dict[str, float]]:
         for line in f:
             if "API RoomService.CreateRoom" not in line and "starting RTC session" not in line:
                 continue
-            m = re.search(r'"room": "([^"]+)"', line)
+            fields = _zap_fields(line.rsplit("\t", 1)[-1])
+            room = fields.get("room")
             at = _iso(line.split("\t", 1)[0])
-            if not m or m.group(1) not in rooms or at is None:
+            if room not in rooms or at is None:
                 continue
-            ev = out.setdefault(m.group(1), {})
+            ev = out.setdefault(room, {})
             if "API RoomService.CreateRoom" in line:
-                d = re.search(r'"duration": "([\d.]+)(ns|µs|us|ms|s)"', line)
+                d = re.fullmatch(r"([\d.]+)(ns|µs|us|ms|s)", str(fields.get("duration", "")))
                 ev.setdefault("create_room_start", at - (float(d.group(1)) * _GO_UNITS[d.group(2)] if d else 0.0))
-            elif '"participant": "callee-' in line:
+            elif str(fields.get("participant", "")).startswith("callee-"):
                 ev.setdefault("sip_participant_joined", at)
     return out
 
@@ -443,7 +471,8 @@ def livekit_room_events(rooms: set[str]) -> dict[str, dict[str, float]]:
 
 def answer_to_first_audio(call: dict[str, Any]) -> float | None:
     if call.get("answered_at") and call.get("first_audio_at"):
-        return call["first_audio_at"] - call["answered_at"]
+        took: float = call["first_audio_at"] - call["answered_at"]
+        return took
     return None
 
 
@@ -476,27 +505,34 @@ def turn_breakdown(
     """Where each turn's time went, from the model server's request log (sequential calls only)."""
     rows = []
     for end, heard in pairs:
+
         def first(path: str, after: float) -> float | None:
-            return next((t for t, p in requests if p == path and after <= t <= heard), None)
+            # Called only within this iteration, so the late binding of `heard` is harmless.
+            return next((t for t, p in requests if p == path and after <= t <= heard), None)  # noqa: B023
 
         stt = first("/v1/audio/transcriptions", end - 0.05)
         llm = first("/v1/chat/completions", stt) if stt is not None else None
         tts = first("/v1/audio/speech", llm) if llm is not None else None
-        if tts is None:
+        if stt is None or llm is None or tts is None:  # (tts is None whenever one before it is)
             continue
-        rows.append({
-            "utterance_end_to_stt_request": stt - end,  # VAD end of speech + endpointing, then the upload
-            "stt_request_to_llm_request": llm - stt,  # transcription + end-of-turn bookkeeping
-            "llm_request_to_tts_request": tts - llm,  # first sentence of the streamed reply
-            "tts_request_to_phone_audio": heard - tts,  # TTS first bytes → agent audio out → SFU → SIP → RTP
-            "agent_loop_blocked": blocked(blocks, end, heard),  # (overlaps the steps above)
-        })
+        rows.append(
+            {
+                "utterance_end_to_stt_request": stt - end,  # VAD end of speech + endpointing, then the upload
+                "stt_request_to_llm_request": llm - stt,  # transcription + end-of-turn bookkeeping
+                "llm_request_to_tts_request": tts - llm,  # first sentence of the streamed reply
+                "tts_request_to_phone_audio": heard - tts,  # TTS first bytes → agent audio out → SFU → SIP → RTP
+                "agent_loop_blocked": blocked(blocks, end, heard),  # (overlaps the steps above)
+            }
+        )
     return rows
 
 
 def answer_breakdown(
-    call: dict[str, Any], sip: dict[str, float], requests: list[tuple[float, str]],
-    blocks: list[tuple[float, float]], agent_active: float | None,
+    call: dict[str, Any],
+    sip: dict[str, float],
+    requests: list[tuple[float, str]],
+    blocks: list[tuple[float, float]],
+    agent_active: float | None,
 ) -> dict[str, float]:
     row: dict[str, float] = {}
     answered, heard = call.get("answered_at"), call.get("first_audio_at")
@@ -513,8 +549,9 @@ def answer_breakdown(
             row["agent_track_subscribed_to_phone_audio"] = heard - sub
     # The greeting is synthesized when the job starts, before the phone even rings: the last
     # speech request before the answer is this call's (the calls are sequential).
-    tts = max((t for t, p in requests if p == "/v1/audio/speech" and call["invite_at"] - 10 <= t <= answered),
-              default=None)
+    tts = max(
+        (t for t, p in requests if p == "/v1/audio/speech" and call["invite_at"] - 10 <= t <= answered), default=None
+    )
     if tts is not None:
         row["greeting_tts_request_before_answer"] = answered - tts
     return row
@@ -550,15 +587,22 @@ async def follow(client: Any, record: dict[str, Any], deadline: float) -> dict[s
         left = deadline - time.monotonic()
         if left <= 0:
             break
-        record = await tool(client, "wait_for_call", {
-            "call_id": record["call_id"], "timeout_s": round(min(30.0, max(1.0, left)), 1),
-            "last_status": record["status"],
-        })
+        record = await tool(
+            client,
+            "wait_for_call",
+            {
+                "call_id": record["call_id"],
+                "timeout_s": round(min(30.0, max(1.0, left)), 1),
+                "last_status": record["status"],
+            },
+        )
     return record
 
 
 async def phone_call(
-    call_id: str, timeout: float = 15, cond: Callable[[dict[str, Any]], bool] = lambda c: bool(c.get("ended"))
+    call_id: str,
+    timeout: float = 15,  # noqa: ASYNC109 - passed on to the thread that polls the phone's log
+    cond: Callable[[dict[str, Any]], bool] = lambda c: bool(c.get("ended")),
 ) -> dict[str, Any] | None:
     """The phone's log of the call once `cond` holds (default: the call has ended)."""
     try:
@@ -576,7 +620,7 @@ async def measure_cold_start(env: dict[str, str], counts: Counts, workdir: Path)
     times: dict[str, list[float]] = {"server": [], "bare": []}
     tools_seen: dict[str, int] = {}
     deadline = time.monotonic() + counts.cold_budget
-    with open(workdir / "cold-start.stderr.log", "a") as errlog:
+    with open(workdir / "cold-start.stderr.log", "a") as errlog:  # noqa: ASYNC230 - a local log, once per run
 
         async def once(arm: str) -> float:
             t0 = time.perf_counter()
@@ -594,17 +638,23 @@ async def measure_cold_start(env: dict[str, str], counts: Counts, workdir: Path)
             if time.monotonic() > deadline:
                 log(f"cold start: time bound reached after {rounds} rounds")
                 break
-            for arm in (("server", "bare") if i % 2 == 0 else ("bare", "server")):
+            for arm in ("server", "bare") if i % 2 == 0 else ("bare", "server"):
                 times[arm].append(await once(arm))
             rounds += 1
     if tools_seen.get("server", 0) < 5 or tools_seen.get("bare") != 1:
         raise BenchError(f"unexpected tool lists: {tools_seen}")
     a, b = pct(times["server"], 50), pct(times["bare"], 50)
     return emit(
-        "server_cold_start", rounds, "ms",
-        p50_ms=ms(a), baseline_ms=ms(b), ratio=ratio(a, b),
-        p95_ms=ms(pct(times["server"], 95)), baseline_p95_ms=ms(pct(times["bare"], 95)),
-        min_ms=ms(min(times["server"], default=None)), baseline_min_ms=ms(min(times["bare"], default=None)),
+        "server_cold_start",
+        rounds,
+        "ms",
+        p50_ms=ms(a),
+        baseline_ms=ms(b),
+        ratio=ratio(a, b),
+        p95_ms=ms(pct(times["server"], 95)),
+        baseline_p95_ms=ms(pct(times["bare"], 95)),
+        min_ms=ms(min(times["server"], default=None)),
+        baseline_min_ms=ms(min(times["bare"], default=None)),
         tools=tools_seen["server"],
     )
 
@@ -618,29 +668,38 @@ class RawDialer:
         self.api = api
         self.env = env
         self.lk = api.LiveKitAPI(env["LIVEKIT_URL"], env["LIVEKIT_API_KEY"], env["LIVEKIT_API_SECRET"])
-        from callagent.store import CallStore
+        from callagent.store import Database
 
-        self.store = CallStore(env["CALLAGENT_DB_URL"])
+        self.store = Database(env["CALLAGENT_DB_URL"])
 
     async def place(self, number: str) -> tuple[str, dict[str, float]]:
         """Returns the call id and the seconds each step took."""
         from google.protobuf.duration_pb2 import Duration
 
         from callagent.calls import CallRecord, CallRequest, new_call_id, room_name_for
-        from callagent.dialer import CALL_ID_HEADER
+        from callagent.calls import CALL_ID_HEADER
 
         api = self.api
-        req = CallRequest(call_id=new_call_id(), phone_number=number, goal=GOAL,
-                          caller_name="the callagent operator", max_duration_s=300, ring_timeout_s=30)
+        req = CallRequest(
+            call_id=new_call_id(),
+            phone_number=number,
+            goal=GOAL,
+            caller_name="the callagent operator",
+            max_duration_s=300,
+            ring_timeout_s=30,
+        )
         room = room_name_for(req.call_id)
         # Untimed: a record in the store, so the worker treats this call as it would any other.
-        self.store.create(CallRecord.from_request(req))
+        self.store.calls.create(CallRecord.from_request(req))
         steps: dict[str, float] = {}
         t0 = t = time.perf_counter()
         await self.lk.room.create_room(api.CreateRoomRequest(name=room, empty_timeout=60, departure_timeout=5))
         steps["create_room"], t = time.perf_counter() - t, time.perf_counter()
-        await self.lk.agent_dispatch.create_dispatch(api.CreateAgentDispatchRequest(
-            agent_name=self.env["CALLAGENT_AGENT_NAME"], room=room, metadata=req.to_metadata()))
+        await self.lk.agent_dispatch.create_dispatch(
+            api.CreateAgentDispatchRequest(
+                agent_name=self.env["CALLAGENT_AGENT_NAME"], room=room, metadata=req.to_metadata()
+            )
+        )
         steps["create_dispatch"], t = time.perf_counter() - t, time.perf_counter()
         join_deadline = time.monotonic() + 10
         while True:
@@ -652,12 +711,19 @@ class RawDialer:
                 raise BenchError("baseline: no agent joined within 10 s")
             await asyncio.sleep(POLL_S)
         steps["agent_join"], t = time.perf_counter() - t, time.perf_counter()
-        await self.lk.sip.create_sip_participant(api.CreateSIPParticipantRequest(
-            sip_trunk_id=self.env["SIP_OUTBOUND_TRUNK_ID"], sip_call_to=number, room_name=room,
-            participant_identity=f"callee-{req.call_id}", participant_name="callee",
-            headers={CALL_ID_HEADER: req.call_id}, ringing_timeout=Duration(seconds=30),
-            max_call_duration=Duration(seconds=360), wait_until_answered=False,
-        ))
+        await self.lk.sip.create_sip_participant(
+            api.CreateSIPParticipantRequest(
+                sip_trunk_id=self.env["SIP_OUTBOUND_TRUNK_ID"],
+                sip_call_to=number,
+                room_name=room,
+                participant_identity=f"callee-{req.call_id}",
+                participant_name="callee",
+                headers={CALL_ID_HEADER: req.call_id},
+                ringing_timeout=Duration(seconds=30),
+                max_call_duration=Duration(seconds=360),
+                wait_until_answered=False,
+            )
+        )
         steps["create_sip_participant"] = time.perf_counter() - t
         steps["total"] = time.perf_counter() - t0
         return req.call_id, steps
@@ -676,8 +742,17 @@ class RawDialer:
 
 
 def joined_ms(server_log: Path, call_id: str) -> float | None:
-    m = re.search(rf"call {re.escape(call_id)}: agent joined after (\d+) ms", server_log.read_text(errors="replace"))
-    return float(m.group(1)) / 1000 if m else None
+    """Seconds until the agent joined the call's room, from the server's JSON log record."""
+    for line in server_log.read_text(errors="replace").splitlines():
+        if not line.startswith("{"):
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if rec.get("call_id") == call_id and "agent_joined_ms" in rec:
+            return float(rec["agent_joined_ms"]) / 1000
+    return None
 
 
 async def measure_make_phone_call(
@@ -700,20 +775,20 @@ async def measure_make_phone_call(
         await asyncio.to_thread(worker.wait_job_done, call_id)
         await asyncio.sleep(SETTLE_S)
 
-    async def via_tool() -> dict[str, float]:
+    async def via_tool() -> dict[str, Any]:
         wall0, t0 = time.time(), time.perf_counter()
         rec = await tool(client, "make_phone_call", {"phone_number": SILENT, "goal": GOAL})
         took = time.perf_counter() - t0
         call_id = rec["call_id"]
         spans[call_id] = (wall0, wall0 + took)
         await after(call_id, lambda: tool(client, "end_call", {"call_id": call_id}))
-        row = {"total": took, "call_id": call_id}
+        row: dict[str, Any] = {"total": took, "call_id": call_id}
         join = joined_ms(server_log, call_id)
         if join is not None:
             row["agent_join"] = join
         return row
 
-    async def via_raw() -> dict[str, float]:
+    async def via_raw() -> dict[str, Any]:
         wall0 = time.time()
         call_id, steps = await raw.place(SILENT)
         spans[call_id] = (wall0, wall0 + steps["total"])
@@ -729,7 +804,7 @@ async def measure_make_phone_call(
             if time.monotonic() > deadline:
                 log(f"make_phone_call: time bound reached after {rounds} rounds")
                 break
-            for arm in (("tool", "raw") if i % 2 == 0 else ("raw", "tool")):
+            for arm in ("tool", "raw") if i % 2 == 0 else ("raw", "tool"):
                 try:
                     if arm == "tool":
                         tool_rows.append(await via_tool())
@@ -738,10 +813,12 @@ async def measure_make_phone_call(
                 except BenchError as exc:
                     errors.append(f"{arm}: {exc}"[:300])
                     log(f"make_phone_call {arm}: {exc}"[:300])
-            rounds += 1
+            rounds += 1  # noqa: SIM113 - finished rounds, also read after the time-bound break
             if tool_rows and raw_rows:
-                log(f"make_phone_call round {rounds}: tool {tool_rows[-1]['total'] * 1000:.0f} ms, "
-                    f"raw {raw_rows[-1]['total'] * 1000:.0f} ms")
+                log(
+                    f"make_phone_call round {rounds}: tool {tool_rows[-1]['total'] * 1000:.0f} ms, "
+                    f"raw {raw_rows[-1]['total'] * 1000:.0f} ms"
+                )
     finally:
         await raw.aclose()
 
@@ -770,16 +847,25 @@ async def measure_make_phone_call(
     a_ex = pct([r["total"] - r["agent_join"] for r in tool_rows if "agent_join" in r], 50)
     b_ex = pct([r["total"] - r["agent_join"] for r in raw_rows], 50)
     return emit(
-        "make_phone_call_latency", min(len(tool_rows), len(raw_rows)), "ms",
-        p50_ms=ms(a), baseline_ms=ms(b), ratio=ratio(a, b),
-        agent_join_ms=ms(a_join), baseline_agent_join_ms=ms(b_join),
-        p50_excl_join_ms=ms(a_ex), baseline_excl_join_ms=ms(b_ex), ratio_excl_join=ratio(a_ex, b_ex),
+        "make_phone_call_latency",
+        min(len(tool_rows), len(raw_rows)),
+        "ms",
+        p50_ms=ms(a),
+        baseline_ms=ms(b),
+        ratio=ratio(a, b),
+        agent_join_ms=ms(a_join),
+        baseline_agent_join_ms=ms(b_join),
+        p50_excl_join_ms=ms(a_ex),
+        baseline_excl_join_ms=ms(b_ex),
+        ratio_excl_join=ratio(a_ex, b_ex),
         p95_ms=ms(pct([r["total"] for r in tool_rows], 95)),
         baseline_p95_ms=ms(pct([r["total"] for r in raw_rows], 95)),
         first_call_ms=ms(first_call),
         baseline_steps_p50_ms=p50s([{k: v for k, v in r.items() if k != "call_id"} for r in raw_rows]),
-        breakdown_p50_ms=p50s(split(tool_rows)), baseline_breakdown_p50_ms=p50s(split(raw_rows)),
-        number=SILENT, errors=errors,
+        breakdown_p50_ms=p50s(split(tool_rows)),
+        baseline_breakdown_p50_ms=p50s(split(raw_rows)),
+        number=SILENT,
+        errors=errors,
     )
 
 
@@ -800,9 +886,13 @@ async def measure_conversations(client: Any, worker: Worker, counts: Counts) -> 
         call = await phone_call(rec["call_id"])
         if call is not None:
             calls.append(call)
-            a2f = answer_to_first_audio(call)
-            log(f"conversation {i + 1}/{counts.conversations}: {rec['status']} in {time.monotonic() - t0:.0f} s, "
-                f"answer→first audio {a2f * 1000:.0f} ms" if a2f is not None else "no audio")
+            first_audio = answer_to_first_audio(call)
+            log(
+                f"conversation {i + 1}/{counts.conversations}: {rec['status']} in {time.monotonic() - t0:.0f} s, "
+                f"answer→first audio {first_audio * 1000:.0f} ms"
+                if first_audio is not None
+                else "no audio"
+            )
     requests = model_requests()
     sip = sip_events({f"call-{c['call_key']}" for c in calls})
 
@@ -820,8 +910,10 @@ async def measure_conversations(client: Any, worker: Worker, counts: Counts) -> 
         return [(t, d) for p, t, d in all_blocks if p == pid]
 
     a2f = [x for x in (answer_to_first_audio(c) for c in calls) if x is not None]
-    a2f_rows = [answer_breakdown(c, sip.get(f"call-{c['call_key']}", {}), requests, blocks_of(c),
-                                 active.get(c["call_key"])) for c in calls]
+    a2f_rows = [
+        answer_breakdown(c, sip.get(f"call-{c['call_key']}", {}), requests, blocks_of(c), active.get(c["call_key"]))
+        for c in calls
+    ]
     pairs, unanswered, turn_rows = [], 0, []
     for c in calls:
         p, u = turns(c)
@@ -830,16 +922,32 @@ async def measure_conversations(client: Any, worker: Worker, counts: Counts) -> 
         turn_rows += turn_breakdown(p, requests, blocks_of(c))
     lat = [heard - end for end, heard in pairs]
     return [
-        emit("answer_to_first_audio", len(a2f), "ms",
-             p50_ms=ms(pct(a2f, 50)), p95_ms=ms(pct(a2f, 95)), min_ms=ms(min(a2f, default=None)),
-             max_ms=ms(max(a2f, default=None)), calls=len(calls), statuses=statuses,
-             breakdown_p50_ms=p50s([r for r in a2f_rows if r]),
-             greeting_tts_leading_silence_ms=ms(greeting_silence)),
-        emit("turn_latency", len(lat), "ms",
-             p50_ms=ms(pct(lat, 50)), p95_ms=ms(pct(lat, 95)), min_ms=ms(min(lat, default=None)),
-             max_ms=ms(max(lat, default=None)), unanswered=unanswered, calls=len(calls),
-             breakdown_p50_ms=p50s(turn_rows),
-             reply_tts_leading_silence_ms=ms(reply_silence)),
+        emit(
+            "answer_to_first_audio",
+            len(a2f),
+            "ms",
+            p50_ms=ms(pct(a2f, 50)),
+            p95_ms=ms(pct(a2f, 95)),
+            min_ms=ms(min(a2f, default=None)),
+            max_ms=ms(max(a2f, default=None)),
+            calls=len(calls),
+            statuses=statuses,
+            breakdown_p50_ms=p50s([r for r in a2f_rows if r]),
+            greeting_tts_leading_silence_ms=ms(greeting_silence),
+        ),
+        emit(
+            "turn_latency",
+            len(lat),
+            "ms",
+            p50_ms=ms(pct(lat, 50)),
+            p95_ms=ms(pct(lat, 95)),
+            min_ms=ms(min(lat, default=None)),
+            max_ms=ms(max(lat, default=None)),
+            unanswered=unanswered,
+            calls=len(calls),
+            breakdown_p50_ms=p50s(turn_rows),
+            reply_tts_leading_silence_ms=ms(reply_silence),
+        ),
     ]
 
 
@@ -870,7 +978,8 @@ async def measure_concurrent(client: Any, worker: Worker, counts: Counts, server
         results = await asyncio.gather(*(one(i) for i in range(n)))
         # Until the job processes are done writing and have exited, so their CPU is counted.
         settle_until = min(time.monotonic() + 10, deadline + 20)
-        while time.monotonic() < settle_until and sampler.samples and sampler.samples[-1][4] > idle[4]:
+        # The sampler is a thread reading /proc: there is no event to wait on, only its samples to poll.
+        while time.monotonic() < settle_until and sampler.samples and sampler.samples[-1][4] > idle[4]:  # noqa: ASYNC110
             await asyncio.sleep(0.25)
     finally:
         sampler.stop()
@@ -908,21 +1017,33 @@ async def measure_concurrent(client: Any, worker: Worker, counts: Counts, server
     a2f = [x for x in (answer_to_first_audio(c) for c in calls) if x is not None]
     lat = [heard - end for c in calls for end, heard in turns(c)[0]]
     return emit(
-        "concurrent_calls", n, "calls",
-        started=n, completed=completed, lost=lost, ended_otherwise=n - completed - lost, statuses=statuses,
+        "concurrent_calls",
+        n,
+        "calls",
+        started=n,
+        completed=completed,
+        lost=lost,
+        ended_otherwise=n - completed - lost,
+        statuses=statuses,
         elapsed_s=round(elapsed, 1),
-        cpu_s=round(cpu, 2), cpu_s_per_call=round(cpu / n, 2),
+        cpu_s=round(cpu, 2),
+        cpu_s_per_call=round(cpu / n, 2),
         cpu_s_per_completed_call=round(cpu / completed, 2) if completed else None,
         peak_rss_mb_per_call=round(statistics.median(hwm), 1) if hwm else None,
         pss_mb_per_call=round((peak_pss - idle[3]) / 1024 / n, 1) if idle[3] else None,
         rss_mb_per_call=round((peak[2] - idle[2]) / 1024 / n, 1),
-        idle_tree_rss_mb=round(idle[2] / 1024, 1), peak_tree_rss_mb=round(peak[2] / 1024, 1),
-        idle_tree_pss_mb=round(idle[3] / 1024, 1), peak_tree_pss_mb=round(peak_pss / 1024, 1),
-        peak_processes=max(r[4] for r in sampler.samples), idle_processes=idle[4],
+        idle_tree_rss_mb=round(idle[2] / 1024, 1),
+        peak_tree_rss_mb=round(peak[2] / 1024, 1),
+        idle_tree_pss_mb=round(idle[3] / 1024, 1),
+        peak_tree_pss_mb=round(peak_pss / 1024, 1),
+        peak_processes=max(r[4] for r in sampler.samples),
+        idle_processes=idle[4],
         make_phone_call_p50_ms=ms(pct([p for _, p, _ in results if p is not None], 50)),
-        agent_join_p50_ms=ms(pct(joins, 50)), agent_join_max_ms=ms(max(joins, default=None)),
+        agent_join_p50_ms=ms(pct(joins, 50)),
+        agent_join_max_ms=ms(max(joins, default=None)),
         agent_loop_blocked_s_per_call=round(loop_blocked / n, 2),
-        answer_to_first_audio_p50_ms=ms(pct(a2f, 50)), turn_latency_p50_ms=ms(pct(lat, 50)),
+        answer_to_first_audio_p50_ms=ms(pct(a2f, 50)),
+        turn_latency_p50_ms=ms(pct(lat, 50)),
         errors=errors,
     )
 
@@ -939,15 +1060,21 @@ def _describe(exc: BaseException) -> str:
 
 def _machine() -> str:
     model = "?"
-    try:
-        model = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                     if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+    with suppress(OSError, StopIteration):
+        model = next(
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        )
     mem = "?"
     try:
-        kb = int(next(line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines()
-                      if line.startswith("MemTotal:")))
+        kb = int(
+            next(
+                line.split()[1]
+                for line in Path("/proc/meminfo").read_text().splitlines()
+                if line.startswith("MemTotal:")
+            )
+        )
         mem = f"{kb / 1024 / 1024:.1f} GiB"
     except (OSError, StopIteration, ValueError):
         pass
@@ -956,10 +1083,16 @@ def _machine() -> str:
 
 def _code_version() -> str:
     try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                              text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
-                               capture_output=True, text=True, timeout=10).stdout.split("\n")
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.split("\n")
         changed = [line[3:] for line in dirty if line.strip()]
         return f"git {head or '?'}" + (f" + uncommitted changes in {', '.join(changed)}" if changed else "")
     except (OSError, subprocess.SubprocessError):
@@ -976,30 +1109,39 @@ def _loadavg() -> str:
 
 def bench_env(workdir: Path, agent_name: str) -> dict[str, str]:
     env = dict(os.environ)
-    env.update({
-        "CALLAGENT_DB_URL": f"sqlite:///{workdir / 'calls.db'}",  # the server's and the worker's
-        "CALLAGENT_AGENT_NAME": agent_name,  # nobody else on the bed takes our calls
-        "CALLAGENT_WORKER_PORT": "0",
-        # A worker sized for the 10-call measure keeps as many job processes warm.
-        "CALLAGENT_WORKER_IDLE_PROCESSES": "10",
-        "CALLAGENT_SILENCE_TIMEOUT_S": "8",
-        "CALLAGENT_LOG_LEVEL": "INFO",  # make_phone_call's "agent joined after N ms" line
-        "DIAL_QUIET_HOURS": "off",  # benchmarks run at any hour
-        # The dial policy's volume limits would refuse a benchmark's worth of calls to one number.
-        "DIAL_MAX_CONCURRENT": "100",
-        "DIAL_MAX_PER_NUMBER_PER_DAY": "100000",
-        "DIAL_MAX_PER_HOUR": "100000",
-        "PYTHONUNBUFFERED": "1",
-    })
+    env.update(
+        {
+            "CALLAGENT_DB_URL": f"sqlite:///{workdir / 'calls.db'}",  # the server's and the worker's
+            "CALLAGENT_AGENT_NAME": agent_name,  # nobody else on the bed takes our calls
+            "CALLAGENT_WORKER_PORT": "0",
+            # A worker sized for the 10-call measure keeps as many job processes warm.
+            "CALLAGENT_WORKER_IDLE_PROCESSES": "10",
+            "CALLAGENT_SILENCE_TIMEOUT_S": "8",
+            "CALLAGENT_LOG_LEVEL": "INFO",  # make_phone_call's record of when the agent joined
+            "CALLAGENT_LOG_FORMAT": "json",
+            "DIAL_QUIET_HOURS": "off",  # benchmarks run at any hour
+            # The dial policy's volume limits would refuse a benchmark's worth of calls to one number.
+            "DIAL_MAX_CONCURRENT": "100",
+            "DIAL_MAX_PER_NUMBER_PER_DAY": "100000",
+            "DIAL_MAX_PER_HOUR": "100000",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     return env
 
 
 async def run(args: argparse.Namespace) -> int:
     counts = QUICK if args.quick else FULL
-    overrides = {k: v for k, v in {
-        "cold_rounds": args.cold_rounds, "call_rounds": args.call_rounds,
-        "conversations": args.conversations, "concurrent": args.concurrent,
-    }.items() if v is not None}
+    overrides = {
+        k: v
+        for k, v in {
+            "cold_rounds": args.cold_rounds,
+            "call_rounds": args.call_rounds,
+            "conversations": args.conversations,
+            "concurrent": args.concurrent,
+        }.items()
+        if v is not None
+    }
     if overrides:
         counts = Counts(**{**counts.__dict__, **overrides})
     only = set(args.only.split(",")) if args.only else None
@@ -1016,7 +1158,7 @@ async def run(args: argparse.Namespace) -> int:
         try:
             await coro
             log(f"{name} done; load average {_loadavg()}")
-        except Exception as exc:  # one measure failing does not hide the others
+        except Exception as exc:  # noqa: BLE001 - one measure failing does not hide the others
             failures.append(name)
             why = _describe(exc)
             log(f"{name} failed: {why}"[:2000])
@@ -1038,25 +1180,36 @@ async def run(args: argparse.Namespace) -> int:
             took = await asyncio.to_thread(worker.wait_registered)
             log(f"worker registered after {took:.1f} s")
             server_log = workdir / "server.stderr.log"
-            with open(server_log, "a") as errlog:
+            with open(server_log, "a") as errlog:  # noqa: ASYNC230 - a local log, once per run
                 async with mcp_client(SERVER, env, errlog) as client:
                     await client.list_tools()
                     await asyncio.sleep(1.0)  # the server warms up in the background once listed
                     if wanted("call"):
                         log("make_phone_call latency…")
-                        await guarded("call", ["make_phone_call_latency"],
-                                      measure_make_phone_call(client, worker, env, counts, server_log))
+                        await guarded(
+                            "call",
+                            ["make_phone_call_latency"],
+                            measure_make_phone_call(client, worker, env, counts, server_log),
+                        )
                     if wanted("conversation"):
                         log("conversations (answer → first audio, turn latency)…")
-                        await guarded("conversation", ["answer_to_first_audio", "turn_latency"],
-                                      measure_conversations(client, worker, counts))
+                        await guarded(
+                            "conversation",
+                            ["answer_to_first_audio", "turn_latency"],
+                            measure_conversations(client, worker, counts),
+                        )
                     if wanted("concurrent"):
                         log(f"{counts.concurrent} concurrent calls…")
-                        await guarded("concurrent", ["concurrent_calls"], measure_concurrent(client, worker, counts, server_log))
+                        await guarded(
+                            "concurrent", ["concurrent_calls"], measure_concurrent(client, worker, counts, server_log)
+                        )
         finally:
             log("stopping the worker…")
             await asyncio.to_thread(worker.stop)
-    log(f"done in {time.monotonic() - started:.0f} s, load average {_loadavg()}" + (f"; failed: {', '.join(failures)}" if failures else ""))
+    log(
+        f"done in {time.monotonic() - started:.0f} s, load average {_loadavg()}"
+        + (f"; failed: {', '.join(failures)}" if failures else "")
+    )
     return 1 if failures else 0
 
 
@@ -1072,8 +1225,11 @@ def main(argv: list[str] | None = None) -> int:
 
     missing = [v for v in BED_VARS if not os.environ.get(v)]
     if missing:
-        print(f"bench: needs the telephony bed ({', '.join(missing)} unset); run it as "
-              "`uv run devstack run -- uv run python bench/run.py`", file=sys.stderr)
+        print(
+            f"bench: needs the telephony bed ({', '.join(missing)} unset); run it as "
+            "`uv run devstack run -- uv run python bench/run.py`",
+            file=sys.stderr,
+        )
         return 2
 
     # SIGTERM (e.g. from `devstack run` tearing down) cleans up like Ctrl-C does.

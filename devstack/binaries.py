@@ -75,9 +75,7 @@ def missing_debian_packages(packages: list[str] = DEBIAN_PACKAGES) -> list[str]:
         return []  # not Debian: trust the checks on the commands themselves
     missing = []
     for pkg in packages:
-        res = subprocess.run(
-            ["dpkg-query", "-W", "-f=${Status}", pkg], capture_output=True, text=True
-        )
+        res = subprocess.run(["dpkg-query", "-W", "-f=${Status}", pkg], capture_output=True, text=True)
         if "install ok installed" not in res.stdout:
             missing.append(pkg)
     return missing
@@ -94,9 +92,7 @@ def ensure_debian_packages() -> None:
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     # The package lists may be absent on a fresh machine, so update first.
     subprocess.run(["apt-get", "update", "-q"], check=True, env=env, stdout=subprocess.DEVNULL)
-    res = subprocess.run(
-        ["apt-get", "install", "-y", "-q", *missing], env=env, capture_output=True, text=True
-    )
+    res = subprocess.run(["apt-get", "install", "-y", "-q", *missing], env=env, capture_output=True, text=True)
     if res.returncode != 0:
         raise SetupError(f"`{line}` failed:\n{res.stdout[-2000:]}{res.stderr[-2000:]}")
 
@@ -138,8 +134,7 @@ def build(binary: GoBinary, target: Path) -> float:
             res = subprocess.run(step, cwd=work, env=env, capture_output=True, text=True)
             if res.returncode != 0:
                 raise SetupError(
-                    f"building {binary.name} {binary.version} failed at `{' '.join(step[1:])}`:\n"
-                    f"{res.stderr[-3000:]}"
+                    f"building {binary.name} {binary.version} failed at `{' '.join(step[1:])}`:\n{res.stderr[-3000:]}"
                 )
         tmp_target.rename(target)
     took = time.monotonic() - started
@@ -161,8 +156,12 @@ def ensure_npm_test_deps() -> None:
     if not shutil.which("npm"):
         if os.geteuid() != 0:
             raise SetupError("the tests need Node.js 20+ and npm; install them (apt-get install -y nodejs npm)")
-        subprocess.run(["apt-get", "install", "-y", "-q", "nodejs", "npm"], check=True,
-                       env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"), stdout=subprocess.DEVNULL)
+        subprocess.run(
+            ["apt-get", "install", "-y", "-q", "nodejs", "npm"],
+            check=True,
+            env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"),
+            stdout=subprocess.DEVNULL,
+        )
     log.info("installing the TypeScript MCP client for the tests (npm ci in tests/ts)")
     res = subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=TS_TESTS, capture_output=True, text=True)
     if res.returncode != 0:

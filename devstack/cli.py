@@ -52,8 +52,10 @@ def cmd_up(_: argparse.Namespace) -> int:
     # The bed's command is a sleeper; `down` ends it and the namespace goes with it.
     proc = subprocess.Popen(
         [sys.executable, "-m", "devstack.cli", "run", "--run-dir", str(run_dir), "--", "sleep", "infinity"],
-        stdout=open(run_dir / "devstack.log", "ab"), stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL, start_new_session=True,
+        stdout=open(run_dir / "devstack.log", "ab"),  # noqa: SIM115 - the detached bed's log, the child's to keep
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
     )
     env_file = run_dir / "env.json"
     deadline = time.monotonic() + 600
@@ -73,8 +75,10 @@ def cmd_up(_: argparse.Namespace) -> int:
     enter = ["nsenter", "-t", str(sleeper), "-n"]
     if os.geteuid() != 0:
         enter[3:3] = ["-U", "--preserve-credentials"]
-    print(f"enter the namespace: {' '.join(enter)} -- env $(cat {env_file} | python3 -c "
-          "'import json,sys; print(\" \".join(f\"{k}={v}\" for k,v in json.load(sys.stdin).items()))') bash")
+    print(
+        f"enter the namespace: {' '.join(enter)} -- env $(cat {env_file} | python3 -c "
+        '\'import json,sys; print(" ".join(f"{k}={v}" for k,v in json.load(sys.stdin).items()))\') bash'
+    )
     print("stop it: devstack down")
     return 0
 
@@ -168,7 +172,8 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     try:
-        return args.func(args)
+        rc: int = args.func(args)
+        return rc
     except binaries.SetupError as exc:
         print(f"devstack: {exc}", file=sys.stderr)
         return 3

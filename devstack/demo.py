@@ -28,9 +28,11 @@ def main(args: argparse.Namespace) -> int:
     if real_openai:
         inner.append("--use-openai")
         # The bed's namespace has no internet; say so rather than fail obscurely.
-        print("devstack demo: OPENAI_API_KEY is set, but the bed's namespace has no route to the "
-              "internet; the demo uses the offline models. Run the worker outside the bed for OpenAI.",
-              file=sys.stderr)
+        print(
+            "devstack demo: OPENAI_API_KEY is set, but the bed's namespace has no route to the "
+            "internet; the demo uses the offline models. Run the worker outside the bed for OpenAI.",
+            file=sys.stderr,
+        )
     return stack.run_outside(inner)
 
 
@@ -38,7 +40,11 @@ def start_worker(run_dir: Path, env: dict[str, str]) -> subprocess.Popen[str]:
     log_path = run_dir / "worker.log"
     worker = subprocess.Popen(
         [sys.executable, str(PROJECT_DIR / "calling_agent.py"), "start"],
-        cwd=PROJECT_DIR, env=env, stdout=open(log_path, "w"), stderr=subprocess.STDOUT, text=True,
+        cwd=PROJECT_DIR,
+        env=env,
+        stdout=open(log_path, "w"),  # noqa: SIM115 - the worker's log, the child's to keep
+        stderr=subprocess.STDOUT,
+        text=True,
     )
 
     def relay() -> None:
@@ -84,7 +90,8 @@ def inside(argv: list[str]) -> int:
         print(f"demo: calling {args.number} through the MCP server (test_mcp_client.py)\n", flush=True)
         client = subprocess.run(
             [sys.executable, str(PROJECT_DIR / "test_mcp_client.py"), "call", args.number, "--goal", args.goal],
-            cwd=PROJECT_DIR, env=env,
+            cwd=PROJECT_DIR,
+            env=env,
         )
         # Give the worker a moment to print its own summary of the call.
         time.sleep(2)

@@ -17,8 +17,13 @@ from devstack.phone import Phone
 
 async def serve(args: argparse.Namespace) -> None:
     board = Board()
-    phone = Phone(board=board, sip_host=args.phone_host, sip_port=args.phone_port,
-                  rtp_host=args.phone_host, run_dir=Path(args.run_dir))
+    phone = Phone(
+        board=board,
+        sip_host=args.phone_host,
+        sip_port=args.phone_port,
+        rtp_host=args.phone_host,
+        run_dir=Path(args.run_dir),
+    )
     models = ModelServer(board=board, host=args.models_host, port=args.models_port)
     await phone.start()
     await models.start()  # last: its readiness is the bed's signal that both are up

@@ -176,8 +176,7 @@ def answer_chat(body: dict[str, Any]) -> ScriptedAnswer:
         while i >= 0 and not (turns[i].get("role") == "assistant" and turns[i].get("tool_calls")):
             i -= 1
         user_text = next(
-            (message_text(m.get("content")) for m in reversed(turns[:max(i, 0)])
-             if m.get("role") == "user"),
+            (message_text(m.get("content")) for m in reversed(turns[: max(i, 0)]) if m.get("role") == "user"),
             "",
         )
         found = match_line(user_text) if i >= 0 and user_text.strip() else None
@@ -201,9 +200,7 @@ def summarize(messages: list[Any]) -> dict[str, Any]:
     The scenario is the one with the most (then the longest) callee lines found in the
     messages; its `outcome` gives goal_achieved, key_facts and follow_ups.
     """
-    haystack = "\n".join(
-        _norm(message_text(m.get("content"))) for m in messages if isinstance(m, dict)
-    )
+    haystack = "\n".join(_norm(message_text(m.get("content"))) for m in messages if isinstance(m, dict))
     best_key: tuple[int, int] | None = None
     best: tuple[Scenario, list[str]] | None = None
     for sc in scenarios().values():
@@ -308,8 +305,15 @@ def wav_header(sample_rate: int, channels: int = 1, data_size: int = WAV_UNKNOWN
     return (
         struct.pack("<4sI4s", b"RIFF", riff_size, b"WAVE")
         + struct.pack(
-            "<4sIHHIIHH", b"fmt ", 16, 1, channels, sample_rate, sample_rate * block_align,
-            block_align, 16,
+            "<4sIHHIIHH",
+            b"fmt ",
+            16,
+            1,
+            channels,
+            sample_rate,
+            sample_rate * block_align,
+            block_align,
+            16,
         )
         + struct.pack("<4sI", b"data", data_size)
     )
@@ -384,8 +388,14 @@ async def _read_wav_stream_header(stream: asyncio.StreamReader) -> tuple[int, in
 # ---------------------------------------------------------------------------------------------
 
 
-def _error(status: int, message: str, *, type_: str = "invalid_request_error",
-           param: str | None = None, code: str | None = None) -> web.Response:
+def _error(
+    status: int,
+    message: str,
+    *,
+    type_: str = "invalid_request_error",
+    param: str | None = None,
+    code: str | None = None,
+) -> web.Response:
     """An OpenAI-style error body, which the openai client turns into APIStatusError."""
     body = {"error": {"message": message, "type": type_, "param": param, "code": code}}
     return web.json_response(body, status=status)
@@ -452,17 +462,17 @@ class ModelServer:
             return _error(400, str(exc), param=exc.param)
         except web.HTTPException as exc:
             status = exc.status
-            if exc.status == 404:
-                message = f"Invalid URL ({request.method} {request.path})"
-            else:
-                message = exc.reason
+            message = f"Invalid URL ({request.method} {request.path})" if exc.status == 404 else exc.reason
             return _error(exc.status, message)
         except Exception:
             logger.exception("%s %s failed", request.method, request.path)
             return _error(500, "internal error in the devstack model server", type_="server_error")
         finally:
             logger.info(
-                "%s %s %d %.1fms", request.method, request.path, status,
+                "%s %s %d %.1fms",
+                request.method,
+                request.path,
+                status,
                 (time.perf_counter() - started) * 1000,
             )
 
@@ -496,20 +506,15 @@ class ModelServer:
         if not isinstance(messages, list) or not messages:
             raise _BadRequest("'messages' must be a non-empty array.", param="messages")
 
-        if is_summary_request(body):
-            answer = ScriptedAnswer(json.dumps(summarize(messages)))
-        else:
-            answer = answer_chat(body)
+        answer = ScriptedAnswer(json.dumps(summarize(messages))) if is_summary_request(body) else answer_chat(body)
         model = str(body.get("model") or "devstack-scripted")
-        prompt_tokens = sum(_count_tokens(message_text(m.get("content")))
-                            for m in messages if isinstance(m, dict))
-        tool_call = None
+        prompt_tokens = sum(_count_tokens(message_text(m.get("content"))) for m in messages if isinstance(m, dict))
+        tool_call: dict[str, Any] | None = None
         if answer.tool is not None:
             tool_call = {
                 "id": f"call_{uuid.uuid4().hex[:24]}",
                 "type": "function",
-                "function": {"name": answer.tool.name,
-                             "arguments": json.dumps(answer.tool.arguments)},
+                "function": {"name": answer.tool.name, "arguments": json.dumps(answer.tool.arguments)},
             }
         completion_text = answer.content or (tool_call["function"]["arguments"] if tool_call else "")
         usage = {
@@ -525,19 +530,22 @@ class ModelServer:
 
         if not body.get("stream"):
             message: dict[str, Any] = {
-                "role": "assistant", "content": answer.content, "refusal": None,
+                "role": "assistant",
+                "content": answer.content,
+                "refusal": None,
             }
             if tool_call:
                 message["tool_calls"] = [tool_call]
-            return web.json_response({
-                "id": completion_id,
-                "object": "chat.completion",
-                "created": created,
-                "model": model,
-                "choices": [{"index": 0, "message": message, "finish_reason": finish,
-                             "logprobs": None}],
-                "usage": usage,
-            })
+            return web.json_response(
+                {
+                    "id": completion_id,
+                    "object": "chat.completion",
+                    "created": created,
+                    "model": model,
+                    "choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": None}],
+                    "usage": usage,
+                }
+            )
 
         stream_options = body.get("stream_options")
         include_usage = isinstance(stream_options, dict) and bool(stream_options.get("include_usage"))
@@ -548,8 +556,7 @@ class ModelServer:
                 "object": "chat.completion.chunk",
                 "created": created,
                 "model": model,
-                "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason,
-                             "logprobs": None}],
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason, "logprobs": None}],
             }
             if include_usage:
                 obj["usage"] = None  # as OpenAI: only the last chunk carries usage
@@ -558,25 +565,57 @@ class ModelServer:
         events: list[dict[str, Any]] = []
         if tool_call:
             args = tool_call["function"]["arguments"]
-            events.append(chunk({"role": "assistant", "content": None, "tool_calls": [{
-                "index": 0, "id": tool_call["id"], "type": "function",
-                "function": {"name": tool_call["function"]["name"], "arguments": ""},
-            }]}))
+            events.append(
+                chunk(
+                    {
+                        "role": "assistant",
+                        "content": None,
+                        "tool_calls": [
+                            {
+                                "index": 0,
+                                "id": tool_call["id"],
+                                "type": "function",
+                                "function": {"name": tool_call["function"]["name"], "arguments": ""},
+                            }
+                        ],
+                    }
+                )
+            )
             for i in range(0, len(args), ARGS_PER_CHUNK):
-                events.append(chunk({"tool_calls": [{
-                    "index": 0, "function": {"arguments": args[i : i + ARGS_PER_CHUNK]},
-                }]}))
+                events.append(
+                    chunk(
+                        {
+                            "tool_calls": [
+                                {
+                                    "index": 0,
+                                    "function": {"arguments": args[i : i + ARGS_PER_CHUNK]},
+                                }
+                            ]
+                        }
+                    )
+                )
         else:
             events.append(chunk({"role": "assistant", "content": ""}))
             events.extend(chunk({"content": piece}) for piece in _text_pieces(answer.content or ""))
         events.append(chunk({}, finish))
         if include_usage:
-            events.append({"id": completion_id, "object": "chat.completion.chunk",
-                           "created": created, "model": model, "choices": [], "usage": usage})
+            events.append(
+                {
+                    "id": completion_id,
+                    "object": "chat.completion.chunk",
+                    "created": created,
+                    "model": model,
+                    "choices": [],
+                    "usage": usage,
+                }
+            )
 
-        response = web.StreamResponse(headers={
-            "Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache",
-        })
+        response = web.StreamResponse(
+            headers={
+                "Content-Type": "text/event-stream; charset=utf-8",
+                "Cache-Control": "no-cache",
+            }
+        )
         await response.prepare(request)
         try:
             for event in events:
@@ -608,7 +647,13 @@ class ModelServer:
 
         started = time.perf_counter()
         proc = await asyncio.create_subprocess_exec(
-            "espeak-ng", "-v", "en-us", "-s", str(wpm), "--stdout", "--stdin",
+            "espeak-ng",
+            "-v",
+            "en-us",
+            "-s",
+            str(wpm),
+            "--stdout",
+            "--stdin",
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
@@ -629,11 +674,13 @@ class ModelServer:
                 return _error(500, f"espeak-ng gave {channels} channels", type_="server_error")
 
             is_pcm = response_format == "pcm"
-            response = web.StreamResponse(headers={
-                "Content-Type": "audio/pcm" if is_pcm else "audio/wav",
-                # OpenAI sends one; the livekit TTS plugin warns when it is missing.
-                "x-request-id": f"req_{uuid.uuid4().hex[:24]}",
-            })
+            response = web.StreamResponse(
+                headers={
+                    "Content-Type": "audio/pcm" if is_pcm else "audio/wav",
+                    # OpenAI sends one; the livekit TTS plugin warns when it is missing.
+                    "x-request-id": f"req_{uuid.uuid4().hex[:24]}",
+                }
+            )
             response.enable_chunked_encoding()
             await response.prepare(request)
             if not is_pcm:
@@ -665,8 +712,11 @@ class ModelServer:
             done = time.perf_counter()
             logger.debug(
                 "speech %r: %.2fs of audio (%s) rendered in %.0fms, first audio after %.0fms",
-                text[:40], out_samples / TTS_SAMPLE_RATE, "pcm" if is_pcm else "wav",
-                (done - started) * 1000, ((first_audio or done) - started) * 1000,
+                text[:40],
+                out_samples / TTS_SAMPLE_RATE,
+                "pcm" if is_pcm else "wav",
+                (done - started) * 1000,
+                ((first_audio or done) - started) * 1000,
             )
             return response
         finally:
@@ -697,11 +747,13 @@ class ModelServer:
         if response_format == "text" or response_format in ("srt", "vtt"):
             return web.Response(text=text, content_type="text/plain")
         if response_format == "verbose_json":
-            return web.json_response({
-                "task": "transcribe",
-                "language": "en",
-                "duration": round(wav.duration, 3) if wav else 0.0,
-                "text": text,
-                "segments": [],
-            })
+            return web.json_response(
+                {
+                    "task": "transcribe",
+                    "language": "en",
+                    "duration": round(wav.duration, 3) if wav else 0.0,
+                    "text": text,
+                    "segments": [],
+                }
+            )
         return web.json_response({"text": text})

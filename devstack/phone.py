@@ -24,9 +24,10 @@ import struct
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -139,7 +140,8 @@ def resample(x: np.ndarray, src: int, dst: int) -> np.ndarray:
     h = 2 * fc * np.sinc(2 * fc * n) * np.hamming(len(n))
     y = np.convolve(x.astype(np.float64), h / h.sum(), mode="same")
     t = np.arange(int(len(x) * dst / src)) * (src / dst)
-    return np.interp(t, np.arange(len(x)), y)
+    out: np.ndarray = np.interp(t, np.arange(len(x)), y)
+    return out
 
 
 def _finish(x: np.ndarray) -> np.ndarray:
@@ -227,6 +229,8 @@ class SipMessage:
 
 def split_commas(value: str) -> list[str]:
     """Split a header value on commas outside quotes and <>."""
+    out: list[str]
+    cur: list[str]
     out, cur, depth, quoted = [], [], 0, False
     for ch in value:
         if ch == '"':
@@ -404,7 +408,7 @@ class _Wav:
     file is valid even while the call is still going."""
 
     def __init__(self, path: Path) -> None:
-        self.f = open(path, "wb")
+        self.f = open(path, "wb")  # noqa: SIM115 - written as the call goes; close() closes it
         self.samples = 0
         self._patched = 0.0
         self.f.write(self._header())
@@ -528,7 +532,8 @@ class Phone:
         await asyncio.gather(*(render_speech(t) for t in sorted(texts)))
         seqs = [p.name.split("-")[0] for p in self._dir.glob("*-*.json")]
         self._seq = max((int(n) for n in seqs if n.isdigit()), default=0)  # continue after a restart
-        self._events = open(self._dir / "events.log", "a", buffering=1)
+        # Opened once at start-up, line-buffered, closed on stop.
+        self._events = open(self._dir / "events.log", "a", buffering=1)  # noqa: ASYNC230, SIM115
         loop = asyncio.get_running_loop()
         self._sip, _ = await loop.create_datagram_endpoint(
             lambda: _Udp(self._on_sip), local_addr=(self._sip_host, self._sip_port)
@@ -655,7 +660,7 @@ class Phone:
         self._seq += 1
         name = f"{self._seq:04d}-{''.join(ch for ch in number if ch.isdigit()) or 'unknown'}"
         key = msg.get(CALL_ID_HEADER) or msg.call_id
-        entry = {
+        entry: dict[str, Any] = {
             "number": number, "call_key": key, "sip_call_id": msg.call_id,
             "scenario": sc.name if sc else None, "invite_at": time.time(), "ringing_at": None,
             "answered_at": None, "first_audio_at": None, "utterances": [], "agent_speech": [],
@@ -721,7 +726,7 @@ class Phone:
             try:
                 await asyncio.wait_for(call.acked.wait(), interval)
                 return
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 waited += interval
                 self._send(data, call.addr)
                 interval = min(interval * 2, T2)
@@ -867,7 +872,7 @@ class Phone:
                 try:
                     await asyncio.wait_for(ev.wait(), interval)
                     return
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     waited += interval
                     self._send(data, dest)
                     interval = min(interval * 2, T2)

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -74,11 +75,18 @@ def run_outside(cmd: list[str], *, run_dir: Path | None = None) -> int:
     paths = binaries.ensure_all()
     run_dir = run_dir or new_run_dir()
     inner = [
-        sys.executable, "-m", "devstack.cli", "_inside",
-        "--run-dir", str(run_dir),
-        "--livekit-server", str(paths["livekit-server"]),
-        "--livekit-sip", str(paths["livekit-sip"]),
-        "--", *cmd,
+        sys.executable,
+        "-m",
+        "devstack.cli",
+        "_inside",
+        "--run-dir",
+        str(run_dir),
+        "--livekit-server",
+        str(paths["livekit-server"]),
+        "--livekit-sip",
+        str(paths["livekit-sip"]),
+        "--",
+        *cmd,
     ]
     log.info("bed run directory: %s", run_dir)
     proc = subprocess.Popen(unshare_argv(inner))
@@ -106,12 +114,15 @@ class Component:
         return self.run_dir / f"{self.name}.log"
 
     def start(self) -> None:
-        logf = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
-            self.argv, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env={**os.environ, **self.env}, cwd=self.run_dir,
-        )
-        logf.close()
+        with open(self.log_path, "ab") as logf:  # the child keeps its own copy of the descriptor
+            self.proc = subprocess.Popen(
+                self.argv,
+                stdout=logf,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env={**os.environ, **self.env},
+                cwd=self.run_dir,
+            )
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -164,8 +175,9 @@ def _port_open(host: str, port: int) -> bool:
 def _http_ok(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=1) as resp:
-            return resp.status == 200
-    except Exception:
+            status: int = resp.status
+            return status == 200
+    except Exception:  # noqa: BLE001 - any failure means "not up yet"
         return False
 
 
@@ -248,7 +260,7 @@ logging:
         )
         return lk, sip
 
-    def _start(self, comp: Component, ready, what: str, timeout: float = 30.0) -> None:
+    def _start(self, comp: Component, ready: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
         comp.start()
         self.components.append(comp)
         deadline = time.monotonic() + timeout
@@ -267,25 +279,47 @@ logging:
         lk_conf, sip_conf = self._write_configs()
         (self.run_dir / "phone").mkdir(exist_ok=True)
         self._start(
-            Component("redis", ["redis-server", "--port", str(REDIS_PORT), "--bind", LOOPBACK,
-                                "--save", "", "--appendonly", "no"], self.run_dir),
-            lambda: _port_open(LOOPBACK, REDIS_PORT), f"port {REDIS_PORT}",
+            Component(
+                "redis",
+                ["redis-server", "--port", str(REDIS_PORT), "--bind", LOOPBACK, "--save", "", "--appendonly", "no"],
+                self.run_dir,
+            ),
+            lambda: _port_open(LOOPBACK, REDIS_PORT),
+            f"port {REDIS_PORT}",
         )
         self._start(
             Component("livekit-server", [str(self.livekit_server), "--config", str(lk_conf)], self.run_dir),
-            lambda: _http_ok(f"http://{LOOPBACK}:{LIVEKIT_PORT}/"), "HTTP 200 on /",
+            lambda: _http_ok(f"http://{LOOPBACK}:{LIVEKIT_PORT}/"),
+            "HTTP 200 on /",
         )
         self._start(
             Component("livekit-sip", [str(self.livekit_sip), "--config", str(sip_conf)], self.run_dir),
-            lambda: _http_ok(f"http://{LOOPBACK}:{SIP_HEALTH_PORT}/"), "health check",
+            lambda: _http_ok(f"http://{LOOPBACK}:{SIP_HEALTH_PORT}/"),
+            "health check",
         )
         self._start(
-            Component("fakes", [sys.executable, "-m", "devstack.fakes",
-                                "--run-dir", str(self.run_dir),
-                                "--phone-host", PHONE_IP, "--phone-port", str(PHONE_SIP_PORT),
-                                "--models-host", LOOPBACK, "--models-port", str(MODELS_PORT)],
-                      self.run_dir, env={"PYTHONUNBUFFERED": "1"}),
-            lambda: _http_ok(f"http://{LOOPBACK}:{MODELS_PORT}/v1/models"), "model server /v1/models",
+            Component(
+                "fakes",
+                [
+                    sys.executable,
+                    "-m",
+                    "devstack.fakes",
+                    "--run-dir",
+                    str(self.run_dir),
+                    "--phone-host",
+                    PHONE_IP,
+                    "--phone-port",
+                    str(PHONE_SIP_PORT),
+                    "--models-host",
+                    LOOPBACK,
+                    "--models-port",
+                    str(MODELS_PORT),
+                ],
+                self.run_dir,
+                env={"PYTHONUNBUFFERED": "1"},
+            ),
+            lambda: _http_ok(f"http://{LOOPBACK}:{MODELS_PORT}/v1/models"),
+            "model server /v1/models",
         )
         self.trunk_id = asyncio.run(self._create_trunk())
         took = time.monotonic() - t0
@@ -328,7 +362,7 @@ def run_inside(run_dir: Path, livekit_server: Path, livekit_sip: Path, cmd: list
     try:
         try:
             bed.start()
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - reported with the run directory, exit code 3
             print(f"devstack: the bed failed to start: {exc}\n(run directory: {run_dir})", file=sys.stderr)
             return 3
         if not cmd:
