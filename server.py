@@ -14,7 +14,6 @@ the working directory). Logs go to stderr; on stdio, stdout is the protocol.
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 
 
@@ -49,11 +48,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"callagent: invalid settings: {problems}", file=sys.stderr)
         return 2
 
-    logging.basicConfig(
-        level=settings.log_level,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    from callagent import logs
+
+    logs.configure(settings)
 
     from callagent.tools import create_server
 

@@ -26,6 +26,7 @@ from callagent.numbers import mask, printable
 
 __all__ = [
     "ACTIVE_STATUSES",
+    "CALL_ID_HEADER",
     "HEARTBEAT_S",
     "MAX_METADATA_BYTES",
     "TERMINAL_STATUSES",
@@ -34,11 +35,13 @@ __all__ = [
     "CallStatus",
     "Outcome",
     "TranscriptLine",
+    "IllegalTransition",
     "can_transition",
     "disclosure",
     "is_terminal",
     "new_call_id",
     "room_name_for",
+    "sources_of",
     "utcnow",
 ]
 
@@ -73,6 +76,10 @@ TERMINAL_STATUSES: frozenset[CallStatus] = frozenset(CallStatus) - ACTIVE_STATUS
 # call was ended elsewhere (end_call in any server process, the reaper): it hangs up within one.
 HEARTBEAT_S = 2.0
 
+# Sent on the SIP INVITE and on the worker's model requests, so a call can be followed across
+# systems; the local bed uses it to tell concurrent calls apart.
+CALL_ID_HEADER = "X-Callagent-Call-Id"
+
 
 def is_terminal(status: CallStatus | str) -> bool:
     """True for a status a call never leaves (completed, failed, busy, ...)."""
@@ -99,6 +106,22 @@ def disclosure(caller_name: str) -> str:
     """The first sentence of every call, fixed by the operator's settings: nothing a client
     sends replaces it, and the model never generates it."""
     return f"Hello, this is an AI assistant calling on behalf of {caller_name}."
+
+
+class IllegalTransition(ValueError):
+    """A status change no call can ever make: a bug in the caller, not a race."""
+
+
+def sources_of(status: CallStatus | str) -> frozenset[CallStatus]:
+    """The statuses a call may be in to move to `status` (see can_transition).
+
+    Empty for a status nothing moves to (queued: a call starts there), which raises
+    IllegalTransition: asking for it is a bug wherever it comes from."""
+    target = CallStatus(status)
+    sources = frozenset(s for s in CallStatus if can_transition(s, target))
+    if not sources:
+        raise IllegalTransition(f"no call can move to {target}: a call starts there, it is never moved there")
+    return sources
 
 
 def utcnow() -> datetime:

@@ -1,6 +1,10 @@
-"""`callagent`: the operator's command line for the do-not-call list, the refusal log and the
-dial policy.
+"""`callagent`: the operator's command line: place a call, the do-not-call list, the refusal
+log and the dial policy.
 
+    callagent call NUMBER --goal G [--wait] [--json] [--yes]
+                                          place a call through the service (same policy, same
+                                          records, same refusals as the MCP tool); --wait
+                                          follows it to its end
     callagent dnc list                    every number on the do-not-call list, in full
     callagent dnc add NUMBER [--reason R]
     callagent dnc remove NUMBER
@@ -26,7 +30,7 @@ from callagent.numbers import printable
 
 if TYPE_CHECKING:
     from callagent.settings import Settings
-    from callagent.store import CallStore
+    from callagent.store import Database
 
 __all__ = ["main"]
 
@@ -50,11 +54,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         print(f"callagent: bad configuration: {problems}", file=sys.stderr)
         return 2
+    from callagent import redact
+    from callagent.errors import CallagentError
+
+    redact.install(redact.secrets_of(settings))
     try:
         return int(args.handler(args, settings, sys.stdout))
     except _Usage as exc:
         print(f"callagent: {exc}", file=sys.stderr)
         return 2
+    except CallagentError as exc:
+        print(f"callagent: {exc}", file=sys.stderr)
+        return _exit_status(exc)
+
+
+def _exit_status(exc: Exception) -> int:
+    """The one translation from a use case's error to this door's exit status."""
+    from callagent import errors
+
+    table: dict[type[Exception], int] = {
+        errors.Refused: 3,
+        errors.PlacementFailed: 4,
+        errors.HangUpNotConfirmed: 5,
+        errors.NotConfigured: 6,
+        errors.StoreUnavailable: 7,
+    }
+    return next((code for kind, code in table.items() if isinstance(exc, kind)), 1)
 
 
 class _Usage(Exception):
@@ -67,6 +92,20 @@ def _parser() -> argparse.ArgumentParser:
         description="Manage callagent's do-not-call list, read the refusal log, show the dial policy.",
     )
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    p = commands.add_parser("call", help="place a call (the same service as the MCP tool)")
+    p.add_argument("number")
+    p.add_argument("--goal", help="what the call should achieve")
+    p.add_argument("--context", help="background the agent may use")
+    p.add_argument("--greeting", help="said after the AI disclosure")
+    p.add_argument("--max-duration", type=_positive_int, metavar="S", help="seconds (default CALLAGENT_MAX_DURATION_S)")
+    p.add_argument("--ring-timeout", type=_positive_int, metavar="S", help="seconds (default CALLAGENT_RING_TIMEOUT_S)")
+    p.add_argument("--idempotency-key", metavar="KEY", help="a retry with the same key returns the first call")
+    p.add_argument("--wait", action="store_true", help="follow the call until it ends")
+    p.add_argument("--json", action="store_true", help="the final record as one JSON line on stdout")
+    p.add_argument("--yes", action="store_true",
+                   help="you confirm the call, where DIAL_CONFIRM asks for a person's confirmation")
+    p.set_defaults(handler=_call)
 
     dnc = commands.add_parser("dnc", help="the do-not-call list")
     dnc_commands = dnc.add_subparsers(title="dnc commands", metavar="ACTION")
@@ -110,9 +149,53 @@ def _positive_int(text: str) -> int:
 # -- commands -------------------------------------------------------------------------------
 
 
+def _call(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    import asyncio
+
+    return asyncio.run(_place_and_follow(args, settings, out))
+
+
+async def _place_and_follow(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    from callagent.calls import TERMINAL_STATUSES
+    from callagent.policy import NeedsConfirmation
+    from callagent.service import CallArgs, CallService, ConfirmationIssued, Prepared
+
+    service = CallService(settings)
+    try:
+        call = CallArgs(args.number, args.goal, args.context, args.greeting, args.ring_timeout,
+                        args.max_duration, args.idempotency_key)
+        approved: bool | None = True if args.yes else None
+        if approved is None and sys.stdin.isatty():  # the operator at the terminal is the person asked
+            prepared = await service.preflight(call)
+            if isinstance(prepared, Prepared) and isinstance(prepared.decision, NeedsConfirmation):
+                answer = input(f"{prepared.decision.message}. Place this call? [y/N] ")
+                approved = answer.strip().lower() in ("y", "yes")
+        placed = await service.place(call, approved=approved)
+        if isinstance(placed, ConfirmationIssued):
+            print(f"callagent: not dialed: {placed.reason}; run again with --yes to confirm it", file=sys.stderr)
+            return 2
+        record = placed.record
+        _progress(f"call {record.call_id}: {record.status}")
+        while args.wait and record.status not in TERMINAL_STATUSES:
+            waited = await service.wait(record.call_id, 30)
+            if waited.record.status != record.status:
+                _progress(f"call {record.call_id}: {waited.record.status}")
+            record = waited.record
+    finally:
+        await service.aclose()
+    out.write(record.model_dump_json() + "\n" if args.json else record.to_text() + "\n")
+    return 0
+
+
+def _progress(message: str) -> None:
+    from datetime import datetime
+
+    print(f"[{datetime.now():%H:%M:%S}] {message}", file=sys.stderr, flush=True)
+
+
 def _dnc_list(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
-    with _store(settings) as store:
-        entries = store.list_do_not_call()
+    with _store(settings) as db:
+        entries = db.do_not_call.entries()
     if args.json:
         for e in entries:
             out.write(e.model_dump_json() + "\n")
@@ -130,9 +213,9 @@ def _dnc_add(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     from callagent.numbers import mask
 
     number = _normalize(args.number, settings)
-    with _store(settings) as store:
-        already = store.is_do_not_call(number)
-        store.add_do_not_call(number, args.reason)
+    with _store(settings) as db:
+        already = db.do_not_call.contains(number)
+        db.do_not_call.add(number, args.reason)
     if already:
         out.write(f"{mask(number)} was already on the do-not-call list.\n")
     else:
@@ -144,8 +227,8 @@ def _dnc_remove(args: argparse.Namespace, settings: Settings, out: TextIO) -> in
     from callagent.numbers import mask
 
     number = _normalize(args.number, settings)
-    with _store(settings) as store:
-        removed = store.remove_do_not_call(number)
+    with _store(settings) as db:
+        removed = db.do_not_call.remove(number)
     if not removed:
         print(f"callagent: {mask(number)} is not on the do-not-call list", file=sys.stderr)
         return 1
@@ -156,8 +239,8 @@ def _dnc_remove(args: argparse.Namespace, settings: Settings, out: TextIO) -> in
 def _refusals(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     from callagent.numbers import mask_numbers_in_text
 
-    with _store(settings) as store:
-        entries = store.list_refusals(args.limit)
+    with _store(settings) as db:
+        entries = db.refusals.recent(args.limit)
     # Stored masked already; masked again for rows written before the store did that.
     rows = [
         {
@@ -192,8 +275,8 @@ def _policy(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     from callagent.policy import DialPolicy, describe
 
     policy = DialPolicy.from_settings(settings)
-    with _store(settings) as store:
-        counts = store.counts()
+    with _store(settings) as db:
+        counts = db.calls.counts()
     out.write(json.dumps(describe(policy, counts=counts), indent=2) + "\n")
     return 0
 
@@ -201,10 +284,10 @@ def _policy(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
 # -- helpers --------------------------------------------------------------------------------
 
 
-def _store(settings: Settings) -> CallStore:
-    from callagent.store import CallStore
+def _store(settings: Settings) -> Database:
+    from callagent.store import Database
 
-    return CallStore(settings.db_url)
+    return Database(settings.db_url)
 
 
 def _normalize(raw: str, settings: Settings) -> str:

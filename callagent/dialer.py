@@ -14,22 +14,18 @@ import time
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, TypeVar
 
-from callagent.calls import CallRecord, CallRequest, CallStatus, utcnow
+from callagent.calls import CALL_ID_HEADER, CallRecord, CallRequest, CallStatus, utcnow  # CALL_ID_HEADER re-exported
 from callagent.numbers import mask
 
 if TYPE_CHECKING:
     from livekit import api
 
     from callagent.settings import Settings
-    from callagent.store import CallStore
+    from callagent.store import Database
 
 log = logging.getLogger("callagent.dialer")
 
 T = TypeVar("T")
-
-# Sent on the SIP INVITE (and by the worker on its model requests) so a call can be followed
-# across systems; the local bed uses it to tell concurrent calls apart.
-CALL_ID_HEADER = "X-Callagent-Call-Id"
 
 # How a failed `wait_until_answered` maps to a call's fate, by SIP status code.
 _SIP_OUTCOMES: dict[int, tuple[CallStatus, str]] = {
@@ -45,6 +41,7 @@ _SIP_OUTCOMES: dict[int, tuple[CallStatus, str]] = {
 # small API request, and every poll interval is added to make_phone_call's return time.
 _POLL_S = 0.02
 _SIP_POLL_S = 0.01
+_RINGING_WITHIN_S = 10.0
 CLEAN_UP_TIMEOUT_S = 5.0
 # Hanging up: a few tries, backing off, all within a bound (a client waits for end_call).
 HANG_UP_ATTEMPTS = 3
@@ -81,9 +78,9 @@ def outcome_for_sip_code(code: int | None) -> tuple[CallStatus, str]:
 
 
 class Dialer:
-    def __init__(self, settings: Settings, store: CallStore) -> None:
+    def __init__(self, settings: Settings, db: Database) -> None:
         self.settings = settings
-        self.store = store
+        self.db = db
         self._lk: api.LiveKitAPI | None = None
         self._waits: set[asyncio.Task[None]] = set()
 
@@ -151,7 +148,9 @@ class Dialer:
                 agent_name=self.settings.agent_name, room=room, metadata=request.to_metadata(),
             )))
             dispatch_id = dispatch.id
-            joined_after = await self._wait_for_agent(lk, room)
+            joined_after = await self._wait_for(
+                lk, room, api.ParticipantInfo.Kind.AGENT, self.settings.agent_join_timeout_s, _POLL_S
+            )
             if joined_after is None:
                 raise DialError(
                     f"no calling worker is online for agent name '{self.settings.agent_name}' "
@@ -159,13 +158,20 @@ class Dialer:
                     f"{self.settings.agent_join_timeout_s:g} s); start one with "
                     "`uv run calling_agent.py start`, with the same CALLAGENT_AGENT_NAME and LiveKit settings"
                 )
-            log.info("call %s: agent joined after %.0f ms; dialing %s",
-                     call_id, joined_after * 1000, mask(request.phone_number))
+            log.info("call %s: agent joined after %.0f ms; dialing %s", call_id, joined_after * 1000,
+                     mask(request.phone_number), extra={"call_id": call_id, "agent_joined_ms": round(joined_after * 1000)})
             wait = asyncio.create_task(self._dial_and_wait(request, room))
             self._waits.add(wait)
             wait.add_done_callback(self._waits.discard)
-            await self._wait_until_ringing(lk, room, wait)
-            placed = await asyncio.to_thread(self.store.get, call_id) or record
+            # Until the SIP participant exists (the INVITE is out) or the dial already ended.
+            rang = await self._wait_for(lk, room, api.ParticipantInfo.Kind.SIP, _RINGING_WITHIN_S, _SIP_POLL_S, wait)
+            if rang is None and not wait.done():
+                wait.cancel()  # the room's deletion below takes back an INVITE that is still on its way
+                raise DialError(
+                    f"LiveKit did not start the SIP call within {_RINGING_WITHIN_S:g} s; check LiveKit's SIP bridge "
+                    f"and the trunk SIP_OUTBOUND_TRUNK_ID={self.settings.sip_outbound_trunk_id}"
+                )
+            placed = await asyncio.to_thread(self.db.calls.get, call_id) or record
             if placed.status is CallStatus.failed:  # LiveKit refused the SIP call itself
                 raise DialError(placed.ended_reason or "the call failed")
         except BaseException as exc:
@@ -185,31 +191,23 @@ class Dialer:
             raise
         return placed
 
-    async def _wait_for_agent(self, lk: api.LiveKitAPI, room: str) -> float | None:
-        """Seconds until an agent was in the room, or None if none came in time."""
+    async def _wait_for(
+        self, lk: api.LiveKitAPI, room: str, kind: int, timeout_s: float, every_s: float,
+        until: asyncio.Task[None] | None = None,
+    ) -> float | None:
+        """Seconds until a participant of `kind` was in the room; None if none came within
+        `timeout_s`, or `until` finished first (then its error, if any, is raised)."""
         from livekit import api
 
         started = time.monotonic()
-        deadline = started + self.settings.agent_join_timeout_s
-        while time.monotonic() < deadline:
+        while time.monotonic() < started + timeout_s and not (until is not None and until.done()):
             res = await self._rpc(lk.room.list_participants(api.ListParticipantsRequest(room=room)))
-            if any(p.kind == api.ParticipantInfo.Kind.AGENT for p in res.participants):
+            if any(p.kind == kind for p in res.participants):
                 return time.monotonic() - started
-            await asyncio.sleep(_POLL_S)
+            await asyncio.sleep(every_s)
+        if until is not None and until.done() and until.exception():
+            raise until.exception()  # type: ignore[misc]
         return None
-
-    async def _wait_until_ringing(self, lk: api.LiveKitAPI, room: str, wait: asyncio.Task[None]) -> None:
-        """Until the SIP participant exists (the INVITE is out) or the dial already ended."""
-        from livekit import api
-
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and not wait.done():
-            res = await self._rpc(lk.room.list_participants(api.ListParticipantsRequest(room=room)))
-            if any(p.kind == api.ParticipantInfo.Kind.SIP for p in res.participants):
-                return
-            await asyncio.sleep(_SIP_POLL_S)
-        if wait.done() and wait.exception():
-            raise wait.exception()  # type: ignore[misc]
 
     async def _dial_and_wait(self, request: CallRequest, room: str) -> None:
         """Create the SIP participant and wait for the answer; record busy/declined/no answer."""
@@ -261,7 +259,7 @@ class Dialer:
 
     async def _transition(self, call_id: str, status: CallStatus, **fields: object) -> CallRecord | None:
         # The store is synchronous; keep it off the event loop that carries other calls.
-        return await asyncio.to_thread(self.store.transition, call_id, status, **fields)
+        return await asyncio.to_thread(self.db.calls.transition, call_id, status, **fields)
 
     async def _clean_up(self, room: str, dispatch_id: str | None) -> None:
         """Remove the dispatch and the room after a call that was not placed; bounded, as

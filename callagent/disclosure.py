@@ -47,7 +47,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from callagent.numbers import Refusal, Rule
+from callagent.rules import Refusal, Rule
 
 __all__ = ["Finding", "check", "find", "normalize"]
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from enum import StrEnum
 from functools import cache
 from typing import TYPE_CHECKING
 
+from callagent.rules import Refusal, Rule
 from callagent.sensitive_numbers import EU_116_RANGE, EU_116_REGIONS, SERVICES, Service, eu_116_service
 
 if TYPE_CHECKING:
@@ -28,8 +28,6 @@ __all__ = [
     "InvalidNumber",
     "NoPersonNumber",
     "NumberRefused",
-    "Refusal",
-    "Rule",
     "SensitiveNumber",
     "check_number",
     "mask",
@@ -53,71 +51,15 @@ _FICTIONAL_NANP = re.compile(r"[2-9](?!11)[0-9]{2}55501[0-9]{2}")
 _HINT = "give the number in international form, e.g. +14155550100, or set CALLAGENT_DEFAULT_REGION"
 
 
-class Rule(StrEnum):
-    """The name of every rule that can refuse a call; clients and the audit log see these."""
-
-    # The number itself (callagent.numbers).
-    invalid_characters = "invalid_characters"
-    invalid_number = "invalid_number"
-    extension = "extension"
-    emergency_number = "emergency_number"
-    sensitive_number = "sensitive_number"
-    premium_rate = "premium_rate"
-    shared_cost = "shared_cost"
-    personal_number = "personal_number"
-    no_person = "no_person"
-    # The operator's policy (callagent.policy).
-    deny_list = "deny_list"
-    allow_list = "allow_list"
-    country = "country"
-    do_not_call = "do_not_call"
-    quiet_hours = "quiet_hours"
-    max_concurrent = "max_concurrent"
-    max_per_number_per_day = "max_per_number_per_day"
-    max_per_hour = "max_per_hour"
-    confirmation = "confirmation"
-    text_too_long = "text_too_long"
-    control_characters = "control_characters"
-    invisible_characters = "invisible_characters"
-    ai_disclosure = "ai_disclosure"  # text that takes back the AI disclosure (callagent.disclosure)
-    max_duration = "max_duration"
-
-
-@dataclass(frozen=True, slots=True)
-class Refusal:
-    """Why a call may not be placed: the rule, a sentence for people, and the setting (an
-    environment variable) that governs the rule, or None when no setting can change it.
-
-    An LLM reading `text()` can tell its user exactly what stopped the call and who could
-    change that.
-    """
-
-    rule: str
-    message: str
-    setting: str | None = None
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "rule", str(self.rule))  # a plain str, also for Rule members
-
-    def text(self) -> str:
-        governed = f"setting {self.setting}" if self.setting else "no setting changes this"
-        return f"Refused by the dial policy, rule '{self.rule}' ({governed}): {self.message}"
-
-    def __str__(self) -> str:
-        return self.text()
-
-
 class NumberRefused(ValueError):
-    """A number that must not be dialed. `rule` and `setting` say which rule refused it."""
+    """A number that must not be dialed. `refusal` names the rule and its setting."""
 
-    default_rule: str = Rule.invalid_number
-    default_setting: str | None = None
+    default_rule: Rule = Rule.invalid_number
 
-    # setting="" (the default) keeps the class's own setting; None says no setting governs it.
-    def __init__(self, message: str, *, rule: str | None = None, setting: str | None = "") -> None:
+    def __init__(self, message: str, *, rule: Rule | None = None, setting: str | None = None) -> None:
         super().__init__(message)
-        self.rule = str(rule or self.default_rule)
-        self.setting = self.default_setting if setting == "" else setting
+        self.rule = rule or self.default_rule
+        self.setting = setting or self.rule.setting  # a more specific setting than the rule's, if given
 
     @property
     def refusal(self) -> Refusal:
@@ -128,7 +70,6 @@ class InvalidNumber(NumberRefused):
     """A phone number that cannot be dialed; the message says why and how to fix it."""
 
     default_rule = Rule.invalid_number
-    default_setting = "CALLAGENT_DEFAULT_REGION"  # governs numbers written without "+"
 
 
 class EmergencyNumber(NumberRefused):
@@ -163,7 +104,6 @@ class ExtensionNotAllowed(NumberRefused):
     """A number with an extension, while DIAL_ALLOW_EXTENSIONS is off."""
 
     default_rule = Rule.extension
-    default_setting = "DIAL_ALLOW_EXTENSIONS"
 
 
 def normalize(raw: str, default_region: str) -> str:
@@ -187,7 +127,6 @@ def normalize(raw: str, default_region: str) -> str:
             f"'{printable(text)}' contains {bad!r}; a phone number may only contain digits, spaces "
             f"and + - ( ) . — {_HINT}",
             rule=Rule.invalid_characters,
-            setting=None,
         )
 
     region = default_region.strip().upper()

@@ -5,17 +5,19 @@ are live, whether the number is on the do-not-call list) and this module decides
 rule can be tested with an injected `now` and made-up counts, and a refusal never depends on
 the order things happened to be fetched in.
 
-How make_phone_call uses it, before any LiveKit request:
+How the service (callagent.service) uses it, before any LiveKit request:
 
     policy = DialPolicy.from_settings(settings)
     target = policy.parse_number(phone_number)            # DialTarget | Refusal
     refusal = policy.check_text_fields(goal, context, greeting, idempotency_key=idempotency_key)
     duration = policy.duration(max_duration_s)            # int | Refusal
-    counts, lists = store.policy_inputs(target.e164, now)
+    counts, lists = <the store's facts for target.e164 at now>
     decision = policy.check(target.e164, now=now, counts=counts, lists=lists, confirmed=...)
-    record = store.create_if_within_limits(record, policy.limits, now=now)  # the race-free recheck
+    # Allowed | Refusal | NeedsConfirmation; then, under the store's write lock, the race-free
+    # recheck of the same facts: policy.admit(number, counts, on_do_not_call)
 
-Every refusal names its rule and the setting (environment variable) that governs it.
+Every refusal names its rule and the setting (environment variable) that governs it: the
+rule's own (callagent.rules), or the one of its settings that applied.
 """
 
 from __future__ import annotations
@@ -25,32 +27,25 @@ import json
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Literal
 
 from callagent import disclosure
-from callagent.numbers import (
-    DialTarget,
-    NumberRefused,
-    Refusal,
-    Rule,
-    check_number,
-    mask,
-    time_zones,
-)
+from callagent.numbers import DialTarget, NumberRefused, check_number, mask, time_zones
+from callagent.rules import Refusal, Rule
 from callagent.sensitive_numbers import SERVICES
 
 if TYPE_CHECKING:
     from callagent.settings import Settings
 
 __all__ = [
+    "Allowed",
     "Counts",
     "Decision",
     "DialPolicy",
     "Lists",
+    "NeedsConfirmation",
     "Refusal",
     "Rule",
-    "Verdict",
     "VolumeLimits",
     "call_args_hash",
     "check_text",
@@ -99,75 +94,51 @@ class VolumeLimits:
             return Refusal(
                 Rule.max_concurrent,
                 f"{counts.active} calls are already live and at most {self.max_concurrent} may be "
-                "at once; wait for one to end (wait_for_call) and try again",
-                "DIAL_MAX_CONCURRENT",
-            )
+                "at once; wait for one to end (wait_for_call) and try again")
         if counts.to_number_24h >= self.max_per_number_per_day:
             return Refusal(
                 Rule.max_per_number_per_day,
                 f"this number was already called {counts.to_number_24h} times in the last 24 hours, "
-                f"the most allowed is {self.max_per_number_per_day}; try again tomorrow",
-                "DIAL_MAX_PER_NUMBER_PER_DAY",
-            )
+                f"the most allowed is {self.max_per_number_per_day}; try again tomorrow")
         if counts.last_hour >= self.max_per_hour:
             return Refusal(
                 Rule.max_per_hour,
                 f"{counts.last_hour} calls were placed in the last hour, the most allowed is "
-                f"{self.max_per_hour}; try again later",
-                "DIAL_MAX_PER_HOUR",
-            )
+                f"{self.max_per_hour}; try again later")
         return None
+
+
+def do_not_call_refusal(number: str) -> Refusal:
+    return Refusal(
+        Rule.do_not_call,
+        f"{mask(number)} is on the do-not-call list (the callee or the operator asked that it not be called); "
+        "only the operator can remove it, with `callagent dnc remove`",
+    )
 
 
 # -- the answer -----------------------------------------------------------------------------
 
 
-class Verdict(StrEnum):
-    allow = "allow"
-    refuse = "refuse"
-    confirm_required = "confirm_required"
+@dataclass(frozen=True, slots=True)
+class Allowed:
+    """The call may be placed."""
 
 
 @dataclass(frozen=True, slots=True)
-class Decision:
-    """What `DialPolicy.check` concluded. For refuse and confirm_required, `rule`, `message`
-    and `setting` say why, in words an LLM can pass on to its user."""
+class NeedsConfirmation:
+    """The call may be placed once a person confirms it; `message` says why one is needed."""
 
-    verdict: Verdict
-    rule: str | None = None
-    message: str = ""
-    setting: str | None = None
-
-    @classmethod
-    def allow(cls) -> Decision:
-        return cls(Verdict.allow)
-
-    @classmethod
-    def refuse(cls, refusal: Refusal) -> Decision:
-        return cls(Verdict.refuse, refusal.rule, refusal.message, refusal.setting)
-
-    @classmethod
-    def confirm(cls, message: str) -> Decision:
-        return cls(Verdict.confirm_required, str(Rule.confirmation), message, "DIAL_CONFIRM")
+    message: str
+    rule: Rule = Rule.confirmation
 
     @property
-    def allowed(self) -> bool:
-        return self.verdict is Verdict.allow
+    def setting(self) -> str | None:
+        return self.rule.setting
 
-    @property
-    def refused(self) -> bool:
-        return self.verdict is Verdict.refuse
 
-    @property
-    def needs_confirmation(self) -> bool:
-        return self.verdict is Verdict.confirm_required
-
-    @property
-    def refusal(self) -> Refusal | None:
-        """The refusal, for refuse verdicts (to return as the error and record for audit)."""
-        if self.verdict is not Verdict.refuse or self.rule is None:
-            return None
-        return Refusal(self.rule, self.message, self.setting)
+# What `DialPolicy.check` concludes: allowed, refused (the Refusal says why), or allowed once a
+# person confirms.
+Decision = Allowed | Refusal | NeedsConfirmation
 
 
 # -- the policy -----------------------------------------------------------------------------
@@ -262,9 +233,7 @@ class DialPolicy:
             return Refusal(
                 Rule.max_duration,
                 f"max_duration_s must be between 1 and {self.max_duration_cap_s} seconds, not "
-                f"{requested}; leave it out for the default of {self.max_duration_s} s",
-                "CALLAGENT_MAX_DURATION_CAP_S",
-            )
+                f"{requested}; leave it out for the default of {self.max_duration_s} s")
         return requested
 
     def check(
@@ -287,53 +256,50 @@ class DialPolicy:
         try:
             target = check_number(number_e164, self.default_region, never_call=self.never_call)
         except NumberRefused as exc:
-            return Decision.refuse(exc.refusal)
+            return exc.refusal
         number = target.e164
         shown = mask(number)
 
         denied = _match(number, self.deny)
         if denied is not None:
-            return Decision.refuse(Refusal(
-                Rule.deny_list, f"{shown} matches {_show(denied)} on the deny list", "DIAL_DENY"))
+            return Refusal(Rule.deny_list, f"{shown} matches {_show(denied)} on the deny list")
 
         if number in lists.do_not_call:
-            return Decision.refuse(Refusal(
-                Rule.do_not_call,
-                f"{shown} is on the do-not-call list (the callee or the operator asked that it not "
-                "be called); only the operator can remove it, with `callagent dnc remove`",
-                None,
-            ))
+            return do_not_call_refusal(number)
 
         refusal = self._check_country(target)
         if refusal is not None:
-            return Decision.refuse(refusal)
+            return refusal
 
         listed = _match(number, self.allow) is not None
         if self.allow and not listed and self.confirm != "unlisted":
-            return Decision.refuse(Refusal(
-                Rule.allow_list,
-                f"{shown} is not on the allow list; only numbers on it may be called",
-                "DIAL_ALLOW",
-            ))
+            return Refusal(Rule.allow_list, f"{shown} is not on the allow list; only numbers on it may be called")
 
         refusal = self._check_quiet_hours(number, _utc(now))
         if refusal is not None:
-            return Decision.refuse(refusal)
+            return refusal
 
         refusal = self.limits.check(counts)
         if refusal is not None:
-            return Decision.refuse(refusal)
+            return refusal
 
         if not confirmed:
             if self.confirm == "always":
-                return Decision.confirm(
+                return NeedsConfirmation(
                     f"every call needs a person's confirmation before it is placed (DIAL_CONFIRM=always); "
                     f"ask your user to approve calling {shown}")
             if self.confirm == "unlisted" and not listed:
-                return Decision.confirm(
+                return NeedsConfirmation(
                     f"{shown} is not on the allow list, so a person must confirm this call before it "
                     "is placed (DIAL_CONFIRM=unlisted)")
-        return Decision.allow()
+        return Allowed()
+
+    def admit(self, number: str, counts: Counts, on_do_not_call: bool) -> Refusal | None:
+        """The last word before a call is recorded, on facts read under the store's write
+        lock: so that simultaneous requests cannot slip past the limits together."""
+        if on_do_not_call:
+            return do_not_call_refusal(number)
+        return self.limits.check(counts)
 
     def _check_country(self, target: DialTarget) -> Refusal | None:
         allowed = self.allowed_countries
@@ -343,9 +309,7 @@ class DialPolicy:
             return Refusal(
                 Rule.country,
                 f"{mask(target.e164)} is a non-geographic number (international freephone, satellite "
-                "or similar, often costly); list 001 in DIAL_COUNTRIES to allow these",
-                "DIAL_COUNTRIES",
-            )
+                "or similar, often costly); list 001 in DIAL_COUNTRIES to allow these")
         if "*" in allowed or target.region in allowed:
             return None
         setting_state = (
@@ -356,9 +320,7 @@ class DialPolicy:
         return Refusal(
             Rule.country,
             f"{mask(target.e164)} is in {target.region}, and calls may only go to "
-            f"{', '.join(allowed)} ({setting_state})",
-            "DIAL_COUNTRIES",
-        )
+            f"{', '.join(allowed)} ({setting_state})")
 
     def _check_quiet_hours(self, number: str, now: datetime) -> Refusal | None:
         if self.quiet_hours is None:
@@ -370,9 +332,7 @@ class DialPolicy:
             return Refusal(
                 Rule.quiet_hours,
                 f"the callee's local time cannot be told for {mask(number)} (no known time zone), so "
-                f"quiet hours {window} cannot be checked; set DIAL_QUIET_HOURS=off to call such numbers",
-                "DIAL_QUIET_HOURS",
-            )
+                f"quiet hours {window} cannot be checked; set DIAL_QUIET_HOURS=off to call such numbers")
         quiet = [(name, now.astimezone(tz)) for name, tz in zones if _in_window(now.astimezone(tz), start, end)]
         if not quiet:
             return None
@@ -388,9 +348,7 @@ class DialPolicy:
         )
         return Refusal(
             Rule.quiet_hours,
-            f"it is {shown}, inside quiet hours {window} in the callee's local time{spread}{when}",
-            "DIAL_QUIET_HOURS",
-        )
+            f"it is {shown}, inside quiet hours {window} in the callee's local time{spread}{when}")
 
 
 # -- text fields ----------------------------------------------------------------------------
@@ -489,7 +447,6 @@ def check_text(
             rule,
             f"{name} contains {what} U+{ord(c):04X}{f' ({label})' if label else ''} at position {i}; "
             f"send plain text{fine}",
-            None,
         )
     if limit is not None and len(value) > limit:
         return Refusal(
@@ -605,7 +562,7 @@ def describe(policy: DialPolicy, *, counts: Counts | None = None) -> dict[str, A
             "numbers on the do-not-call list",
         ],
         "never_call_list": [_show(e) for e in policy.never_call],
-        "settings": dict(_SETTINGS),
+        "settings": {rule.value: rule.setting for rule in Rule},
     }
     if counts is not None:
         out["usage"] = {
@@ -623,34 +580,6 @@ _SENSITIVE_NOTE = (
     + ", ".join(dict.fromkeys(s.country for s in SERVICES))
     + ", and the European 116 range (116 000-116 999) in the EU, EEA and UK"
 )
-
-
-# Which environment variable governs which rule (None: no setting; it always applies).
-_SETTINGS: dict[str, str | None] = {
-    Rule.invalid_number: "CALLAGENT_DEFAULT_REGION",
-    Rule.extension: "DIAL_ALLOW_EXTENSIONS",
-    Rule.emergency_number: None,
-    Rule.sensitive_number: None,  # the built-in list; DIAL_NEVER_CALL adds numbers, never removes
-    Rule.premium_rate: None,
-    Rule.shared_cost: None,
-    Rule.personal_number: None,
-    Rule.no_person: None,
-    Rule.deny_list: "DIAL_DENY",
-    Rule.allow_list: "DIAL_ALLOW",
-    Rule.country: "DIAL_COUNTRIES",
-    Rule.do_not_call: None,
-    Rule.quiet_hours: "DIAL_QUIET_HOURS",
-    Rule.max_concurrent: "DIAL_MAX_CONCURRENT",
-    Rule.max_per_number_per_day: "DIAL_MAX_PER_NUMBER_PER_DAY",
-    Rule.max_per_hour: "DIAL_MAX_PER_HOUR",
-    Rule.confirmation: "DIAL_CONFIRM",
-    Rule.text_too_long: "CALLAGENT_MAX_GOAL_CHARS, CALLAGENT_MAX_CONTEXT_CHARS, CALLAGENT_MAX_GREETING_CHARS",
-    Rule.invalid_characters: None,
-    Rule.control_characters: None,
-    Rule.invisible_characters: None,
-    Rule.ai_disclosure: None,
-    Rule.max_duration: "CALLAGENT_MAX_DURATION_CAP_S",
-}
 
 
 # -- helpers --------------------------------------------------------------------------------

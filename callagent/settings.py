@@ -104,6 +104,8 @@ class Settings(BaseSettings):
     realtime_model: str | None = Field(None, validation_alias="CALLAGENT_REALTIME_MODEL")
 
     log_level: str = Field("INFO", validation_alias="CALLAGENT_LOG_LEVEL")
+    # text for people; json (one object per line, with structured fields) for tools and benchmarks
+    log_format: Literal["text", "json"] = Field("text", validation_alias="CALLAGENT_LOG_FORMAT")
 
     # Dial policy (callagent.policy). Lists are comma-separated; numbers in them are E.164 or
     # written for CALLAGENT_DEFAULT_REGION, and an entry ending in "*" is a prefix ("+1415*").

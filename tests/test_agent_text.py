@@ -16,7 +16,6 @@ import pytest
 from livekit import rtc
 from livekit.plugins import openai as lk_openai
 
-from callagent import agent as agent_module
 from callagent.agent import (
     as_data,
     greeting_for,
@@ -25,6 +24,10 @@ from callagent.agent import (
     prepare_opening,
     summary_messages,
 )
+from callagent.agent import job as job_module
+from callagent.agent import opening as opening_module
+from callagent.agent import session as session_module
+from callagent.agent import summary as summary_module
 from callagent.calls import CallRequest, CallStatus, TranscriptLine
 from callagent.settings import Settings
 
@@ -202,14 +205,14 @@ def test_summarize_keeps_the_json_schema(monkeypatch: pytest.MonkeyPatch) -> Non
             return SimpleNamespace(choices=[SimpleNamespace(message=SimpleNamespace(content=content))])
 
     client = SimpleNamespace(chat=SimpleNamespace(completions=Completions()))
-    monkeypatch.setattr(agent_module, "_openai_client", lambda settings, req: client)
+    monkeypatch.setattr(summary_module, "openai_client", lambda settings, req: client)
     settings = SimpleNamespace(llm_model="gpt-test")
     transcript = [TranscriptLine(role="agent", text="Hi"), TranscriptLine(role="callee", text="Yes, Tuesday.")]
-    summary, outcome = asyncio.run(agent_module.summarize(
+    summary, outcome = asyncio.run(summary_module.summarize(
         settings, request(), transcript, CallStatus.completed, "done"))  # type: ignore[arg-type]
     assert summary == "They confirmed." and outcome is not None and outcome.goal_achieved == "yes"
     assert sent["response_format"] == {"type": "json_schema", "json_schema": {
-        "name": "call_outcome", "schema": agent_module._OUTCOME_SCHEMA, "strict": True}}
+        "name": "call_outcome", "schema": summary_module.SUMMARY_SCHEMA, "strict": True}}
     messages = sent["messages"]
     assert isinstance(messages, list) and "[BEGIN TRANSCRIPT " in messages[1]["content"]
 
@@ -269,15 +272,15 @@ def test_in_realtime_mode_the_opening_is_prerendered_tts_of_exactly_the_greeting
 
     async def main() -> None:
         # The real session build: a RealtimeModel and no TTS on the session.
-        session = agent_module.build_session(settings, req, None)  # type: ignore[arg-type]
+        session = session_module.build_session(settings, req, None)  # type: ignore[arg-type]
         assert isinstance(session.llm, lk_openai.realtime.RealtimeModel) and session.tts is None
         # The opening's TTS is built anyway, from the TTS settings, on the call's client.
-        tts = agent_module.greeting_tts(settings, req, session)  # type: ignore[arg-type]
+        tts = opening_module.greeting_tts(settings, req, session)  # type: ignore[arg-type]
         assert isinstance(tts, lk_openai.TTS)
         assert tts.model == "tts-test" and tts._opts.voice == "coral"
 
         fake = FakeTTS()
-        monkeypatch.setattr(agent_module, "_tts", lambda settings, client: fake)
+        monkeypatch.setattr(opening_module, "tts_for", lambda settings, client: fake)
         greeting, audio = prepare_opening(settings, req, session)  # type: ignore[arg-type]
         assert greeting == greeting_for(req) == f"{DISCLOSURE} I'm calling about your appointment."
         player = FakeSession(tts=None)
@@ -304,7 +307,7 @@ def test_in_the_pipeline_the_sessions_own_tts_renders_the_opening() -> None:
 
 
 def test_the_call_never_asks_the_model_to_say_the_opening() -> None:
-    source = inspect.getsource(agent_module.CallJob.run)
+    source = inspect.getsource(job_module.CallJob.run)
     assert "generate_reply" not in source
     assert "prepare_opening(" in source and "play_opening(" in source
 
@@ -330,14 +333,14 @@ class FakeCall:
 def test_a_call_whose_disclosure_cannot_be_rendered_is_ended() -> None:
     async def main() -> None:
         call = FakeCall()
-        broken = agent_module.Prerendered(BrokenTTS(), DISCLOSURE)
-        await agent_module.end_unless_disclosed(call, broken)  # type: ignore[arg-type]
+        broken = opening_module.Prerendered(BrokenTTS(), DISCLOSURE)
+        await opening_module.end_unless_disclosed(call, broken)  # type: ignore[arg-type]
         assert call.hung_up and call.settled[0][0] == CallStatus.failed
         assert "disclosure could not be spoken" in call.settled[0][1]
         assert [f async for f in broken.frames()] == []
 
         call = FakeCall()
-        await agent_module.end_unless_disclosed(call, agent_module.Prerendered(FakeTTS(), DISCLOSURE))  # type: ignore[arg-type]
+        await opening_module.end_unless_disclosed(call, opening_module.Prerendered(FakeTTS(), DISCLOSURE))  # type: ignore[arg-type]
         assert not call.hung_up and not call.settled
 
     asyncio.run(main())

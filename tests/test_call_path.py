@@ -328,7 +328,7 @@ def test_end_call_that_livekit_refuses_is_an_error_and_the_worker_hangs_up(
 
 def test_a_call_ended_by_another_process_is_hung_up_by_the_worker(patient: tuple[dict[str, str], Worker]) -> None:
     from callagent.calls import CallStatus
-    from callagent.store import CallStore
+    from callagent.store import Database
 
     env, _ = patient
     seen = {c.get("call_key") for c in phonelog.calls()}
@@ -337,8 +337,8 @@ def test_a_call_ended_by_another_process_is_hung_up_by_the_worker(patient: tuple
         call_id = _new_answered_call(seen)
         _wait_status(env, call_id, {"in_progress"})
         asked_at = time.time()
-        with CallStore(env["CALLAGENT_DB_URL"]) as store:  # as a second server would
-            assert store.transition(call_id, CallStatus.canceled, ended_reason="ended by another server")
+        with Database(env["CALLAGENT_DB_URL"]) as store:  # as a second server would
+            assert store.calls.transition(call_id, CallStatus.canceled, ended_reason="ended by another server")
         _agent_hung_up_after(call_id, asked_at)
         rec = _wait_status(env, call_id, {"canceled"})
         assert rec["ended_reason"] == "ended by another server" and rec["transcript"], rec

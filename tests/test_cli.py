@@ -16,7 +16,8 @@ from callagent import settings as settings_module
 from callagent.cli import main
 from callagent.policy import DialPolicy, Lists
 from callagent.settings import Settings, get_settings
-from callagent.store import CallStore
+from callagent.rules import Refusal, Rule
+from callagent.store import Database
 
 ENV_NAMES = [str(f.validation_alias) for f in Settings.model_fields.values() if f.validation_alias]
 T0 = datetime(2025, 1, 15, 20, 0, tzinfo=UTC)
@@ -60,23 +61,23 @@ def test_dnc_add_list_remove(db_url: str, capsys: pytest.CaptureFixture[str]) ->
     assert (number, source, reason) == ("+14155550107", "operator", "asked by letter")  # in full
     assert added.endswith(" UTC")
 
-    with CallStore(db_url) as store:  # what make_phone_call will consult
-        assert store.policy_inputs("+14155550107")[1] == Lists(frozenset({"+14155550107"}))
+    with Database(db_url) as store:  # what make_phone_call will consult
+        assert store.calls.facts("+14155550107")[1] is True
 
     code, out, _ = run(capsys, "dnc", "remove", "415.555.0107")
     assert (code, out) == (0, "Removed +*******0107 from the do-not-call list.\n")
     code, out, err = run(capsys, "dnc", "remove", "415.555.0107")
     assert code == 1 and out == ""
     assert err == "callagent: +*******0107 is not on the do-not-call list\n"
-    with CallStore(db_url) as store:
-        assert not store.is_do_not_call("+14155550107")
+    with Database(db_url) as store:
+        assert not store.do_not_call.contains("+14155550107")
 
 
 def test_dnc_list_shows_what_the_agent_added(db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     # The worker's add_to_do_not_call tool calls exactly this during a call.
-    with CallStore(db_url) as store:
-        store.add_do_not_call("+14155550107", "asked during a call", "a1b2c3d4e5f6", at=T0)
-        store.add_do_not_call("+14155550100", "operator\x1b[31m", at=T0 + timedelta(minutes=1))
+    with Database(db_url) as store:
+        store.do_not_call.add("+14155550107", "asked during a call", "a1b2c3d4e5f6", at=T0)
+        store.do_not_call.add("+14155550100", "operator\x1b[31m", at=T0 + timedelta(minutes=1))
     code, out, _ = run(capsys, "dnc", "list")
     assert code == 0
     assert out.splitlines() == [
@@ -94,8 +95,8 @@ def test_dnc_add_refuses_what_is_not_a_number(db_url: str, capsys: pytest.Captur
     code, out, err = run(capsys, "dnc", "add", bad)
     assert code == 2 and out == ""
     assert err.startswith("callagent: ") and ("not a valid phone number" in err or "contains" in err)
-    with CallStore(db_url) as store:
-        assert store.list_do_not_call() == []
+    with Database(db_url) as store:
+        assert store.do_not_call.entries() == []
 
 
 def test_dnc_numbers_follow_the_default_region(
@@ -109,13 +110,13 @@ def test_dnc_numbers_follow_the_default_region(
 def test_refusals(db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "refusals")
     assert (code, out) == (0, "No refused calls.\n")
-    with CallStore(db_url) as store:
-        store.record_refusal("+14155550100", "quiet_hours", "it is 22:30 in America/Los_Angeles",
-                             at=T0, setting="DIAL_QUIET_HOURS")
-        store.record_refusal("$(reboot)", "invalid_characters", "'$(reboot)' contains '$beort'\x1b[2J",
+    with Database(db_url) as store:
+        store.refusals.record(Refusal(Rule.quiet_hours, "it is 22:30 in America/Los_Angeles"), "+14155550100",
+                             at=T0)
+        store.refusals.record(Refusal(Rule.invalid_characters, "'$(reboot)' contains '$beort'\x1b[2J"), "$(reboot)",
                              at=T0 + timedelta(seconds=1))
-        store.record_refusal("+14155550101", "deny_list", "'+1 415 555 0101' matched +1415*",
-                             at=T0 + timedelta(seconds=2), setting="DIAL_DENY")
+        store.refusals.record(Refusal(Rule.deny_list, "'+1 415 555 0101' matched +1415*"), "+14155550101",
+                             at=T0 + timedelta(seconds=2))
     code, out, _ = run(capsys, "refusals")
     assert code == 0
     assert out.splitlines() == [
@@ -134,10 +135,10 @@ def test_refusals(db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     }
 
     # A looping client's refusals share a row, and the listing says how many.
-    with CallStore(db_url) as store:
+    with Database(db_url) as store:
         for i in range(3):
-            store.record_refusal("+14155550101", "deny_list", "'+1 415 555 0101' matched +1415*",
-                                 at=T0 + timedelta(seconds=2 + i), setting="DIAL_DENY")
+            store.refusals.record(Refusal(Rule.deny_list, "'+1 415 555 0101' matched +1415*"), "+14155550101",
+                             at=T0 + timedelta(seconds=2 + i))
     code, out, _ = run(capsys, "refusals", "--limit", "1")
     assert out.rstrip().endswith("(x4, the last at 20:00:04)"), out
 

@@ -14,7 +14,7 @@ import unicodedata
 import pytest
 
 from callagent import disclosure
-from callagent.numbers import Refusal, Rule
+from callagent.rules import Refusal, Rule
 from callagent.policy import DialPolicy, check_text, check_text_fields
 
 FIELDS = ("goal", "context", "greeting")

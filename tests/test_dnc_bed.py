@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from callagent.store import CallStore
+from callagent.store import Database
 from devstack import phonelog
 from test_call_path import Worker, bed_env, client, place
 
@@ -40,8 +40,8 @@ def worker(env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Ite
 
 def test_a_callee_who_asks_not_to_be_called_is_not_called_again(env: dict[str, str], worker: Worker) -> None:
     db_url = env["CALLAGENT_DB_URL"]
-    with CallStore(db_url) as store:
-        assert not store.is_do_not_call(DNC)
+    with Database(db_url) as store:
+        assert not store.do_not_call.contains(DNC)
 
     # The call: the callee asks, the agent puts the number on the list and ends the call.
     rec = place(env, "+1 415 555 0107", "--goal", "Tell them about our spring offer")
@@ -54,8 +54,8 @@ def test_a_callee_who_asks_not_to_be_called_is_not_called_again(env: dict[str, s
     phone = phonelog.wait_for(rec["call_id"], lambda c: bool(c.get("ended")), timeout=15)
     assert phone["answered_at"] is not None
 
-    with CallStore(db_url) as store:
-        (entry,) = [e for e in store.list_do_not_call() if e.number == DNC]
+    with Database(db_url) as store:
+        (entry,) = [e for e in store.do_not_call.entries() if e.number == DNC]
     assert entry.call_id == rec["call_id"]  # put there by the agent, during that call
 
     # The next call to that number is refused before LiveKit: the phone never rings.
@@ -69,10 +69,10 @@ def test_a_callee_who_asks_not_to_be_called_is_not_called_again(env: dict[str, s
     time.sleep(2)
     assert len(phonelog.calls()) == rings_before
 
-    with CallStore(db_url) as store:
-        refusal = store.list_refusals()[0]
+    with Database(db_url) as store:
+        refusal = store.refusals.recent()[0]
         assert (refusal.rule, refusal.number) == ("do_not_call", DNC)
-        calls_to_it = store.list(phone_number=DNC, limit=10)[0]
+        calls_to_it = store.calls.page(phone_number=DNC, limit=10)[0]
     assert [c.call_id for c in calls_to_it] == [rec["call_id"]]  # no second record
 
     # The operator sees it on the list, with the call it came from, and can take it off.
@@ -86,5 +86,5 @@ def test_a_callee_who_asks_not_to_be_called_is_not_called_again(env: dict[str, s
         timeout=60,
     )
     assert removed.returncode == 0, removed.stderr
-    with CallStore(db_url) as store:
-        assert not store.is_do_not_call(DNC)
+    with Database(db_url) as store:
+        assert not store.do_not_call.contains(DNC)

@@ -27,7 +27,7 @@ from mcp_types import TextContent
 
 from callagent.calls import CallRecord, CallStatus, new_call_id
 from callagent.http_transport import DropQueryStrings, loggable_path
-from callagent.store import CallStore
+from callagent.store import Database
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "tok-9f8e7d6c5b4a39281706f5e4d3c2b1a0"
@@ -177,8 +177,8 @@ def test_good_token_and_host_are_served(server: HttpServer, host: str) -> None:
 @pytest.mark.anyio
 @pytest.mark.parametrize("mode", ["auto", "legacy"])
 async def test_mcp_client_end_to_end_with_the_token(server: HttpServer, tmp: Path, mode: str) -> None:
-    with CallStore(f"sqlite:///{tmp / 'calls.db'}") as store:
-        existing = store.create(CallRecord(
+    with Database(f"sqlite:///{tmp / 'calls.db'}") as store:
+        existing = store.calls.create(CallRecord(
             call_id=new_call_id(), phone_number="+14155550100", status=CallStatus.completed, goal="earlier",
             caller_name="Test Operator", max_duration_s=300, ring_timeout_s=30,
         ))

@@ -15,13 +15,15 @@ from typing import Any
 import pytest
 
 from callagent import settings as settings_module
-from callagent.numbers import DialTarget, Refusal, Rule
+from callagent.numbers import DialTarget
+from callagent.rules import Refusal, Rule
 from callagent.policy import (
+    Allowed,
     Counts,
     Decision,
     DialPolicy,
     Lists,
-    Verdict,
+    NeedsConfirmation,
     VolumeLimits,
     call_args_hash,
     check_text_fields,
@@ -92,13 +94,13 @@ def place(call: Call) -> Decision:
     policy = DialPolicy(**call.policy)
     target = policy.parse_number(call.number)
     if isinstance(target, Refusal):
-        return Decision.refuse(target)
+        return target
     refusal = policy.check_text_fields(call.goal, call.context, call.greeting, idempotency_key=call.idempotency_key)
     if refusal is not None:
-        return Decision.refuse(refusal)
+        return refusal
     duration = policy.duration(call.max_duration_s)
     if isinstance(duration, Refusal):
-        return Decision.refuse(duration)
+        return duration
     return policy.check(
         target.e164, now=call.now, counts=call.counts, lists=Lists(frozenset(call.dnc)), confirmed=call.confirmed
     )
@@ -251,10 +253,9 @@ def test_the_table_is_big_and_covers_every_rule() -> None:
 @pytest.mark.parametrize("name,call,rule", BAD, ids=[name for name, _, _ in BAD])
 def test_bad_input_is_refused_naming_its_rule(name: str, call: Call, rule: str) -> None:
     decision = place(call)
-    assert decision.verdict is Verdict.refuse, decision
+    assert isinstance(decision, Refusal), decision
     assert decision.rule == rule
-    refusal = decision.refusal
-    assert refusal is not None and refusal.rule == rule
+    refusal = decision
     assert len(refusal.message) > 20
     if rule == Rule.text_too_long:
         field_name = refusal.message.split()[0]
@@ -279,13 +280,13 @@ def test_the_bed_magic_numbers_pass_the_default_policy(suffix: str) -> None:
     number = f"+1 415 555 01{suffix}"
     target = DialPolicy().parse_number(number)
     assert target == DialTarget(f"+141555501{suffix}", None, "US", "FIXED_LINE_OR_MOBILE")
-    assert place(Call(number=number)) == Decision.allow()
+    assert place(Call(number=number)) == Allowed()
 
 
 @pytest.mark.parametrize("hour", range(24))
 def test_with_quiet_hours_off_the_bed_numbers_pass_at_any_hour(hour: int) -> None:
     now = datetime(2025, 1, 15, hour, 17, tzinfo=UTC)
-    assert place(Call(now=now, policy={"quiet_hours": None})).allowed
+    assert isinstance(place(Call(now=now, policy={"quiet_hours": None})), Allowed)
 
 
 def test_the_bed_environment_policy_passes(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -294,7 +295,7 @@ def test_the_bed_environment_policy_passes(monkeypatch: pytest.MonkeyPatch, tmp_
     policy = DialPolicy.from_settings(get_settings())
     for hour in (0, 6, 12, 18, 23):
         now = datetime(2025, 6, 1, hour, tzinfo=UTC)
-        assert policy.check(BED, now=now, counts=Counts(), lists=Lists()).allowed
+        assert isinstance(policy.check(BED, now=now, counts=Counts(), lists=Lists()), Allowed)
 
 
 GOOD: list[tuple[str, Call]] = [
@@ -330,7 +331,7 @@ GOOD: list[tuple[str, Call]] = [
 
 @pytest.mark.parametrize("name,call", GOOD, ids=[name for name, _ in GOOD])
 def test_good_calls_are_allowed(name: str, call: Call) -> None:
-    assert place(call) == Decision.allow()
+    assert place(call) == Allowed()
 
 
 # -- details ---------------------------------------------------------------------------------
@@ -358,7 +359,7 @@ def test_unknown_time_zone_is_refused_when_quiet_hours_apply(monkeypatch: pytest
     monkeypatch.setattr(policy_module, "time_zones", lambda number: ())
     decision = place(Call())
     assert decision.rule == Rule.quiet_hours and "cannot be told" in decision.message
-    assert place(Call(policy={"quiet_hours": None})).allowed
+    assert isinstance(place(Call(policy={"quiet_hours": None})), Allowed)
 
 
 def test_extension_is_split_off_when_allowed() -> None:
@@ -371,24 +372,24 @@ def test_extension_is_split_off_when_allowed() -> None:
 
 def test_confirmation_always() -> None:
     decision = place(Call(policy={"confirm": "always"}))
-    assert decision.needs_confirmation and decision.rule == "confirmation"
-    assert decision.setting == "DIAL_CONFIRM" and decision.refusal is None
+    assert isinstance(decision, NeedsConfirmation) and decision.rule == "confirmation"
+    assert decision.setting == "DIAL_CONFIRM" and not isinstance(decision, Refusal)
     assert "+*******0100" in decision.message
-    assert place(Call(policy={"confirm": "always"}, confirmed=True)).allowed
+    assert isinstance(place(Call(policy={"confirm": "always"}, confirmed=True)), Allowed)
     # Confirmation never overrides a refusal.
     assert place(Call(policy={"confirm": "always"}, confirmed=True, now=LA_2230)).rule == Rule.quiet_hours
-    assert place(Call(policy={"confirm": "always"}, now=LA_2230)).refused
+    assert isinstance(place(Call(policy={"confirm": "always"}, now=LA_2230)), Refusal)
 
 
 def test_confirmation_unlisted() -> None:
     unlisted = {"confirm": "unlisted", "allow": ("+14155550101",)}
-    assert place(Call(number="+1 415 555 0101", policy=unlisted)).allowed
+    assert isinstance(place(Call(number="+1 415 555 0101", policy=unlisted)), Allowed)
     decision = place(Call(policy=unlisted))  # not on the allow list: ask, do not refuse
-    assert decision.needs_confirmation and "not on the allow list" in decision.message
-    assert place(Call(policy=unlisted, confirmed=True)).allowed
+    assert isinstance(decision, NeedsConfirmation) and "not on the allow list" in decision.message
+    assert isinstance(place(Call(policy=unlisted, confirmed=True)), Allowed)
     # With no allow list at all, every number is unlisted.
-    assert place(Call(policy={"confirm": "unlisted"})).needs_confirmation
-    assert place(Call(policy={"confirm": "never"})).allowed
+    assert isinstance(place(Call(policy={"confirm": "unlisted"})), NeedsConfirmation)
+    assert isinstance(place(Call(policy={"confirm": "never"})), Allowed)
 
 
 def test_duration_defaults_and_cap() -> None:
@@ -497,8 +498,9 @@ def test_from_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 
 def test_refusal_text() -> None:
-    refusal = Refusal(Rule.quiet_hours, "it is late", "DIAL_QUIET_HOURS")
-    assert refusal.rule == "quiet_hours" and type(refusal.rule) is str
+    refusal = Refusal(Rule.quiet_hours, "it is late")  # the setting is the rule's own
+    assert refusal.rule == "quiet_hours" and isinstance(refusal.rule, str)  # a str, also in JSON
+    assert Refusal("quiet_hours", "it is late") == refusal
     assert str(refusal) == "Refused by the dial policy, rule 'quiet_hours' (setting DIAL_QUIET_HOURS): it is late"
     assert "no setting changes this" in Refusal(Rule.emergency_number, "no").text()
 
@@ -513,9 +515,21 @@ def test_check_refuses_a_non_e164_argument_instead_of_raising() -> None:
 def test_quiet_hours_window_within_one_day_and_dst() -> None:
     # 2025-03-09: Los Angeles switches to daylight time; 08:00 PDT is 15:00 UTC.
     policy = {"quiet_hours": (time(21), time(8))}
-    assert place(Call(now=datetime(2025, 3, 9, 14, 59, tzinfo=UTC), policy=policy)).refused
-    assert place(Call(now=datetime(2025, 3, 9, 15, 0, tzinfo=UTC), policy=policy)).allowed
+    assert isinstance(place(Call(now=datetime(2025, 3, 9, 14, 59, tzinfo=UTC), policy=policy)), Refusal)
+    assert isinstance(place(Call(now=datetime(2025, 3, 9, 15, 0, tzinfo=UTC), policy=policy)), Allowed)
     lunch = {"quiet_hours": (time(11, 30), time(12))}  # a window within one day
-    assert place(Call(now=LA_NOON - timedelta(hours=1), policy=lunch)).allowed  # 11:00
-    assert place(Call(now=LA_NOON - timedelta(minutes=15), policy=lunch)).refused  # 11:45
-    assert place(Call(now=LA_NOON, policy=lunch)).allowed  # 12:00: the end is not quiet
+    assert isinstance(place(Call(now=LA_NOON - timedelta(hours=1), policy=lunch)), Allowed)  # 11:00
+    assert isinstance(place(Call(now=LA_NOON - timedelta(minutes=15), policy=lunch)), Refusal)  # 11:45
+    assert isinstance(place(Call(now=LA_NOON, policy=lunch)), Allowed)  # 12:00: the end is not quiet
+
+
+def test_dial_policy_lists_every_rule_with_its_setting() -> None:
+    """One source of truth: each Rule carries its setting, and dial_policy lists them all. A
+    rule added without an entry here (who governs it, written out independently) fails."""
+    info = describe(DialPolicy())
+    assert set(info["settings"]) == {rule.value for rule in Rule}
+    assert set(EXPECTED_SETTING) | {Rule.confirmation, Rule.text_too_long} == set(Rule)
+    for rule, setting in EXPECTED_SETTING.items():
+        assert info["settings"][rule] == setting == rule.setting, rule
+    assert info["settings"]["confirmation"] == "DIAL_CONFIRM"
+    assert set(TEXT_SETTING.values()) == set(info["settings"]["text_too_long"].split(", "))

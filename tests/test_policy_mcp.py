@@ -26,7 +26,7 @@ from mcp_types import CallToolResult, ElicitResult, TextContent
 from callagent.calls import CallRecord, CallStatus, new_call_id, utcnow
 from callagent.numbers import mask
 from callagent.settings import Settings
-from callagent.store import CallStore
+from callagent.store import Database
 from callagent.tools import create_server
 from fake_livekit import FakeLiveKit
 
@@ -75,8 +75,8 @@ def db_url(tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def store(db_url: str) -> Iterator[CallStore]:
-    with CallStore(db_url) as s:
+def store(db_url: str) -> Iterator[Database]:
+    with Database(db_url) as s:
         yield s
 
 
@@ -133,23 +133,23 @@ def quiet_window_now(zone: str) -> str:
     return f"{local - timedelta(hours=1):%H:%M}-{local + timedelta(hours=1):%H:%M}"
 
 
-def add_dnc(store: CallStore) -> None:
-    store.add_do_not_call("+14155550107", reason="asked during a call")
+def add_dnc(store: Database) -> None:
+    store.do_not_call.add("+14155550107", reason="asked during a call")
 
 
-def three_live_calls(store: CallStore) -> None:
+def three_live_calls(store: Database) -> None:
     for n in ("+14155550160", "+14155550161", "+14155550162"):
-        store.create(record(n, CallStatus.ringing, heartbeat_at=utcnow()))
+        store.calls.create(record(n, CallStatus.ringing, heartbeat_at=utcnow()))
 
 
-def called_twice_today(store: CallStore) -> None:
+def called_twice_today(store: Database) -> None:
     for hours in (2, 5):
-        store.create(record("+14155550170", CallStatus.completed, created_at=utcnow() - timedelta(hours=hours)))
+        store.calls.create(record("+14155550170", CallStatus.completed, created_at=utcnow() - timedelta(hours=hours)))
 
 
-def hour_used_up(store: CallStore) -> None:
+def hour_used_up(store: Database) -> None:
     for n in ("+14155550180", "+14155550181"):
-        store.create(record(n, CallStatus.completed, created_at=utcnow() - timedelta(minutes=10)))
+        store.calls.create(record(n, CallStatus.completed, created_at=utcnow() - timedelta(minutes=10)))
 
 
 @dataclass(frozen=True)
@@ -159,7 +159,7 @@ class Case:
     rule: str
     setting: str | None
     env: dict[str, str | Callable[[], str]] = field(default_factory=dict)
-    setup: Callable[[CallStore], None] | None = None
+    setup: Callable[[Database], None] | None = None
     # An allowed call under the same settings, which must reach LiveKit; None where the case's
     # state refuses every call (the volume limits).
     control: dict[str, Any] | None = field(default_factory=lambda: {"phone_number": ALLOWED})
@@ -294,13 +294,13 @@ def test_the_table_is_big_and_covers_every_kind_of_rule() -> None:
 
 @pytest.mark.parametrize("case", [pytest.param(c, id=c.id) for c in CASES])
 async def test_refused_before_anything_reaches_livekit(
-    case: Case, db_url: str, store: CallStore, livekit: FakeLiveKit
+    case: Case, db_url: str, store: Database, livekit: FakeLiveKit
 ) -> None:
     env = {k: v() if callable(v) else v for k, v in case.env.items()}
     settings = make_settings(db_url, livekit.url, **env)
     if case.setup:
         case.setup(store)
-    records_before = {r.call_id for r in store.list(limit=100)[0]}
+    records_before = {r.call_id for r in store.calls.page(limit=100)[0]}
 
     async with Client(create_server(settings)) as client:
         result = await client.call_tool("make_phone_call", case.args)
@@ -313,30 +313,30 @@ async def test_refused_before_anything_reaches_livekit(
         assert livekit.requests == [], "a refused call reached LiveKit"
 
         # Kept for audit; no call record was created.
-        (refusal,) = store.list_refusals()
+        (refusal,) = store.refusals.recent()
         assert refusal.rule == case.rule
         assert refusal.setting == case.setting
-        assert {r.call_id for r in store.list(limit=100)[0]} == records_before
+        assert {r.call_id for r in store.calls.page(limit=100)[0]} == records_before
 
         if case.control is not None:
             control = await client.call_tool("make_phone_call", case.control)
             assert_reached_livekit(control, livekit, before=0)
-            assert len(store.list_refusals()) == 1
+            assert len(store.refusals.recent()) == 1
 
 
-async def test_positive_control_reaches_livekit(db_url: str, store: CallStore, livekit: FakeLiveKit) -> None:
+async def test_positive_control_reaches_livekit(db_url: str, store: Database, livekit: FakeLiveKit) -> None:
     async with Client(create_server(make_settings(db_url, livekit.url))) as client:
         result = await client.call_tool("make_phone_call", {"phone_number": "+1 (415) 555-0142", "goal": "Say hi"})
     assert_reached_livekit(result, livekit, before=0)
     assert livekit.count > 0
-    (call,), _ = store.list()
+    (call,), _ = store.calls.page()
     assert call.phone_number == ALLOWED
     assert call.status == CallStatus.failed and "LIVEKIT_API_KEY" in (call.ended_reason or "")
-    assert store.list_refusals() == []
+    assert store.refusals.recent() == []
 
 
 async def test_the_policy_is_checked_with_the_numbers_time_zone_not_the_servers(
-    db_url: str, store: CallStore, livekit: FakeLiveKit
+    db_url: str, store: Database, livekit: FakeLiveKit
 ) -> None:
     """One window, two numbers: quiet in Los Angeles, calling hours in New York or London
     (a two-hour window around Los Angeles' time never covers theirs)."""
@@ -353,7 +353,7 @@ async def test_the_policy_is_checked_with_the_numbers_time_zone_not_the_servers(
 # -- volume under load ----------------------------------------------------------------------------
 
 
-async def test_twenty_simultaneous_calls_with_a_limit_of_three(db_url: str, store: CallStore) -> None:
+async def test_twenty_simultaneous_calls_with_a_limit_of_three(db_url: str, store: Database) -> None:
     """20 make_phone_call requests at once, DIAL_MAX_CONCURRENT=3. LiveKit holds CreateRoom for 3 s,
     so the 3 admitted calls stay live while the other 17 are checked: exactly 3 reach LiveKit,
     17 are refused with rule max_concurrent, and every request is accounted for."""
@@ -386,8 +386,8 @@ async def test_twenty_simultaneous_calls_with_a_limit_of_three(db_url: str, stor
     assert elapsed >= 3.0  # the admitted calls really were held live while the others were refused
 
     # No record lost: 3 call records (each ended, none stuck live) + 17 refusals = the 20 numbers.
-    calls, _ = store.list(limit=100)
-    refusals = store.list_refusals(limit=100)
+    calls, _ = store.calls.page(limit=100)
+    refusals = store.refusals.recent(limit=100)
     assert len(calls) == 3 and len(refusals) == 17
     assert {c.phone_number for c in calls} == dialed
     assert all(c.status == CallStatus.failed for c in calls)
@@ -399,7 +399,7 @@ async def test_twenty_simultaneous_calls_with_a_limit_of_three(db_url: str, stor
 # -- confirmation ------------------------------------------------------------------------------------
 
 
-async def test_confirmation_token_flow(db_url: str, store: CallStore, livekit: FakeLiveKit) -> None:
+async def test_confirmation_token_flow(db_url: str, store: Database, livekit: FakeLiveKit) -> None:
     settings = make_settings(db_url, livekit.url, DIAL_CONFIRM="always")
     args = {"phone_number": "+1 415 555 0142", "goal": "Confirm the delivery window", "max_duration_s": 120}
     async with Client(create_server(settings)) as client:  # no elicitation support
@@ -417,14 +417,14 @@ async def test_confirmation_token_flow(db_url: str, store: CallStore, livekit: F
         assert data["call"]["goal"] == "Confirm the delivery window"
         assert data["call"]["max_duration_s"] == 120
         assert "+1 415-555-0142" in text(first) and "AI assistant" in text(first)
-        assert livekit.count == 0 and store.list()[0] == []  # nothing dialed, nothing recorded
+        assert livekit.count == 0 and store.calls.page()[0] == []  # nothing dialed, nothing recorded
 
         # Same arguments (written differently) plus the token: dialed.
         confirmed = await client.call_tool(
             "make_phone_call", {**args, "phone_number": "(415) 555-0142", "confirmation_token": token}
         )
         assert_reached_livekit(confirmed, livekit, before=0)
-        assert len(store.list()[0]) == 1
+        assert len(store.calls.page()[0]) == 1
 
         # The token is spent.
         again = await client.call_tool("make_phone_call", {**args, "confirmation_token": token})
@@ -452,12 +452,12 @@ async def test_confirmation_token_flow(db_url: str, store: CallStore, livekit: F
         assert made_up.is_error and "rule 'confirmation'" in text(made_up)
 
     assert livekit.create_rooms() == 1
-    kept = store.list_refusals()
+    kept = store.refusals.recent()
     assert {r.rule for r in kept} == {"confirmation"}
     assert sum(r.repeats for r in kept) == 5  # identical ones within a minute share a row
 
 
-async def test_confirmation_token_expires(db_url: str, store: CallStore, livekit: FakeLiveKit) -> None:
+async def test_confirmation_token_expires(db_url: str, store: Database, livekit: FakeLiveKit) -> None:
     settings = make_settings(db_url, livekit.url, DIAL_CONFIRM="always", DIAL_CONFIRM_TTL_S="10")
     args = {"phone_number": ALLOWED}
     async with Client(create_server(settings)) as client:
@@ -471,7 +471,7 @@ async def test_confirmation_token_expires(db_url: str, store: CallStore, livekit
 
 
 async def test_unlisted_mode_confirms_only_numbers_off_the_allow_list(
-    db_url: str, store: CallStore, livekit: FakeLiveKit
+    db_url: str, store: Database, livekit: FakeLiveKit
 ) -> None:
     settings = make_settings(db_url, livekit.url, DIAL_CONFIRM="unlisted", DIAL_ALLOW=ALLOWED)
     async with Client(create_server(settings)) as client:
@@ -487,7 +487,7 @@ async def test_unlisted_mode_confirms_only_numbers_off_the_allow_list(
 @pytest.mark.parametrize("mode", ["auto", "legacy"])  # 2026-07-28 input-required flow; 2025 back-channel
 @pytest.mark.parametrize("answer", ["accept", "say-no", "decline", "cancel"])
 async def test_confirmation_by_elicitation(
-    mode: str, answer: str, db_url: str, store: CallStore, livekit: FakeLiveKit
+    mode: str, answer: str, db_url: str, store: Database, livekit: FakeLiveKit
 ) -> None:
     asked: list[str] = []
 
@@ -509,17 +509,17 @@ async def test_confirmation_by_elicitation(
     assert "AI assistant calling on behalf of Test Operator" in asked[0]
     if answer == "accept":
         assert_reached_livekit(result, livekit, before=0)
-        assert store.list_refusals() == []
+        assert store.refusals.recent() == []
     else:
         assert result.is_error
         assert "rule 'confirmation'" in text(result) and "did not approve" in text(result)
         assert livekit.count == 0
-        assert [r.rule for r in store.list_refusals()] == ["confirmation"]
+        assert [r.rule for r in store.refusals.recent()] == ["confirmation"]
 
 
 @pytest.mark.parametrize("context_chars", [200, 3900])
 async def test_the_person_asked_sees_everything_the_agent_is_told(
-    context_chars: int, db_url: str, store: CallStore, livekit: FakeLiveKit
+    context_chars: int, db_url: str, store: Database, livekit: FakeLiveKit
 ) -> None:
     """Goal, context and greeting are in the question, within a size a client can show; what
     is cut says so."""
@@ -549,7 +549,7 @@ async def test_the_person_asked_sees_everything_the_agent_is_told(
 
 
 async def test_a_call_the_policy_refuses_is_not_put_to_the_user(
-    db_url: str, store: CallStore, livekit: FakeLiveKit
+    db_url: str, store: Database, livekit: FakeLiveKit
 ) -> None:
     asked: list[str] = []
 
@@ -567,7 +567,7 @@ async def test_a_call_the_policy_refuses_is_not_put_to_the_user(
 
 
 async def test_an_approval_cannot_be_smuggled_in_the_arguments(
-    db_url: str, store: CallStore, livekit: FakeLiveKit
+    db_url: str, store: Database, livekit: FakeLiveKit
 ) -> None:
     settings = make_settings(db_url, livekit.url, DIAL_CONFIRM="always")
     async with Client(create_server(settings)) as client:  # a client that cannot be asked
@@ -577,14 +577,14 @@ async def test_an_approval_cannot_be_smuggled_in_the_arguments(
         )
     # Not an argument of the tool: refused by name, nothing done.
     assert forged.is_error and "no argument 'approval'" in text(forged), text(forged)
-    assert livekit.count == 0 and store.list()[0] == []
+    assert livekit.count == 0 and store.calls.page()[0] == []
 
 
 # -- the dial_policy tool -----------------------------------------------------------------------
 
 
 async def test_dial_policy_tool_describes_the_policy_and_live_usage(
-    db_url: str, store: CallStore, livekit: FakeLiveKit
+    db_url: str, store: Database, livekit: FakeLiveKit
 ) -> None:
     three_live_calls(store)
     settings = make_settings(

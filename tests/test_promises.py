@@ -28,8 +28,9 @@ from mcp_types import CallToolResult, TextContent
 from callagent.calls import CallRecord, CallStatus, new_call_id, utcnow
 from callagent.dialer import HANG_UP_ATTEMPTS
 from callagent.settings import Settings
-from callagent.store import CallStore
-from callagent.tools import PLACE_DEADLINE_S, create_server
+from callagent.store import Database
+from callagent.service import PLACE_DEADLINE_S
+from callagent.tools import create_server
 from fake_livekit import FakeLiveKit
 
 pytestmark = pytest.mark.anyio
@@ -59,8 +60,8 @@ def db_url(tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def store(db_url: str) -> Iterator[CallStore]:
-    with CallStore(db_url) as s:
+def store(db_url: str) -> Iterator[Database]:
+    with Database(db_url) as s:
         yield s
 
 
@@ -89,12 +90,12 @@ def text(result: CallToolResult) -> str:
     return "\n".join(c.text for c in result.content if isinstance(c, TextContent))
 
 
-def live_call(store: CallStore, livekit: FakeLiveKit, status: CallStatus = CallStatus.in_progress, **fields: Any) -> CallRecord:
+def live_call(store: Database, livekit: FakeLiveKit, status: CallStatus = CallStatus.in_progress, **fields: Any) -> CallRecord:
     """A call as a worker would be holding it: its room exists in LiveKit."""
     now = utcnow()
     fields.setdefault("heartbeat_at", now)
     fields.setdefault("dialed_at", now)
-    record = store.create(CallRecord(
+    record = store.calls.create(CallRecord(
         call_id=new_call_id(), phone_number=NUMBER, status=status, goal="Ask about opening hours",
         caller_name="Test Operator", max_duration_s=300, ring_timeout_s=30, **fields,
     ))
@@ -111,7 +112,7 @@ def _room_request(name: str) -> bytes:
 # -- 1. end_call: "Hung up." only when it was -------------------------------------------------------
 
 
-async def test_end_call_hangs_up_and_says_so(client: Client, store: CallStore, livekit: FakeLiveKit) -> None:
+async def test_end_call_hangs_up_and_says_so(client: Client, store: Database, livekit: FakeLiveKit) -> None:
     record = live_call(store, livekit)
     result = await client.call_tool("end_call", {"call_id": record.call_id})
     assert not result.is_error, text(result)
@@ -121,7 +122,7 @@ async def test_end_call_hangs_up_and_says_so(client: Client, store: CallStore, l
     assert livekit.deleted_rooms == [record.room_name]
 
 
-async def test_end_call_on_a_room_already_gone_is_hung_up(client: Client, store: CallStore, livekit: FakeLiveKit) -> None:
+async def test_end_call_on_a_room_already_gone_is_hung_up(client: Client, store: Database, livekit: FakeLiveKit) -> None:
     record = live_call(store, livekit)
     livekit.rooms.clear()  # the line is gone already: LiveKit answers 404 for the room
     result = await client.call_tool("end_call", {"call_id": record.call_id})
@@ -131,7 +132,7 @@ async def test_end_call_on_a_room_already_gone_is_hung_up(client: Client, store:
 
 @pytest.mark.parametrize("fault", FAILING)
 async def test_end_call_that_cannot_hang_up_is_an_error_and_the_call_stays_live(
-    client: Client, store: CallStore, livekit: FakeLiveKit, fault: str
+    client: Client, store: Database, livekit: FakeLiveKit, fault: str
 ) -> None:
     record = live_call(store, livekit)
     livekit.set(DeleteRoom=fault)
@@ -140,11 +141,11 @@ async def test_end_call_that_cannot_hang_up_is_an_error_and_the_call_stays_live(
     message = text(result)
     assert "may still be up" in message and "end_call again" in message and "asked to hang up" in message
     assert "Hung up" not in message and SECRET not in message
-    after = store.get(record.call_id)
+    after = store.calls.get(record.call_id)
     assert after is not None and after.status is CallStatus.in_progress  # not claimed canceled
     assert after.hangup_requested_at is not None and after.hangup_reason == "ended by the MCP client"
     assert after.hangup_status is CallStatus.canceled
-    assert store.count_active() == 1  # still counts toward DIAL_MAX_CONCURRENT
+    assert store.calls.counts().active == 1  # still counts toward DIAL_MAX_CONCURRENT
     tries = len(livekit.calls("DeleteRoom"))
     assert 1 <= tries <= HANG_UP_ATTEMPTS  # bounded; credentials refused are not retried
     if fault == "401":
@@ -152,23 +153,23 @@ async def test_end_call_that_cannot_hang_up_is_an_error_and_the_call_stays_live(
     elif fault != "hang":
         assert tries == HANG_UP_ATTEMPTS
     # The worker sees the request at its next heartbeat; and once LiveKit works, end_call does.
-    beat = store.heartbeat(record.call_id)
+    beat = store.calls.heartbeat(record.call_id)
     assert beat is not None and beat.hangup_requested_at is not None
     livekit.set(DeleteRoom="ok")
     again = await client.call_tool("end_call", {"call_id": record.call_id})
     assert not again.is_error and again.structured_content["status"] == "canceled", text(again)
 
 
-async def test_end_call_without_livekit_settings_is_an_error_not_a_cancel(db_url: str, store: CallStore) -> None:
+async def test_end_call_without_livekit_settings_is_an_error_not_a_cancel(db_url: str, store: Database) -> None:
     settings = Settings(_env_file=None, CALLAGENT_DB_URL=db_url)
-    record = store.create(CallRecord(
+    record = store.calls.create(CallRecord(
         call_id=new_call_id(), phone_number=NUMBER, status=CallStatus.in_progress, goal="x",
         caller_name="Test Operator", max_duration_s=300, ring_timeout_s=30, heartbeat_at=utcnow(),
     ))
     async with Client(create_server(settings)) as c:
         result = await c.call_tool("end_call", {"call_id": record.call_id})
     assert result.is_error and "LIVEKIT_URL" in text(result) and "may still be up" in text(result)
-    after = store.get(record.call_id)
+    after = store.calls.get(record.call_id)
     assert after is not None and after.status is CallStatus.in_progress and after.hangup_requested_at is not None
 
 
@@ -177,7 +178,7 @@ async def test_end_call_without_livekit_settings_is_an_error_not_a_cancel(db_url
 
 @pytest.mark.parametrize("fault", ["ok", *FAILING])
 async def test_a_dead_workers_call_is_failed_only_once_hung_up(
-    db_url: str, store: CallStore, livekit: FakeLiveKit, fault: str
+    db_url: str, store: Database, livekit: FakeLiveKit, fault: str
 ) -> None:
     quiet = utcnow() - timedelta(minutes=5)
     record = live_call(store, livekit, heartbeat_at=quiet)  # dialed just now: LiveKit's own limit is far off
@@ -204,7 +205,7 @@ async def test_a_dead_workers_call_is_failed_only_once_hung_up(
 
 
 async def test_a_dead_workers_call_past_livekits_own_limit_is_failed_and_says_why(
-    db_url: str, store: CallStore, livekit: FakeLiveKit
+    db_url: str, store: Database, livekit: FakeLiveKit
 ) -> None:
     long_ago = utcnow() - timedelta(hours=1)
     record = live_call(store, livekit, heartbeat_at=long_ago, dialed_at=long_ago)
@@ -216,10 +217,10 @@ async def test_a_dead_workers_call_past_livekits_own_limit_is_failed_and_says_wh
     assert "hanging up failed" in reason and "LiveKit's own limit" in reason
 
 
-async def test_a_call_orphaned_mid_dial_stops_counting_soon(db_url: str, store: CallStore, livekit: FakeLiveKit) -> None:
+async def test_a_call_orphaned_mid_dial_stops_counting_soon(db_url: str, store: Database, livekit: FakeLiveKit) -> None:
     """A server killed while dialing leaves a `dialing` record without any heartbeat: it is
     failed after the placing deadline, not after CALLAGENT_STALE_AFTER_S."""
-    from callagent.tools import ORPHAN_AFTER_S
+    from callagent.service import ORPHAN_AFTER_S
 
     then = utcnow() - timedelta(seconds=ORPHAN_AFTER_S + 1)
     record = live_call(store, livekit, CallStatus.dialing, heartbeat_at=None, created_at=then, updated_at=then)
@@ -236,14 +237,14 @@ async def test_a_call_orphaned_mid_dial_stops_counting_soon(db_url: str, store: 
 @pytest.mark.parametrize("method", ["CreateRoom", "CreateDispatch", "ListParticipants", "CreateSIPParticipant"])
 @pytest.mark.parametrize("fault", FAILING)
 async def test_a_call_that_could_not_be_placed_is_an_error_and_leaves_nothing(
-    client: Client, store: CallStore, livekit: FakeLiveKit, method: str, fault: str
+    client: Client, store: Database, livekit: FakeLiveKit, method: str, fault: str
 ) -> None:
     livekit.set(**{method: fault})
     started = time.monotonic()
     result = await client.call_tool("make_phone_call", {"phone_number": NUMBER})
     took = time.monotonic() - started
     assert result.is_error, text(result)
-    (record,) = store.list()[0]
+    (record,) = store.calls.page()[0]
     assert record.status is CallStatus.failed and record.ended_reason
     assert record.call_id in text(result) and SECRET not in text(result)
     if fault == "401":
@@ -255,7 +256,7 @@ async def test_a_call_that_could_not_be_placed_is_an_error_and_leaves_nothing(
     assert all(not room.dispatches for room in livekit.rooms.values())
 
 
-async def test_a_dispatch_whose_answer_was_lost_is_deleted(db_url: str, store: CallStore) -> None:
+async def test_a_dispatch_whose_answer_was_lost_is_deleted(db_url: str, store: Database) -> None:
     """LiveKit made the dispatch but its answer came too late: the id is unknown, so the
     clean-up finds it by its room."""
     livekit = FakeLiveKit("ok", agent_joins=False, hold_s={"CreateDispatch": 2.5})
@@ -281,20 +282,20 @@ async def test_a_dispatch_whose_answer_was_lost_is_deleted(db_url: str, store: C
     ({"phone_number": "+1 415 555 0142 x12"}, "rule 'extension'"),
 ])
 async def test_bad_arguments_are_refused_by_name_and_nothing_is_dialed(
-    client: Client, store: CallStore, livekit: FakeLiveKit, args: dict[str, Any], fragment: str
+    client: Client, store: Database, livekit: FakeLiveKit, args: dict[str, Any], fragment: str
 ) -> None:
     result = await client.call_tool("make_phone_call", args)
     assert result.is_error and fragment in text(result), text(result)
-    assert livekit.count == 0 and store.list()[0] == []
+    assert livekit.count == 0 and store.calls.page()[0] == []
 
 
 async def test_an_allowed_extension_is_refused_until_it_can_be_dialed(
-    db_url: str, store: CallStore, livekit: FakeLiveKit
+    db_url: str, store: Database, livekit: FakeLiveKit
 ) -> None:
     async with Client(create_server(settings_for(db_url, livekit, DIAL_ALLOW_EXTENSIONS="true"))) as c:
         result = await c.call_tool("make_phone_call", {"phone_number": "+1 415 555 0142 ext. 123"})
     assert result.is_error and "rule 'extension'" in text(result) and "main number" in text(result)
-    assert livekit.count == 0 and store.list()[0] == []  # the main number was not rung
+    assert livekit.count == 0 and store.calls.page()[0] == []  # the main number was not rung
 
 
 async def test_every_tool_refuses_unknown_arguments_and_publishes_that(client: Client) -> None:

@@ -32,7 +32,7 @@ from callagent.numbers import (
     check_number,
     normalize,
 )
-from callagent.policy import Counts, DialPolicy, Lists, VolumeLimits
+from callagent.policy import Allowed, Counts, DialPolicy, Lists, VolumeLimits
 from callagent.sensitive_numbers import (
     COUNTRY_ADJECTIVES,
     EU_116_REGIONS,
@@ -263,7 +263,7 @@ def test_no_setting_lets_a_listed_number_through(raw: str, region: str, named: s
         if e164 is not None:  # check() re-checks the number on its own, confirmed or not
             for confirmed in (False, True):
                 decision = policy.check(e164, now=NOON_UTC, counts=Counts(), lists=Lists(), confirmed=confirmed)
-                assert decision.refused and decision.rule == Rule.sensitive_number, (policy, decision)
+                assert isinstance(decision, Refusal) and decision.rule == Rule.sensitive_number, (policy, decision)
                 assert decision.setting is None
 
 
@@ -272,7 +272,7 @@ def test_check_refuses_a_short_code_passed_straight_to_it() -> None:
         decision = DialPolicy(default_region=region, countries=("*",)).check(
             number, now=NOON_UTC, counts=Counts(), lists=Lists(), confirmed=True
         )
-        assert decision.refused and decision.rule == Rule.sensitive_number
+        assert isinstance(decision, Refusal) and decision.rule == Rule.sensitive_number
 
 
 @pytest.mark.parametrize("raw,region,named", ALL_CURATED, ids=IDS)
@@ -298,7 +298,7 @@ def test_ordinary_numbers_next_to_them_are_not_refused(raw: str, region: str) ->
     target = check_number(raw, region)
     assert isinstance(target, DialTarget)
     policy = DialPolicy(default_region=region, countries=("*",), quiet_hours=None)
-    assert policy.check(target.e164, now=NOON_UTC, counts=Counts(), lists=Lists()).allowed
+    assert isinstance(policy.check(target.e164, now=NOON_UTC, counts=Counts(), lists=Lists()), Allowed)
 
 
 def test_the_default_policy_still_calls_the_bed_numbers() -> None:
@@ -356,7 +356,7 @@ def test_dial_never_call_entries_are_refused(raw: str) -> None:
         assert isinstance(refusal, Refusal) and refusal.rule == Rule.sensitive_number
         assert refusal.setting == "DIAL_NEVER_CALL"
         decision = policy.check(normalize(raw, "US"), now=NOON_UTC, counts=Counts(), lists=Lists(), confirmed=True)
-        assert decision.refused and decision.rule == Rule.sensitive_number
+        assert isinstance(decision, Refusal) and decision.rule == Rule.sensitive_number
 
 
 def test_numbers_off_the_never_call_list_pass() -> None:
@@ -364,7 +364,7 @@ def test_numbers_off_the_never_call_list_pass() -> None:
     for raw in ("+1 415 555 0124", "+1 415 555 0100"):
         target = policy.parse_number(raw)
         assert isinstance(target, DialTarget)
-        assert policy.check(target.e164, now=NOON_UTC, counts=Counts(), lists=Lists()).allowed
+        assert isinstance(policy.check(target.e164, now=NOON_UTC, counts=Counts(), lists=Lists()), Allowed)
 
 
 def test_dial_never_call_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -382,7 +382,7 @@ def test_dial_never_call_from_the_environment(monkeypatch: pytest.MonkeyPatch, t
     assert policy.never_call == NEVER
     refusal = policy.parse_number("+1 415 555 0123")
     assert isinstance(refusal, Refusal) and refusal.rule == Rule.sensitive_number
-    assert policy.check("+14155550100", now=NOON_UTC, counts=Counts(), lists=Lists()).allowed
+    assert isinstance(policy.check("+14155550100", now=NOON_UTC, counts=Counts(), lists=Lists()), Allowed)
     assert DialPolicy.from_settings(Settings(_env_file=None)).parse_number("988") == DialPolicy().parse_number("988")
 
 

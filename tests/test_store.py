@@ -1,4 +1,4 @@
-"""CallStore on SQLite and on a real PostgreSQL server; every test runs on both."""
+"""Database on SQLite and on a real PostgreSQL server; every test runs on both."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import psycopg
 import pytest
 
 from callagent.calls import (
+    IllegalTransition,
     TERMINAL_STATUSES,
     CallRecord,
     CallStatus,
@@ -21,19 +22,39 @@ from callagent.calls import (
     new_call_id,
     utcnow,
 )
-from callagent.numbers import Refusal, Rule
-from callagent.policy import Counts, Lists, VolumeLimits
+from callagent.rules import Refusal, Rule
+from callagent.policy import Counts, DialPolicy, Lists, VolumeLimits
 from callagent.store import (
     CallNotFound,
-    CallStore,
+    Database,
     DoNotCallEntry,
     DuplicateKey,
     RefusalEntry,
     StoreError,
-    _tables,
+    schema,
 )
 
 T0 = datetime(2025, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
+
+
+def record_refusal(store: Database, number: str | None, rule: str, message: str, at: datetime | None = None,
+                   setting: str | None = None) -> RefusalEntry:
+    refusal = Refusal(Rule(rule), message) if setting is None else Refusal(Rule(rule), message, setting)
+    return store.refusals.record(refusal, number, at=at)
+
+
+def within_limits(store: Database, record: CallRecord, limits: VolumeLimits, *, now: datetime,
+                  check_do_not_call: bool = True) -> CallRecord | Refusal:
+    """Create `record` if the policy admits it on the facts read under the write lock."""
+    policy = DialPolicy(limits=limits)
+    return store.calls.create_if_admitted(
+        record, lambda counts, on_dnc: policy.admit(record.phone_number, counts, on_dnc and check_do_not_call), now=now
+    )
+
+
+def reap_stale(store: Database, stale_after_s: float, now: datetime) -> list[CallRecord]:
+    reaped = (store.calls.fail_stale(s, now=now) for s in store.calls.find_stale(stale_after_s, now=now))
+    return [r for r in reaped if r is not None]
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -54,8 +75,8 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 @pytest.mark.parametrize("store_url", ["postgresql"], indirect=True)
 def test_postgres_tests_use_their_own_schema(store_url: str) -> None:
-    with CallStore(store_url) as store:
-        store.create(make_record())
+    with Database(store_url) as store:
+        store.calls.create(make_record())
     schema = store_url.rsplit("%3D", 1)[1]
     conninfo = store_url.split("&options")[0].replace("postgresql+psycopg://", "postgresql://")
     with psycopg.connect(conninfo) as conn:
@@ -66,8 +87,8 @@ def test_postgres_tests_use_their_own_schema(store_url: str) -> None:
 
 
 @pytest.fixture
-def store(store_url: str) -> Iterator[CallStore]:
-    with CallStore(store_url) as s:
+def store(store_url: str) -> Iterator[Database]:
+    with Database(store_url) as s:
         yield s
 
 
@@ -88,7 +109,7 @@ def make_record(**overrides: object) -> CallRecord:
 # -- create / get ----------------------------------------------------------------------------
 
 
-def test_create_and_get_round_trip(store: CallStore) -> None:
+def test_create_and_get_round_trip(store: Database) -> None:
     record = make_record(
         context="Appointment on Tuesday",
         greeting="Hello!",
@@ -97,63 +118,63 @@ def test_create_and_get_round_trip(store: CallStore) -> None:
         outcome=Outcome(goal_achieved="partly", key_facts=["a"], follow_ups=["b"]),
         heartbeat_at=T0 + timedelta(seconds=1),
     )
-    created = store.create(record)
+    created = store.calls.create(record)
     assert created == record
-    fetched = store.get(record.call_id)
+    fetched = store.calls.get(record.call_id)
     assert fetched == record
     assert fetched is not None
     assert fetched.created_at == T0 and fetched.created_at.utcoffset() == timedelta(0)
-    assert store.get("nope") is None
+    assert store.calls.get("nope") is None
 
 
 def test_store_is_shared_between_instances(store_url: str) -> None:
-    with CallStore(store_url) as a, CallStore(store_url) as b:
-        record = a.create(make_record())
-        assert b.get(record.call_id) == record
-        assert b.transition(record.call_id, "dialing") is not None
-        after = a.get(record.call_id)
+    with Database(store_url) as a, Database(store_url) as b:
+        record = a.calls.create(make_record())
+        assert b.calls.get(record.call_id) == record
+        assert b.calls.transition(record.call_id, "dialing") is not None
+        after = a.calls.get(record.call_id)
         assert after is not None and after.status is CallStatus.dialing
 
 
-def test_duplicate_call_id(store: CallStore) -> None:
-    record = store.create(make_record())
+def test_duplicate_call_id(store: Database) -> None:
+    record = store.calls.create(make_record())
     with pytest.raises(StoreError, match="already exists"):
-        store.create(make_record(call_id=record.call_id))
+        store.calls.create(make_record(call_id=record.call_id))
 
 
-def test_idempotency_key(store: CallStore) -> None:
-    first = store.create(make_record(idempotency_key="order-42"))
-    store.create(make_record())  # no key: no constraint
-    store.create(make_record())
+def test_idempotency_key(store: Database) -> None:
+    first = store.calls.create(make_record(idempotency_key="order-42"))
+    store.calls.create(make_record())  # no key: no constraint
+    store.calls.create(make_record())
     with pytest.raises(DuplicateKey) as info:
-        store.create(make_record(idempotency_key="order-42"))
+        store.calls.create(make_record(idempotency_key="order-42"))
     assert info.value.existing == first
     assert "order-42" in str(info.value)
-    assert store.find_by_idempotency_key("order-42") == first
-    assert store.find_by_idempotency_key("order-43") is None
-    assert store.list(limit=100)[0].__len__() == 3
+    assert store.calls.find_by_idempotency_key("order-42") == first
+    assert store.calls.find_by_idempotency_key("order-43") is None
+    assert store.calls.page(limit=100)[0].__len__() == 3
 
 
 # -- transition ------------------------------------------------------------------------------
 
 
-def test_lifecycle_sets_timestamps(store: CallStore) -> None:
-    record = store.create(make_record())
+def test_lifecycle_sets_timestamps(store: Database) -> None:
+    record = store.calls.create(make_record())
     before = utcnow()
-    dialing = store.transition(record.call_id, CallStatus.dialing)
+    dialing = store.calls.transition(record.call_id, CallStatus.dialing)
     assert dialing is not None and dialing.status is CallStatus.dialing
     assert dialing.dialed_at is not None and dialing.dialed_at >= before
     assert dialing.updated_at >= before
 
-    ringing = store.transition(record.call_id, "ringing")
+    ringing = store.calls.transition(record.call_id, "ringing")
     assert ringing is not None
     assert ringing.dialed_at == dialing.dialed_at  # kept, not reset
 
-    answered = store.transition(record.call_id, "in_progress")
+    answered = store.calls.transition(record.call_id, "in_progress")
     assert answered is not None and answered.answered_at is not None
     assert answered.ended_at is None
 
-    done = store.transition(
+    done = store.calls.transition(
         record.call_id, "completed", ended_reason="the agent hung up: goal reached", sip_status_code=200
     )
     assert done is not None
@@ -162,68 +183,69 @@ def test_lifecycle_sets_timestamps(store: CallStore) -> None:
     assert done.ended_reason == "the agent hung up: goal reached"
     assert done.sip_status_code == 200
     assert done.duration_s is not None and done.duration_s >= 0
-    assert store.get(record.call_id) == done
+    assert store.calls.get(record.call_id) == done
 
 
-def test_transition_respects_given_timestamps(store: CallStore) -> None:
-    record = store.create(make_record())
-    answered = store.transition(record.call_id, "in_progress", answered_at=T0 + timedelta(seconds=5))
+def test_transition_respects_given_timestamps(store: Database) -> None:
+    record = store.calls.create(make_record())
+    answered = store.calls.transition(record.call_id, "in_progress", answered_at=T0 + timedelta(seconds=5))
     assert answered is not None
     assert answered.answered_at == T0 + timedelta(seconds=5)
     assert answered.dialed_at is not None  # skipped dialing; still stamped
-    ended = store.transition(record.call_id, "busy", ended_at=T0 + timedelta(seconds=9))
+    ended = store.calls.transition(record.call_id, "busy", ended_at=T0 + timedelta(seconds=9))
     assert ended is not None and ended.ended_at == T0 + timedelta(seconds=9)
     assert ended.duration_s == 4.0
 
 
-def test_late_and_backward_transitions_are_refused(store: CallStore) -> None:
-    record = store.create(make_record())
-    assert store.transition(record.call_id, "in_progress") is not None
-    assert store.transition(record.call_id, "ringing") is None  # a late event
-    assert store.transition(record.call_id, "in_progress") is None  # not a change
-    assert store.transition(record.call_id, "queued") is None
-    current = store.get(record.call_id)
+def test_late_and_backward_transitions_are_refused(store: Database) -> None:
+    record = store.calls.create(make_record())
+    assert store.calls.transition(record.call_id, "in_progress") is not None
+    assert store.calls.transition(record.call_id, "ringing") is None  # a late event
+    assert store.calls.transition(record.call_id, "in_progress") is None  # not a change
+    with pytest.raises(IllegalTransition):  # no call is ever moved to queued: a bug, not a race
+        store.calls.transition(record.call_id, "queued")
+    current = store.calls.get(record.call_id)
     assert current is not None and current.status is CallStatus.in_progress
 
 
-def test_terminal_status_is_written_once(store: CallStore) -> None:
-    record = store.create(make_record())
-    first = store.transition(record.call_id, "no_answer", ended_reason="nobody picked up")
+def test_terminal_status_is_written_once(store: Database) -> None:
+    record = store.calls.create(make_record())
+    first = store.calls.transition(record.call_id, "no_answer", ended_reason="nobody picked up")
     assert first is not None
-    for status in CallStatus:
-        assert store.transition(record.call_id, status, ended_reason="late") is None
-    assert store.get(record.call_id) == first
+    for status in set(CallStatus) - {CallStatus.queued}:
+        assert store.calls.transition(record.call_id, status, ended_reason="late") is None
+    assert store.calls.get(record.call_id) == first
 
 
-def test_transition_unknown_call(store: CallStore) -> None:
-    assert store.transition("missing", "failed") is None
+def test_transition_unknown_call(store: Database) -> None:
+    assert store.calls.transition("missing", "failed") is None
 
 
-def test_transition_rejects_bad_fields(store: CallStore) -> None:
-    record = store.create(make_record())
+def test_transition_rejects_bad_fields(store: Database) -> None:
+    record = store.calls.create(make_record())
     with pytest.raises(ValueError, match="unknown"):
-        store.transition(record.call_id, "failed", reason="typo")
+        store.calls.transition(record.call_id, "failed", reason="typo")
     with pytest.raises(ValueError):
-        store.transition(record.call_id, "failed", sip_status_code="not a number")
+        store.calls.transition(record.call_id, "failed", sip_status_code="not a number")
     with pytest.raises(ValueError):
-        store.transition(record.call_id, "exploded")
-    current = store.get(record.call_id)
+        store.calls.transition(record.call_id, "exploded")
+    current = store.calls.get(record.call_id)
     assert current is not None and current.status is CallStatus.queued
 
 
 def test_racing_terminal_statuses_one_winner(store_url: str) -> None:
     terminal = sorted(TERMINAL_STATUSES)
-    stores = [CallStore(store_url) for _ in terminal]  # separate engines, like separate processes
+    stores = [Database(store_url) for _ in terminal]  # separate engines, like separate processes
     try:
         for _ in range(5):
-            call_id = stores[0].create(make_record()).call_id
-            stores[0].transition(call_id, "in_progress")
+            call_id = stores[0].calls.create(make_record()).call_id
+            stores[0].calls.transition(call_id, "in_progress")
             barrier = threading.Barrier(len(terminal))
             results: dict[str, CallRecord | None] = {}
 
-            def finish(s: CallStore, status: str) -> None:
+            def finish(s: Database, status: str) -> None:
                 barrier.wait()
-                results[status] = s.transition(call_id, status, ended_reason=f"set by {status}")
+                results[status] = s.calls.transition(call_id, status, ended_reason=f"set by {status}")
 
             threads = [
                 threading.Thread(target=finish, args=(s, status)) for s, status in zip(stores, terminal)
@@ -236,7 +258,7 @@ def test_racing_terminal_statuses_one_winner(store_url: str) -> None:
             winners = {status: rec for status, rec in results.items() if rec is not None}
             assert len(winners) == 1, winners
             (status, rec), = winners.items()
-            final = stores[0].get(call_id)
+            final = stores[0].calls.get(call_id)
             assert final == rec
             assert final is not None and final.status == status
             assert final.ended_reason == f"set by {status}"
@@ -248,10 +270,10 @@ def test_racing_terminal_statuses_one_winner(store_url: str) -> None:
 # -- update / heartbeat ------------------------------------------------------------------------
 
 
-def test_update_fields(store: CallStore) -> None:
-    record = store.create(make_record())
-    store.transition(record.call_id, "completed")
-    updated = store.update(
+def test_update_fields(store: Database) -> None:
+    record = store.calls.create(make_record())
+    store.calls.transition(record.call_id, "completed")
+    updated = store.calls.update(
         record.call_id,
         transcript=[{"role": "agent", "text": "Hello"}, TranscriptLine(role="callee", text="Bye", at=T0)],
         summary="Short call.",
@@ -266,8 +288,8 @@ def test_update_fields(store: CallStore) -> None:
     assert updated.outcome == Outcome(goal_achieved="no", follow_ups=["call back"])
     assert updated.room_name == "call-other"
     assert updated.status is CallStatus.completed  # untouched
-    assert store.get(record.call_id) == updated
-    cleared = store.update(record.call_id, outcome=None)
+    assert store.calls.get(record.call_id) == updated
+    cleared = store.calls.update(record.call_id, outcome=None)
     assert cleared.outcome is None
 
 
@@ -281,150 +303,150 @@ def test_update_fields(store: CallStore) -> None:
         ({"transcript": [{"role": "narrator", "text": "x"}]}, "role"),
     ],
 )
-def test_update_rejects(store: CallStore, fields: dict[str, object], fragment: str) -> None:
-    record = store.create(make_record())
+def test_update_rejects(store: Database, fields: dict[str, object], fragment: str) -> None:
+    record = store.calls.create(make_record())
     with pytest.raises(ValueError, match=fragment):
-        store.update(record.call_id, **fields)  # type: ignore[arg-type]
-    assert store.get(record.call_id) == record
+        store.calls.update(record.call_id, **fields)  # type: ignore[arg-type]
+    assert store.calls.get(record.call_id) == record
 
 
-def test_update_unknown_call(store: CallStore) -> None:
+def test_update_unknown_call(store: Database) -> None:
     with pytest.raises(CallNotFound):
-        store.update("missing", summary="x")
+        store.calls.update("missing", summary="x")
 
 
-def test_heartbeat(store: CallStore) -> None:
-    record = store.create(make_record())
-    live = store.heartbeat(record.call_id)
+def test_heartbeat(store: Database) -> None:
+    record = store.calls.create(make_record())
+    live = store.calls.heartbeat(record.call_id)
     assert live is not None and live.status is CallStatus.queued and live.hangup_requested_at is None
-    beat = store.get(record.call_id)
+    beat = store.calls.get(record.call_id)
     assert beat is not None and beat.heartbeat_at is not None and beat == live
     assert beat.updated_at == record.updated_at  # a heartbeat is not a change
-    store.transition(record.call_id, "canceled")
-    ended = store.heartbeat(record.call_id)  # tells the worker the call was ended elsewhere
+    store.calls.transition(record.call_id, "canceled")
+    ended = store.calls.heartbeat(record.call_id)  # tells the worker the call was ended elsewhere
     assert ended is not None and ended.status is CallStatus.canceled
     assert ended.heartbeat_at == beat.heartbeat_at  # an ended call's heartbeat is not moved
-    assert store.heartbeat("missing") is None
+    assert store.calls.heartbeat("missing") is None
 
 
-def test_request_hangup_keeps_the_call_live_until_confirmed(store: CallStore) -> None:
-    record = store.create(make_record(status=CallStatus.in_progress))
-    asked = store.request_hangup(record.call_id, "ended by the MCP client", now=T0)
+def test_request_hangup_keeps_the_call_live_until_confirmed(store: Database) -> None:
+    record = store.calls.create(make_record(status=CallStatus.in_progress))
+    asked = store.calls.request_hangup(record.call_id, "ended by the MCP client", now=T0)
     assert asked is not None and asked.status is CallStatus.in_progress  # still live: not confirmed
     assert asked.hangup_requested_at == T0 and asked.hangup_reason == "ended by the MCP client"
     assert asked.hangup_status is CallStatus.canceled
-    assert store.count_active() == 1  # and still counts toward DIAL_MAX_CONCURRENT
-    again = store.request_hangup(record.call_id, "the worker stopped responding", CallStatus.failed,
+    assert store.calls.counts().active == 1  # and still counts toward DIAL_MAX_CONCURRENT
+    again = store.calls.request_hangup(record.call_id, "the worker stopped responding", CallStatus.failed,
                                  now=T0 + timedelta(seconds=5))
     assert again is not None and (again.hangup_requested_at, again.hangup_reason, again.hangup_status) == (
         T0, "ended by the MCP client", CallStatus.canceled)
-    beat = store.heartbeat(record.call_id)
+    beat = store.calls.heartbeat(record.call_id)
     assert beat is not None and beat.hangup_requested_at == T0  # what the worker sees
-    done = store.transition(record.call_id, CallStatus.canceled, ended_reason="ended by the MCP client")
+    done = store.calls.transition(record.call_id, CallStatus.canceled, ended_reason="ended by the MCP client")
     assert done is not None and done.status is CallStatus.canceled
-    assert store.request_hangup(record.call_id, "late") is None  # nothing to hang up any more
-    assert store.request_hangup("missing", "x") is None
+    assert store.calls.request_hangup(record.call_id, "late") is None  # nothing to hang up any more
+    assert store.calls.request_hangup("missing", "x") is None
 
 
 # -- stale calls -------------------------------------------------------------------------------
 
 
-def test_reap_stale(store: CallStore) -> None:
+def test_reap_stale(store: Database) -> None:
     now = utcnow()
     old, fresh = now - timedelta(seconds=300), now - timedelta(seconds=10)
-    silent = store.create(make_record(status=CallStatus.in_progress, heartbeat_at=old))
-    alive = store.create(make_record(status=CallStatus.in_progress, updated_at=old, heartbeat_at=fresh))
-    never_beat = store.create(make_record(status=CallStatus.queued, created_at=old))
-    young = store.create(make_record(status=CallStatus.ringing, created_at=fresh))
-    ended = store.create(make_record(status=CallStatus.completed, created_at=old, heartbeat_at=old))
+    silent = store.calls.create(make_record(status=CallStatus.in_progress, heartbeat_at=old))
+    alive = store.calls.create(make_record(status=CallStatus.in_progress, updated_at=old, heartbeat_at=fresh))
+    never_beat = store.calls.create(make_record(status=CallStatus.queued, created_at=old))
+    young = store.calls.create(make_record(status=CallStatus.ringing, created_at=fresh))
+    ended = store.calls.create(make_record(status=CallStatus.completed, created_at=old, heartbeat_at=old))
 
-    reaped = store.reap_stale(60, now=now)
+    reaped = reap_stale(store, 60, now=now)
     assert {r.call_id for r in reaped} == {silent.call_id, never_beat.call_id}
     for r in reaped:
         assert r.status is CallStatus.failed
         assert r.ended_at == now
         assert r.ended_reason is not None and "stopped responding" in r.ended_reason
         assert f"{old:%Y-%m-%d %H:%M:%S}" in r.ended_reason
-        assert store.get(r.call_id) == r
+        assert store.calls.get(r.call_id) == r
     by_id = {r.call_id: r for r in reaped}
     assert "last heartbeat" in (by_id[silent.call_id].ended_reason or "")
     assert "before a worker took it" in (by_id[never_beat.call_id].ended_reason or "")
     for untouched in (alive, young, ended):
-        assert store.get(untouched.call_id) == untouched
-    assert store.reap_stale(60, now=now) == []  # failed once, never again
+        assert store.calls.get(untouched.call_id) == untouched
+    assert reap_stale(store, 60, now=now) == []  # failed once, never again
 
 
-def test_a_call_orphaned_mid_dial_is_stale_sooner(store: CallStore) -> None:
+def test_a_call_orphaned_mid_dial_is_stale_sooner(store: Database) -> None:
     now = utcnow()
-    mid_dial = store.create(make_record(status=CallStatus.dialing, created_at=now - timedelta(seconds=20)))
-    taken = store.create(make_record(status=CallStatus.dialing, created_at=now - timedelta(seconds=20),
+    mid_dial = store.calls.create(make_record(status=CallStatus.dialing, created_at=now - timedelta(seconds=20)))
+    taken = store.calls.create(make_record(status=CallStatus.dialing, created_at=now - timedelta(seconds=20),
                                      heartbeat_at=now - timedelta(seconds=19)))
-    ringing = store.create(make_record(status=CallStatus.ringing, created_at=now - timedelta(seconds=20)))
-    found = store.find_stale(60, orphan_after_s=15, now=now)
+    ringing = store.calls.create(make_record(status=CallStatus.ringing, created_at=now - timedelta(seconds=20)))
+    found = store.calls.find_stale(60, orphan_after_s=15, now=now)
     assert [s.record.call_id for s in found] == [mid_dial.call_id]
     assert "server placing the call stopped responding" in found[0].reason
-    assert store.find_stale(60, now=now) == []  # without the shorter bound: not yet
-    assert {s.record.call_id for s in store.find_stale(60, orphan_after_s=15, now=now + timedelta(seconds=60))} == {
+    assert store.calls.find_stale(60, now=now) == []  # without the shorter bound: not yet
+    assert {s.record.call_id for s in store.calls.find_stale(60, orphan_after_s=15, now=now + timedelta(seconds=60))} == {
         mid_dial.call_id, taken.call_id, ringing.call_id}
 
 
-def test_a_heartbeat_after_the_look_saves_the_call(store: CallStore) -> None:
+def test_a_heartbeat_after_the_look_saves_the_call(store: Database) -> None:
     now = utcnow()
-    call = store.create(make_record(status=CallStatus.in_progress, heartbeat_at=now - timedelta(seconds=300)))
-    (stale,) = store.find_stale(60, now=now)
-    store.heartbeat(call.call_id)
-    assert store.fail_stale(stale, now=now) is None
-    after = store.get(call.call_id)
+    call = store.calls.create(make_record(status=CallStatus.in_progress, heartbeat_at=now - timedelta(seconds=300)))
+    (stale,) = store.calls.find_stale(60, now=now)
+    store.calls.heartbeat(call.call_id)
+    assert store.calls.fail_stale(stale, now=now) is None
+    after = store.calls.get(call.call_id)
     assert after is not None and after.status is CallStatus.in_progress
 
 
 # -- list / counts -----------------------------------------------------------------------------
 
 
-def test_list_paginates_newest_first(store: CallStore) -> None:
+def test_list_paginates_newest_first(store: Database) -> None:
     records = []
     for i in range(23):
         # Pairs share a created_at: the call_id breaks the tie.
-        records.append(store.create(make_record(created_at=T0 + timedelta(seconds=i // 2))))
+        records.append(store.calls.create(make_record(created_at=T0 + timedelta(seconds=i // 2))))
     expected = sorted(records, key=lambda r: (r.created_at, r.call_id), reverse=True)
 
     seen: list[CallRecord] = []
-    page, cursor = store.list(limit=10)
+    page, cursor = store.calls.page(limit=10)
     seen += page
     assert len(page) == 10 and cursor is not None
     # A call created between pages shows up on no later page, and shifts nothing.
-    newcomer = store.create(make_record(created_at=T0 + timedelta(hours=1)))
-    page, cursor = store.list(limit=10, cursor=cursor)
+    newcomer = store.calls.create(make_record(created_at=T0 + timedelta(hours=1)))
+    page, cursor = store.calls.page(limit=10, cursor=cursor)
     seen += page
     assert len(page) == 10 and cursor is not None
-    page, cursor = store.list(limit=10, cursor=cursor)
+    page, cursor = store.calls.page(limit=10, cursor=cursor)
     seen += page
     assert len(page) == 3 and cursor is None
     assert [r.call_id for r in seen] == [r.call_id for r in expected]
 
-    first, _ = store.list(limit=1)
+    first, _ = store.calls.page(limit=1)
     assert first == [newcomer]
 
 
-def test_list_exact_last_page_has_no_cursor(store: CallStore) -> None:
+def test_list_exact_last_page_has_no_cursor(store: Database) -> None:
     for i in range(4):
-        store.create(make_record(created_at=T0 + timedelta(seconds=i)))
-    page, cursor = store.list(limit=2)
-    page, cursor = store.list(limit=2, cursor=cursor)
+        store.calls.create(make_record(created_at=T0 + timedelta(seconds=i)))
+    page, cursor = store.calls.page(limit=2)
+    page, cursor = store.calls.page(limit=2, cursor=cursor)
     assert len(page) == 2 and cursor is None
-    assert store.list(limit=4)[1] is None
-    assert store.list()[1] is None
+    assert store.calls.page(limit=4)[1] is None
+    assert store.calls.page()[1] is None
 
 
-def test_list_filters(store: CallStore) -> None:
-    a = store.create(make_record(phone_number="+14155550101", created_at=T0))
-    b = store.create(make_record(phone_number="+14155550102", created_at=T0 + timedelta(minutes=1)))
-    c = store.create(make_record(phone_number="+14155550101", created_at=T0 + timedelta(minutes=2)))
-    store.transition(b.call_id, "busy")
-    store.transition(c.call_id, "ringing")
+def test_list_filters(store: Database) -> None:
+    a = store.calls.create(make_record(phone_number="+14155550101", created_at=T0))
+    b = store.calls.create(make_record(phone_number="+14155550102", created_at=T0 + timedelta(minutes=1)))
+    c = store.calls.create(make_record(phone_number="+14155550101", created_at=T0 + timedelta(minutes=2)))
+    store.calls.transition(b.call_id, "busy")
+    store.calls.transition(c.call_id, "ringing")
 
     def ids(**kw: object) -> list[str]:
-        return [r.call_id for r in store.list(**kw)[0]]  # type: ignore[arg-type]
+        return [r.call_id for r in store.calls.page(**kw)[0]]  # type: ignore[arg-type]
 
     assert ids() == [c.call_id, b.call_id, a.call_id]
     assert ids(status="busy") == [b.call_id]
@@ -435,39 +457,39 @@ def test_list_filters(store: CallStore) -> None:
     assert ids(status="failed") == []
 
 
-def test_list_rejects_bad_arguments(store: CallStore) -> None:
+def test_list_rejects_bad_arguments(store: Database) -> None:
     with pytest.raises(ValueError, match="invalid cursor"):
-        store.list(cursor="garbage!")
+        store.calls.page(cursor="garbage!")
     with pytest.raises(ValueError, match="invalid cursor"):
-        store.list(cursor="WzFd")  # valid base64 of "[1]"
+        store.calls.page(cursor="WzFd")  # valid base64 of "[1]"
     import base64
 
     deep = base64.urlsafe_b64encode(b"[" * 100_000).decode()[:199]
     for hostile in (deep, base64.urlsafe_b64encode(b"[" * 5000 + b"]" * 5000).decode(), "A" * 10_000,
                     base64.urlsafe_b64encode(b'[["x"], {"a": 1}]').decode()):
         with pytest.raises(ValueError, match="invalid cursor") as info:
-            store.list(cursor=hostile)
+            store.calls.page(cursor=hostile)
         assert len(str(info.value)) < 200  # the input is not echoed back in full
     with pytest.raises(ValueError):
-        store.list(limit=0)
+        store.calls.page(limit=0)
     with pytest.raises(ValueError):
-        store.list(status="unknown")
+        store.calls.page(status="unknown")
 
 
-def test_counts(store: CallStore) -> None:
-    store.create(make_record(phone_number="+14155550101", created_at=T0))
-    two = store.create(make_record(phone_number="+14155550101", created_at=T0 + timedelta(minutes=5)))
-    three = store.create(make_record(phone_number="+14155550102", created_at=T0 + timedelta(minutes=10)))
-    assert store.count_active() == 3
-    store.transition(two.call_id, "in_progress")
-    assert store.count_active() == 3
-    store.transition(three.call_id, "declined")
-    assert store.count_active() == 2
-    assert store.count_since(T0) == 3
-    assert store.count_since(T0 + timedelta(minutes=5)) == 2
-    assert store.count_for_number_since("+14155550101", T0) == 2
-    assert store.count_for_number_since("+14155550101", T0 + timedelta(minutes=1)) == 1
-    assert store.count_for_number_since("+14155550199", T0) == 0
+def test_counts(store: Database) -> None:
+    store.calls.create(make_record(phone_number="+14155550101", created_at=T0))
+    two = store.calls.create(make_record(phone_number="+14155550101", created_at=T0 + timedelta(minutes=5)))
+    three = store.calls.create(make_record(phone_number="+14155550102", created_at=T0 + timedelta(minutes=10)))
+    assert store.calls.counts().active == 3
+    store.calls.transition(two.call_id, "in_progress")
+    assert store.calls.counts().active == 3
+    store.calls.transition(three.call_id, "declined")
+    assert store.calls.counts().active == 2
+    assert store.calls.counts(now=T0 + timedelta(minutes=59)).last_hour == 3
+    assert store.calls.counts(now=T0 + timedelta(minutes=64)).last_hour == 2
+    assert store.calls.counts(now=T0 + timedelta(hours=23), number="+14155550101").to_number_24h == 2
+    assert store.calls.counts(now=T0 + timedelta(hours=24, minutes=1), number="+14155550101").to_number_24h == 1
+    assert store.calls.counts(now=T0, number="+14155550199").to_number_24h == 0
 
 
 # -- backend specifics -------------------------------------------------------------------------
@@ -475,15 +497,15 @@ def test_counts(store: CallStore) -> None:
 
 def test_sqlite_file_setup(tmp_path: Path) -> None:
     path = tmp_path / "deep" / "er" / "calls.db"
-    with CallStore(f"sqlite:///{path}") as store:
+    with Database(f"sqlite:///{path}") as store:
         assert not path.exists()  # nothing happens until first use
-        store.create(make_record())
+        store.calls.create(make_record())
         assert path.exists()
         with sqlite3.connect(path) as conn:
             assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     # Reopening an existing database finds the table and the data.
-    with CallStore(f"sqlite:///{path}") as store:
-        assert len(store.list()[0]) == 1
+    with Database(f"sqlite:///{path}") as store:
+        assert len(store.calls.page()[0]) == 1
 
 
 @pytest.mark.parametrize("url", [
@@ -493,7 +515,7 @@ def test_sqlite_file_setup(tmp_path: Path) -> None:
     "postgresql://user:hun%40ter2@db.example/calls?PASSWORD=hunter2",
 ])
 def test_repr_hides_password(url: str) -> None:
-    store = CallStore(url)
+    store = Database(url)
     assert "hunter2" not in repr(store) and "hun%40ter2" not in repr(store)
     assert "user" in repr(store) and "db.example" in repr(store)
 
@@ -508,9 +530,9 @@ def test_the_store_is_private_whatever_the_umask(tmp_path: Path) -> None:
     path = tmp_path / "data" / "callagent" / "calls.db"
     old = os.umask(0o022)
     try:
-        with CallStore(f"sqlite:///{path}") as store:
-            store.create(make_record())
-            store.add_do_not_call("+14155550107")
+        with Database(f"sqlite:///{path}") as store:
+            store.calls.create(make_record())
+            store.do_not_call.add("+14155550107")
             files = list(path.parent.iterdir())  # while open: the WAL and SHM files exist
             assert {p.name for p in files} >= {"calls.db", "calls.db-wal", "calls.db-shm"}
             assert all(_mode(p) == 0o600 for p in files), {p.name: oct(_mode(p)) for p in files}
@@ -524,12 +546,12 @@ def test_an_existing_loose_store_is_tightened_and_said_so(tmp_path: Path, caplog
     folder.mkdir(mode=0o755)
     folder.chmod(0o755)
     path = folder / "calls.db"
-    with CallStore(f"sqlite:///{path}") as store:
-        store.create(make_record())
+    with Database(f"sqlite:///{path}") as store:
+        store.calls.create(make_record())
     for p in [folder, *folder.iterdir()]:
         p.chmod(0o755 if p.is_dir() else 0o644)
-    with caplog.at_level("WARNING", logger="callagent.store"), CallStore(f"sqlite:///{path}") as store:
-        assert len(store.list()[0]) == 1
+    with caplog.at_level("WARNING", logger="callagent.store"), Database(f"sqlite:///{path}") as store:
+        assert len(store.calls.page()[0]) == 1
     assert _mode(folder) == 0o700 and all(_mode(p) == 0o600 for p in folder.iterdir())
     assert "tightened the permissions" in caplog.text and str(folder) in caplog.text
 
@@ -539,8 +561,8 @@ def test_a_shared_folder_is_left_alone_but_the_files_are_private(tmp_path: Path,
     shared.mkdir()
     shared.chmod(0o755)
     (shared / "someone-elses-file").write_text("x")
-    with caplog.at_level("WARNING", logger="callagent.store"), CallStore(f"sqlite:///{shared / 'calls.db'}") as store:
-        store.create(make_record())
+    with caplog.at_level("WARNING", logger="callagent.store"), Database(f"sqlite:///{shared / 'calls.db'}") as store:
+        store.calls.create(make_record())
     assert _mode(shared) == 0o755  # not ours to change
     assert _mode(shared / "calls.db") == 0o600
     assert "left as it is" in caplog.text
@@ -549,147 +571,147 @@ def test_a_shared_folder_is_left_alone_but_the_files_are_private(tmp_path: Path,
 # -- dial policy: do-not-call list -----------------------------------------------------------
 
 
-def test_do_not_call_list(store: CallStore) -> None:
-    assert store.list_do_not_call() == [] and not store.is_do_not_call("+14155550107")
-    first = store.add_do_not_call("+14155550107", "asked during a call", "abc123", at=T0)
+def test_do_not_call_list(store: Database) -> None:
+    assert store.do_not_call.entries() == [] and not store.do_not_call.contains("+14155550107")
+    first = store.do_not_call.add("+14155550107", "asked during a call", "abc123", at=T0)
     assert first == DoNotCallEntry(number="+14155550107", reason="asked during a call", call_id="abc123", added_at=T0)
-    second = store.add_do_not_call("+14155550100", at=T0 + timedelta(minutes=1))
+    second = store.do_not_call.add("+14155550100", at=T0 + timedelta(minutes=1))
     assert second.reason is None and second.call_id is None
     # Adding again keeps the first entry: the earliest request is the one that counts.
-    again = store.add_do_not_call("+14155550107", "operator", at=T0 + timedelta(hours=1))
+    again = store.do_not_call.add("+14155550107", "operator", at=T0 + timedelta(hours=1))
     assert again == first
-    assert store.is_do_not_call("+14155550107") and not store.is_do_not_call("+14155550101")
-    assert store.list_do_not_call() == [second, first]  # most recent first
-    assert store.remove_do_not_call("+14155550107") is True
-    assert store.remove_do_not_call("+14155550107") is False
-    assert store.list_do_not_call() == [second]
+    assert store.do_not_call.contains("+14155550107") and not store.do_not_call.contains("+14155550101")
+    assert store.do_not_call.entries() == [second, first]  # most recent first
+    assert store.do_not_call.remove("+14155550107") is True
+    assert store.do_not_call.remove("+14155550107") is False
+    assert store.do_not_call.entries() == [second]
 
 
 @pytest.mark.parametrize("bad", ["4155550107", "+1 415 555 0107", "", "+0123", "911", "+14155550107; DROP TABLE x"])
-def test_do_not_call_wants_e164(store: CallStore, bad: str) -> None:
+def test_do_not_call_wants_e164(store: Database, bad: str) -> None:
     with pytest.raises(ValueError, match="E.164"):
-        store.add_do_not_call(bad)
-    assert store.list_do_not_call() == []
+        store.do_not_call.add(bad)
+    assert store.do_not_call.entries() == []
 
 
 def test_do_not_call_is_shared_and_long_reasons_are_cut(store_url: str) -> None:
-    with CallStore(store_url) as a, CallStore(store_url) as b:
-        a.add_do_not_call("+14155550107", "x" * 5000)
-        assert b.is_do_not_call("+14155550107")
-        (entry,) = b.list_do_not_call()
+    with Database(store_url) as a, Database(store_url) as b:
+        a.do_not_call.add("+14155550107", "x" * 5000)
+        assert b.do_not_call.contains("+14155550107")
+        (entry,) = b.do_not_call.entries()
         assert entry.reason == "x" * 500
-        counts, lists = b.policy_inputs("+14155550107")
-        assert lists == Lists(do_not_call=frozenset({"+14155550107"}))
-        assert b.policy_inputs("+14155550100")[1] == Lists()
+        counts, listed = b.calls.facts("+14155550107")
+        assert listed is True
+        assert b.calls.facts("+14155550100")[1] is False
 
 
 # -- dial policy: refusals (audit) -------------------------------------------------------------
 
 
-def test_refusals_are_kept_newest_first(store: CallStore) -> None:
+def test_refusals_are_kept_newest_first(store: Database) -> None:
     for i in range(5):
-        store.record_refusal("+14155550100", "quiet_hours", f"late {i}", at=T0 + timedelta(minutes=i),
+        record_refusal(store, "+14155550100", "quiet_hours", f"late {i}", at=T0 + timedelta(minutes=i),
                              setting="DIAL_QUIET_HOURS")
-    store.record_refusal(None, "invalid_characters", "no number at all", at=T0 + timedelta(minutes=9))
-    latest = store.list_refusals(3)
+    record_refusal(store, None, "invalid_characters", "no number at all", at=T0 + timedelta(minutes=9))
+    latest = store.refusals.recent(3)
     assert [r.message for r in latest] == ["no number at all", "late 4", "late 3"]
     assert latest[0].number is None and latest[0].setting is None
     assert latest[1] == RefusalEntry(
         id=latest[1].id, at=T0 + timedelta(minutes=4), number="+*******0100", rule="quiet_hours",
         message="late 4", setting="DIAL_QUIET_HOURS", repeats=1, last_at=T0 + timedelta(minutes=4),
     )
-    assert len(store.list_refusals()) == 6
+    assert len(store.refusals.recent()) == 6
     with pytest.raises(ValueError):
-        store.list_refusals(0)
+        store.refusals.recent(0)
 
 
-def test_refusals_keep_hostile_input_harmless(store: CallStore) -> None:
-    entry = store.record_refusal("$(reboot)\x1b[2J" + "9" * 100, "invalid_characters", "bad\x00 input\nline 2" + "m" * 5000)
+def test_refusals_keep_hostile_input_harmless(store: Database) -> None:
+    entry = record_refusal(store, "$(reboot)\x1b[2J" + "9" * 100, "invalid_characters", "bad\x00 input\nline 2" + "m" * 5000)
     assert entry.number is not None and len(entry.number) == 32 and "\x1b" not in entry.number
     assert entry.number.startswith("$(reboot)\\x1b[2J") and "9999999" not in entry.number
     assert "\x00" not in entry.message and "\\x00" in entry.message and "\nline 2" in entry.message
     assert len(entry.message) == 2000
-    assert store.list_refusals(1) == [entry]
+    assert store.refusals.recent(1) == [entry]
 
 
-def test_refusals_are_stored_masked(store: CallStore) -> None:
-    entry = store.record_refusal("+14155550123", "extension", "'+1 (415) 555-0123 x12' has an extension (12)")
+def test_refusals_are_stored_masked(store: Database) -> None:
+    entry = record_refusal(store, "+14155550123", "extension", "'+1 (415) 555-0123 x12' has an extension (12)")
     assert entry.number == "+*******0123"
     assert "555" not in entry.message and "0123" in entry.message
-    assert "555" not in str(store.list_refusals())
+    assert "555" not in str(store.refusals.recent())
 
 
-def test_a_looping_client_cannot_fill_the_refusal_table(store: CallStore) -> None:
+def test_a_looping_client_cannot_fill_the_refusal_table(store: Database) -> None:
     for i in range(500):  # the same refusal, over and over
-        store.record_refusal("+14155550100", "quiet_hours", "late", at=T0 + timedelta(milliseconds=i))
-    (row,) = store.list_refusals(10)
+        record_refusal(store, "+14155550100", "quiet_hours", "late", at=T0 + timedelta(milliseconds=i))
+    (row,) = store.refusals.recent(10)
     assert row.repeats == 500 and row.at == T0 and row.last_at == T0 + timedelta(milliseconds=499)
     # Varying the input: at most REFUSAL_ROWS_PER_WINDOW rows per window, and none lost.
     from callagent.store import REFUSAL_ROWS_PER_WINDOW
 
     t1 = T0 + timedelta(minutes=5)
     for i in range(300):
-        store.record_refusal(f"+1415555{i:04d}", "invalid_number", f"bad number {i}", at=t1 + timedelta(milliseconds=i))
-    rows = [r for r in store.list_refusals(1000) if r.rule == "invalid_number"]
+        record_refusal(store, f"+1415555{i:04d}", "invalid_number", f"bad number {i}", at=t1 + timedelta(milliseconds=i))
+    rows = [r for r in store.refusals.recent(1000) if r.rule == "invalid_number"]
     assert len(rows) == REFUSAL_ROWS_PER_WINDOW
     assert sum(r.repeats for r in rows) == 300
     # A new window starts afresh.
-    later = store.record_refusal("+14155550100", "quiet_hours", "late", at=T0 + timedelta(minutes=10))
+    later = record_refusal(store, "+14155550100", "quiet_hours", "late", at=T0 + timedelta(minutes=10))
     assert later.repeats == 1 and later.id != row.id
 
 
 # -- dial policy: confirmation tokens ----------------------------------------------------------
 
 
-def test_confirmation_token_is_single_use(store: CallStore) -> None:
-    token = store.issue_confirmation("hash-a", 60, now=T0)
+def test_confirmation_token_is_single_use(store: Database) -> None:
+    token = store.confirmations.issue("hash-a", 60, now=T0)
     assert len(token) >= 20
-    assert store.consume_confirmation(token, "hash-a", now=T0 + timedelta(seconds=59)) is True
-    assert store.consume_confirmation(token, "hash-a", now=T0 + timedelta(seconds=59)) is False
+    assert store.confirmations.consume(token, "hash-a", now=T0 + timedelta(seconds=59)) is True
+    assert store.confirmations.consume(token, "hash-a", now=T0 + timedelta(seconds=59)) is False
 
 
-def test_confirmation_token_is_bound_to_its_call_and_burnt_by_misuse(store: CallStore) -> None:
-    token = store.issue_confirmation("hash-a", 60, now=T0)
-    assert store.consume_confirmation(token, "hash-b", now=T0) is False
-    assert store.consume_confirmation(token, "hash-a", now=T0) is False  # spent by the attempt
-    assert store.consume_confirmation("no-such-token", "hash-a", now=T0) is False
-    assert store.consume_confirmation("", "hash-a", now=T0) is False
+def test_confirmation_token_is_bound_to_its_call_and_burnt_by_misuse(store: Database) -> None:
+    token = store.confirmations.issue("hash-a", 60, now=T0)
+    assert store.confirmations.consume(token, "hash-b", now=T0) is False
+    assert store.confirmations.consume(token, "hash-a", now=T0) is False  # spent by the attempt
+    assert store.confirmations.consume("no-such-token", "hash-a", now=T0) is False
+    assert store.confirmations.consume("", "hash-a", now=T0) is False
 
 
-def test_confirmation_token_expires(store: CallStore) -> None:
-    token = store.issue_confirmation("hash-a", 60, now=T0)
-    assert store.consume_confirmation(token, "hash-a", now=T0 + timedelta(seconds=60)) is False
+def test_confirmation_token_expires(store: Database) -> None:
+    token = store.confirmations.issue("hash-a", 60, now=T0)
+    assert store.confirmations.consume(token, "hash-a", now=T0 + timedelta(seconds=60)) is False
     # Expired tokens are swept when new ones are issued.
-    store.issue_confirmation("hash-b", 60, now=T0)
-    store.issue_confirmation("hash-c", 60, now=T0 + timedelta(seconds=61))
-    engine, _ = store._ready()
+    store.confirmations.issue("hash-b", 60, now=T0)
+    store.confirmations.issue("hash-c", 60, now=T0 + timedelta(seconds=61))
+    engine = store.engine
     with engine.connect() as conn:
-        rows = conn.execute(_tables().confirmations.select()).all()
+        rows = conn.execute(schema.confirmations.select()).all()
     assert [r.args_hash for r in rows] == ["hash-c"]
     with pytest.raises(ValueError):
-        store.issue_confirmation("hash-a", 0)
+        store.confirmations.issue("hash-a", 0)
 
 
-def test_confirmation_token_is_not_stored_in_clear(store: CallStore) -> None:
-    token = store.issue_confirmation("hash-a", 60)
-    engine, _ = store._ready()
+def test_confirmation_token_is_not_stored_in_clear(store: Database) -> None:
+    token = store.confirmations.issue("hash-a", 60)
+    engine = store.engine
     with engine.connect() as conn:
-        (row,) = conn.execute(_tables().confirmations.select()).all()
+        (row,) = conn.execute(schema.confirmations.select()).all()
     assert token not in tuple(str(v) for v in row)
 
 
 def test_racing_consumers_of_one_token_one_wins(store_url: str) -> None:
-    stores = [CallStore(store_url) for _ in range(8)]
+    stores = [Database(store_url) for _ in range(8)]
     try:
-        token = stores[0].issue_confirmation("hash-a", 60)
+        token = stores[0].confirmations.issue("hash-a", 60)
         for s in stores:
-            s.list_refusals(1)  # connected and set up: the race is on the token alone
+            s.refusals.recent(1)  # connected and set up: the race is on the token alone
         barrier = threading.Barrier(len(stores))
         results: list[bool] = []
 
-        def consume(s: CallStore) -> None:
+        def consume(s: Database) -> None:
             barrier.wait()
-            results.append(s.consume_confirmation(token, "hash-a"))
+            results.append(s.confirmations.consume(token, "hash-a"))
 
         threads = [threading.Thread(target=consume, args=(s,)) for s in stores]
         for t in threads:
@@ -705,80 +727,80 @@ def test_racing_consumers_of_one_token_one_wins(store_url: str) -> None:
 # -- dial policy: counts and race-free creation ------------------------------------------------
 
 
-def test_counts_and_policy_inputs(store: CallStore) -> None:
+def test_counts_and_policy_inputs(store: Database) -> None:
     now = T0 + timedelta(hours=3)
-    store.create(make_record(phone_number="+14155550101", created_at=now - timedelta(hours=25)))  # too old
-    store.create(make_record(phone_number="+14155550101", created_at=now - timedelta(hours=2)))
-    ended = store.create(make_record(phone_number="+14155550101", created_at=now - timedelta(minutes=30)))
-    store.create(make_record(phone_number="+14155550102", created_at=now - timedelta(minutes=10)))
-    store.transition(ended.call_id, "completed")
-    assert store.counts(now) == Counts(active=3, to_number_24h=0, last_hour=2)
-    counts, lists = store.policy_inputs("+14155550101", now)
-    assert counts == Counts(active=3, to_number_24h=2, last_hour=2) and lists == Lists()
+    store.calls.create(make_record(phone_number="+14155550101", created_at=now - timedelta(hours=25)))  # too old
+    store.calls.create(make_record(phone_number="+14155550101", created_at=now - timedelta(hours=2)))
+    ended = store.calls.create(make_record(phone_number="+14155550101", created_at=now - timedelta(minutes=30)))
+    store.calls.create(make_record(phone_number="+14155550102", created_at=now - timedelta(minutes=10)))
+    store.calls.transition(ended.call_id, "completed")
+    assert store.calls.counts(now) == Counts(active=3, to_number_24h=0, last_hour=2)
+    counts, listed = store.calls.facts("+14155550101", now)
+    assert counts == Counts(active=3, to_number_24h=2, last_hour=2) and listed is False
 
 
-def test_create_if_within_limits_checks_each_limit(store: CallStore) -> None:
+def test_create_if_within_limits_checks_each_limit(store: Database) -> None:
     limits = VolumeLimits(max_concurrent=2, max_per_number_per_day=2, max_per_hour=3)
     now = T0 + timedelta(seconds=1)
-    a = store.create_if_within_limits(make_record(phone_number="+14155550101"), limits, now=now)
-    assert isinstance(a, CallRecord) and store.get(a.call_id) == a
-    b = store.create_if_within_limits(make_record(phone_number="+14155550101"), limits, now=now)
+    a = within_limits(store, make_record(phone_number="+14155550101"), limits, now=now)
+    assert isinstance(a, CallRecord) and store.calls.get(a.call_id) == a
+    b = within_limits(store, make_record(phone_number="+14155550101"), limits, now=now)
     assert isinstance(b, CallRecord)
-    refused = store.create_if_within_limits(make_record(phone_number="+14155550102"), limits, now=now)
+    refused = within_limits(store, make_record(phone_number="+14155550102"), limits, now=now)
     assert isinstance(refused, Refusal) and refused.rule == Rule.max_concurrent
     assert refused.setting == "DIAL_MAX_CONCURRENT"
-    store.transition(a.call_id, "completed")
-    store.transition(b.call_id, "completed")
-    refused = store.create_if_within_limits(make_record(phone_number="+14155550101"), limits, now=now)
+    store.calls.transition(a.call_id, "completed")
+    store.calls.transition(b.call_id, "completed")
+    refused = within_limits(store, make_record(phone_number="+14155550101"), limits, now=now)
     assert isinstance(refused, Refusal) and refused.rule == Rule.max_per_number_per_day
-    c = store.create_if_within_limits(make_record(phone_number="+14155550102"), limits, now=now)
+    c = within_limits(store, make_record(phone_number="+14155550102"), limits, now=now)
     assert isinstance(c, CallRecord)
-    store.transition(c.call_id, "busy")
-    refused = store.create_if_within_limits(make_record(phone_number="+14155550103"), limits, now=now)
+    store.calls.transition(c.call_id, "busy")
+    refused = within_limits(store, make_record(phone_number="+14155550103"), limits, now=now)
     assert isinstance(refused, Refusal) and refused.rule == Rule.max_per_hour
     # An hour later the hourly limit has room again.
-    d = store.create_if_within_limits(make_record(phone_number="+14155550103"), limits, now=now + timedelta(hours=1))
+    d = within_limits(store, make_record(phone_number="+14155550103"), limits, now=now + timedelta(hours=1))
     assert isinstance(d, CallRecord)
-    assert len(store.list(limit=100)[0]) == 4  # refusals created nothing
+    assert len(store.calls.page(limit=100)[0]) == 4  # refusals created nothing
 
 
-def test_create_if_within_limits_checks_do_not_call(store: CallStore) -> None:
-    store.add_do_not_call("+14155550107", "asked during a call")
-    refused = store.create_if_within_limits(make_record(phone_number="+14155550107"), VolumeLimits(), now=T0)
+def test_create_if_within_limits_checks_do_not_call(store: Database) -> None:
+    store.do_not_call.add("+14155550107", "asked during a call")
+    refused = within_limits(store, make_record(phone_number="+14155550107"), VolumeLimits(), now=T0)
     assert isinstance(refused, Refusal) and refused.rule == Rule.do_not_call
-    assert store.list()[0] == []
-    allowed = store.create_if_within_limits(
+    assert store.calls.page()[0] == []
+    allowed = within_limits(store, 
         make_record(phone_number="+14155550107"), VolumeLimits(), now=T0, check_do_not_call=False
     )
     assert isinstance(allowed, CallRecord)
 
 
-def test_create_if_within_limits_keeps_idempotency(store: CallStore) -> None:
-    first = store.create_if_within_limits(make_record(idempotency_key="k1"), VolumeLimits(), now=T0)
+def test_create_if_within_limits_keeps_idempotency(store: Database) -> None:
+    first = within_limits(store, make_record(idempotency_key="k1"), VolumeLimits(), now=T0)
     assert isinstance(first, CallRecord)
     with pytest.raises(DuplicateKey) as info:
-        store.create_if_within_limits(make_record(idempotency_key="k1"), VolumeLimits(), now=T0)
+        within_limits(store, make_record(idempotency_key="k1"), VolumeLimits(), now=T0)
     assert info.value.existing == first
     # The failed insert released the lock: the next call goes through.
-    assert isinstance(store.create_if_within_limits(make_record(), VolumeLimits(), now=T0), CallRecord)
+    assert isinstance(within_limits(store, make_record(), VolumeLimits(), now=T0), CallRecord)
 
 
 def test_twenty_simultaneous_requests_with_limit_three_create_exactly_three(store_url: str) -> None:
     limits = VolumeLimits(max_concurrent=3, max_per_number_per_day=2, max_per_hour=1000)
-    stores = [CallStore(store_url) for _ in range(20)]  # own engines, like separate server processes
+    stores = [Database(store_url) for _ in range(20)]  # own engines, like separate server processes
     try:
         for s in stores:
-            s.counts(T0)  # connected, tables exist: the race is on the limit alone
+            s.calls.counts(T0)  # connected, tables exist: the race is on the limit alone
         for round_ in range(3):
             barrier = threading.Barrier(len(stores))
             results: list[CallRecord | Refusal] = []
             errors: list[BaseException] = []
 
-            def place(i: int, s: CallStore) -> None:
+            def place(i: int, s: Database) -> None:
                 record = make_record(phone_number=f"+1415555{round_:02d}{i:02d}", created_at=T0)
                 barrier.wait()
                 try:
-                    results.append(s.create_if_within_limits(record, limits, now=T0))
+                    results.append(within_limits(s, record, limits, now=T0))
                 except BaseException as exc:  # noqa: BLE001 - reported below
                     errors.append(exc)
 
@@ -792,11 +814,11 @@ def test_twenty_simultaneous_requests_with_limit_three_create_exactly_three(stor
             refused = [r for r in results if isinstance(r, Refusal)]
             assert len(created) == 3 and len(refused) == 17
             assert {r.rule for r in refused} == {"max_concurrent"}
-            live = stores[0].list(status=["queued"], limit=100)[0]
+            live = stores[0].calls.page(status=["queued"], limit=100)[0]
             assert sorted(r.call_id for r in live) == sorted(r.call_id for r in created)  # none lost
             for r in created:  # the calls end; the next round has room for 3 again
-                stores[0].transition(r.call_id, "completed")
-        assert len(stores[0].list(limit=100)[0]) == 9
+                stores[0].calls.transition(r.call_id, "completed")
+        assert len(stores[0].calls.page(limit=100)[0]) == 9
     finally:
         for s in stores:
             s.close()
@@ -807,12 +829,12 @@ def test_an_existing_database_gets_the_new_tables(tmp_path: Path) -> None:
 
     url = f"sqlite:///{tmp_path / 'old.db'}"
     engine = sa.create_engine(url)
-    _tables().calls.create(engine)  # a database from before the dial policy
+    schema.calls.create(engine)  # a database from before the dial policy
     engine.dispose()
-    with CallStore(url) as store:
-        store.add_do_not_call("+14155550107")
-        store.record_refusal("+14155550100", "deny_list", "denied")
-        assert store.is_do_not_call("+14155550107") and len(store.list_refusals()) == 1
+    with Database(url) as store:
+        store.do_not_call.add("+14155550107")
+        record_refusal(store, "+14155550100", "deny_list", "denied")
+        assert store.do_not_call.contains("+14155550107") and len(store.refusals.recent()) == 1
 
 
 def test_an_existing_database_gets_the_new_columns(tmp_path: Path) -> None:
@@ -822,16 +844,16 @@ def test_an_existing_database_gets_the_new_columns(tmp_path: Path) -> None:
     engine = sa.create_engine(url)
     with engine.begin() as conn:  # a store from before hang-up requests and refusal counts
         old_calls = sa.Table("callagent_calls", sa.MetaData(), *[
-            c._copy() for c in _tables().calls.columns if c.name not in ("hangup_requested_at", "hangup_reason")])
+            c._copy() for c in schema.calls.columns if c.name not in ("hangup_requested_at", "hangup_reason")])
         old_calls.create(conn)
         old_refusals = sa.Table("callagent_refusals", sa.MetaData(), *[
-            c._copy() for c in _tables().refusals.columns if c.name not in ("repeats", "last_at")])
+            c._copy() for c in schema.refusals.columns if c.name not in ("repeats", "last_at")])
         old_refusals.create(conn)
         conn.execute(sa.insert(old_refusals).values(at=T0, number=None, rule="deny_list", message="old"))
     engine.dispose()
-    with CallStore(url) as store:
-        record = store.create(make_record(status=CallStatus.in_progress))
-        asked = store.request_hangup(record.call_id, "ended by the MCP client")
+    with Database(url) as store:
+        record = store.calls.create(make_record(status=CallStatus.in_progress))
+        asked = store.calls.request_hangup(record.call_id, "ended by the MCP client")
         assert asked is not None and asked.hangup_reason == "ended by the MCP client"
-        (old,) = store.list_refusals()
+        (old,) = store.refusals.recent()
         assert old.repeats == 1 and old.message == "old"

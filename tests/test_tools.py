@@ -29,7 +29,7 @@ from mcp_types import CallToolResult, TextContent, TextResourceContents
 
 from callagent.calls import CallRecord, CallStatus, Outcome, TranscriptLine, new_call_id, utcnow
 from callagent.settings import Settings
-from callagent.store import CallStore
+from callagent.store import Database
 from callagent.tools import create_server
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -75,8 +75,8 @@ def settings(db_url: str, livekit_env: dict[str, str]) -> Settings:
 
 
 @pytest.fixture
-def store(db_url: str) -> Iterator[CallStore]:
-    with CallStore(db_url) as s:
+def store(db_url: str) -> Iterator[Database]:
+    with Database(db_url) as s:
         yield s
 
 
@@ -167,12 +167,12 @@ async def test_tools_are_listed_with_annotations_and_schemas(client: Client) -> 
 
     make = tools["make_phone_call"]
     assert make.annotations.read_only_hint is False
-    assert make.annotations.destructive_hint is False
+    assert make.annotations.destructive_hint is True  # a call to a person cannot be taken back
     assert make.annotations.idempotent_hint is False
     assert make.annotations.open_world_hint is True
     assert make.input_schema["required"] == ["phone_number"]
     assert set(make.input_schema["properties"]) == {
-        "phone_number", "goal", "context", "greeting", "caller_id",
+        "phone_number", "goal", "context", "greeting",
         "ring_timeout_s", "max_duration_s", "idempotency_key", "confirmation_token",
     }
     assert "wait_for_call" in make.description
@@ -203,7 +203,7 @@ async def test_tools_are_listed_with_annotations_and_schemas(client: Client) -> 
     assert [t.uri_template for t in templates] == ["calls://{call_id}"]
 
 
-async def test_invalid_number_is_an_error_naming_the_problem(client: Client, store: CallStore) -> None:
+async def test_invalid_number_is_an_error_naming_the_problem(client: Client, store: Database) -> None:
     result = await client.call_tool("make_phone_call", {"phone_number": "call mom"})
     assert result.is_error
     assert "'call mom'" in text(result) and "phone number" in text(result)
@@ -211,10 +211,10 @@ async def test_invalid_number_is_an_error_naming_the_problem(client: Client, sto
     result = await client.call_tool("make_phone_call", {"phone_number": "12"})
     assert result.is_error
     assert "too short" in text(result) and "CALLAGENT_DEFAULT_REGION" in text(result)
-    assert store.list()[0] == []  # nothing recorded
+    assert store.calls.page()[0] == []  # nothing recorded
 
 
-async def test_missing_livekit_settings_are_named(db_url: str, store: CallStore) -> None:
+async def test_missing_livekit_settings_are_named(db_url: str, store: Database) -> None:
     settings = Settings(
         _env_file=None, CALLAGENT_DB_URL=db_url, LIVEKIT_URL="http://127.0.0.1:1",
         LIVEKIT_API_KEY=None, LIVEKIT_API_SECRET=None, SIP_OUTBOUND_TRUNK_ID=None,
@@ -226,11 +226,11 @@ async def test_missing_livekit_settings_are_named(db_url: str, store: CallStore)
     for name in ("LIVEKIT_API_KEY", "LIVEKIT_API_SECRET", "SIP_OUTBOUND_TRUNK_ID"):
         assert name in message
     assert "LIVEKIT_URL" not in message  # it is set
-    assert store.list()[0] == []
+    assert store.calls.page()[0] == []
 
 
 async def test_livekit_unreachable_fails_the_call_without_leaving_it_dialing(
-    client: Client, store: CallStore
+    client: Client, store: Database
 ) -> None:
     started = time.monotonic()
     result = await client.call_tool(
@@ -241,7 +241,7 @@ async def test_livekit_unreachable_fails_the_call_without_leaving_it_dialing(
     assert "LIVEKIT_URL" in text(result)
     assert SECRET not in text(result)
 
-    calls, _ = store.list()
+    calls, _ = store.calls.page()
     assert len(calls) == 1
     record = calls[0]
     assert record.status == CallStatus.failed
@@ -262,16 +262,16 @@ async def test_livekit_unreachable_fails_the_call_without_leaving_it_dialing(
     assert not again.is_error, text(again)
     assert again.structured_content["call_id"] == record.call_id
     assert "not dialed again" in text(again)
-    assert len(store.list()[0]) == 1
+    assert len(store.calls.page()[0]) == 1
 
 
 async def test_unresponsive_livekit_is_abandoned_in_bounded_time(
-    db_url: str, livekit_env: dict[str, str], store: CallStore, monkeypatch: pytest.MonkeyPatch
+    db_url: str, livekit_env: dict[str, str], store: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A LiveKit that accepts connections and never answers: the call is given up, not left dialing."""
-    import callagent.tools as tools
+    import callagent.service as service_module
 
-    monkeypatch.setattr(tools, "PLACE_DEADLINE_S", 1.0)
+    monkeypatch.setattr(service_module, "PLACE_DEADLINE_S", 1.0)
 
     async def silent(reader: Any, writer: Any) -> None:
         await reader.read()  # until the client goes away
@@ -294,13 +294,13 @@ async def test_unresponsive_livekit_is_abandoned_in_bounded_time(
     assert result.is_error
     assert "took longer than 1 s" in text(result) and f"LIVEKIT_URL=http://127.0.0.1:{port}" in text(result)
     assert elapsed < 30
-    (record,), _ = store.list()
+    (record,), _ = store.calls.page()
     assert record.status == CallStatus.failed
     assert "took longer than 1 s" in record.ended_reason
 
 
-async def test_idempotency_key_returns_the_existing_call(client: Client, store: CallStore) -> None:
-    existing = store.create(make_record(CallStatus.ringing, idempotency_key="order-42"))
+async def test_idempotency_key_returns_the_existing_call(client: Client, store: Database) -> None:
+    existing = store.calls.create(make_record(CallStatus.ringing, idempotency_key="order-42"))
     result = await client.call_tool("make_phone_call", {"phone_number": "+1 415-555-0100", "idempotency_key": "order-42"})
     assert not result.is_error, text(result)
     assert result.structured_content["call_id"] == existing.call_id
@@ -309,7 +309,7 @@ async def test_idempotency_key_returns_the_existing_call(client: Client, store: 
     other = await client.call_tool("make_phone_call", {"phone_number": "+14155550101", "idempotency_key": "order-42"})
     assert other.is_error
     assert "order-42" in text(other) and "another number" in text(other)
-    assert len(store.list()[0]) == 1
+    assert len(store.calls.page()[0]) == 1
 
 
 @pytest.mark.parametrize(
@@ -320,16 +320,16 @@ async def test_idempotency_key_returns_the_existing_call(client: Client, store: 
         ({"max_duration_s": 0}, "rule 'max_duration' (setting CALLAGENT_MAX_DURATION_CAP_S)"),
         ({"max_duration_s": 1801}, "between 1 and 1800 seconds, not 1801"),
         ({"goal": "x" * 4001}, "rule 'text_too_long'"),
-        ({"caller_id": "front desk"}, "caller_id: 'front desk'"),
+        ({"caller_id": "+14155550199"}, "no argument 'caller_id'"),  # returns with calling profiles
     ],
 )
 async def test_call_limits_are_validated(
-    client: Client, store: CallStore, arguments: dict[str, Any], expected: str
+    client: Client, store: Database, arguments: dict[str, Any], expected: str
 ) -> None:
     result = await client.call_tool("make_phone_call", {"phone_number": NUMBER, **arguments})
     assert result.is_error
     assert expected in text(result)
-    assert store.list()[0] == []
+    assert store.calls.page()[0] == []
 
 
 async def test_get_call_unknown_id_is_an_error(client: Client) -> None:
@@ -338,8 +338,8 @@ async def test_get_call_unknown_id_is_an_error(client: Client) -> None:
     assert "'nosuchcall'" in text(result)
 
 
-async def test_get_call_returns_record_and_readable_text(client: Client, store: CallStore) -> None:
-    record = store.create(make_record(CallStatus.completed, summary="They open at nine.", ended_reason="done"))
+async def test_get_call_returns_record_and_readable_text(client: Client, store: Database) -> None:
+    record = store.calls.create(make_record(CallStatus.completed, summary="They open at nine.", ended_reason="done"))
     result = await client.call_tool("get_call", {"call_id": record.call_id})
     assert not result.is_error
     assert CallRecord.model_validate(result.structured_content) == record
@@ -348,15 +348,15 @@ async def test_get_call_returns_record_and_readable_text(client: Client, store: 
 
 
 @pytest.mark.parametrize("timeout_s", [0, -1, 50.5, 600])
-async def test_wait_for_call_timeout_bounds(client: Client, store: CallStore, timeout_s: float) -> None:
-    record = store.create(make_record(CallStatus.ringing))
+async def test_wait_for_call_timeout_bounds(client: Client, store: Database, timeout_s: float) -> None:
+    record = store.calls.create(make_record(CallStatus.ringing))
     result = await client.call_tool("wait_for_call", {"call_id": record.call_id, "timeout_s": timeout_s})
     assert result.is_error
     assert "timeout_s must be more than 0 and at most 50" in text(result)
 
 
-async def test_wait_for_call_returns_on_status_change_with_progress(client: Client, store: CallStore) -> None:
-    record = store.create(make_record(CallStatus.ringing))
+async def test_wait_for_call_returns_on_status_change_with_progress(client: Client, store: Database) -> None:
+    record = store.calls.create(make_record(CallStatus.ringing))
     progress: list[tuple[float, float | None, str | None]] = []
 
     async def on_progress(value: float, total: float | None, message: str | None) -> None:
@@ -364,7 +364,7 @@ async def test_wait_for_call_returns_on_status_change_with_progress(client: Clie
 
     async def answer_later() -> None:
         await anyio.sleep(1.5)
-        store.transition(record.call_id, CallStatus.in_progress)
+        store.calls.transition(record.call_id, CallStatus.in_progress)
 
     async with anyio.create_task_group() as tg:
         tg.start_soon(answer_later)
@@ -384,9 +384,9 @@ async def test_wait_for_call_returns_on_status_change_with_progress(client: Clie
 
 
 async def test_wait_for_call_times_out_unchanged_and_returns_at_once_when_ended(
-    client: Client, store: CallStore
+    client: Client, store: Database
 ) -> None:
-    live = store.create(make_record(CallStatus.in_progress, heartbeat_at=utcnow()))
+    live = store.calls.create(make_record(CallStatus.in_progress, heartbeat_at=utcnow()))
     started = time.monotonic()
     result = await client.call_tool("wait_for_call", {"call_id": live.call_id, "timeout_s": 1})
     elapsed = time.monotonic() - started
@@ -395,7 +395,7 @@ async def test_wait_for_call_times_out_unchanged_and_returns_at_once_when_ended(
     assert "Still in_progress" in text(result)
     assert 0.9 < elapsed < 4
 
-    ended = store.create(make_record(CallStatus.busy, sip_status_code=486, ended_reason="the line was busy"))
+    ended = store.calls.create(make_record(CallStatus.busy, sip_status_code=486, ended_reason="the line was busy"))
     started = time.monotonic()
     result = await client.call_tool("wait_for_call", {"call_id": ended.call_id, "timeout_s": 30})
     assert time.monotonic() - started < 2
@@ -403,7 +403,7 @@ async def test_wait_for_call_times_out_unchanged_and_returns_at_once_when_ended(
     assert result.structured_content["sip_status_code"] == 486
 
     # A change that happened between two waits is not missed: the caller says what it last saw.
-    moved = store.create(make_record(CallStatus.in_progress, heartbeat_at=utcnow()))
+    moved = store.calls.create(make_record(CallStatus.in_progress, heartbeat_at=utcnow()))
     started = time.monotonic()
     result = await client.call_tool(
         "wait_for_call", {"call_id": moved.call_id, "timeout_s": 30, "last_status": "ringing"}
@@ -417,9 +417,9 @@ async def test_wait_for_call_times_out_unchanged_and_returns_at_once_when_ended(
     assert missing.is_error and "'nosuchcall'" in text(missing)
 
 
-async def test_a_call_whose_worker_went_quiet_is_failed(client: Client, store: CallStore) -> None:
+async def test_a_call_whose_worker_went_quiet_is_failed(client: Client, store: Database) -> None:
     long_ago = utcnow() - timedelta(minutes=10)
-    record = store.create(
+    record = store.calls.create(
         make_record(CallStatus.in_progress, created_at=long_ago, heartbeat_at=long_ago, answered_at=long_ago)
     )
     result = await client.call_tool("get_call", {"call_id": record.call_id})
@@ -427,13 +427,13 @@ async def test_a_call_whose_worker_went_quiet_is_failed(client: Client, store: C
     assert "worker stopped responding" in result.structured_content["ended_reason"]
 
 
-async def test_list_calls_pages_with_a_cursor_and_filters(client: Client, store: CallStore) -> None:
+async def test_list_calls_pages_with_a_cursor_and_filters(client: Client, store: Database) -> None:
     t0 = utcnow() - timedelta(minutes=5)
     created = []
     for i in range(5):
         status = CallStatus.completed if i % 2 == 0 else CallStatus.no_answer
         number = NUMBER if i < 3 else "+14155550105"
-        created.append(store.create(make_record(status, phone_number=number, created_at=t0 + timedelta(seconds=i))))
+        created.append(store.calls.create(make_record(status, phone_number=number, created_at=t0 + timedelta(seconds=i))))
     newest_first = [r.call_id for r in reversed(created)]
 
     seen: list[str] = []
@@ -471,34 +471,34 @@ async def test_list_calls_pages_with_a_cursor_and_filters(client: Client, store:
     assert bad_limit.is_error and "limit" in text(bad_limit)
 
 
-async def test_end_call_on_an_ended_call_changes_nothing(client: Client, store: CallStore) -> None:
-    record = store.create(make_record(CallStatus.completed, ended_reason="the agent ended the call"))
+async def test_end_call_on_an_ended_call_changes_nothing(client: Client, store: Database) -> None:
+    record = store.calls.create(make_record(CallStatus.completed, ended_reason="the agent ended the call"))
     result = await client.call_tool("end_call", {"call_id": record.call_id})
     assert not result.is_error, text(result)
     assert result.structured_content["status"] == "completed"
     assert result.structured_content["ended_reason"] == "the agent ended the call"
     assert "already ended" in result.structured_content["note"]
     assert "already ended" in text(result)
-    assert store.get(record.call_id) == record
+    assert store.calls.get(record.call_id) == record
 
     missing = await client.call_tool("end_call", {"call_id": "nosuchcall"})
     assert missing.is_error and "'nosuchcall'" in text(missing)
 
 
 async def test_end_call_with_livekit_unreachable_is_an_error_and_the_call_stays_live(
-    client: Client, store: CallStore
+    client: Client, store: Database
 ) -> None:
-    record = store.create(make_record(CallStatus.queued))
+    record = store.calls.create(make_record(CallStatus.queued))
     result = await client.call_tool("end_call", {"call_id": record.call_id})
     assert result.is_error, text(result)
     assert "cannot reach LiveKit" in text(result) and "may still be up" in text(result)
-    stored = store.get(record.call_id)
+    stored = store.calls.get(record.call_id)
     assert stored.status == CallStatus.queued and stored.ended_at is None
     assert stored.hangup_reason == "ended by the MCP client"  # what the worker acts on
 
 
-async def test_call_resource(client: Client, store: CallStore) -> None:
-    record = store.create(make_record(CallStatus.voicemail, summary="Left a message."))
+async def test_call_resource(client: Client, store: Database) -> None:
+    record = store.calls.create(make_record(CallStatus.voicemail, summary="Left a message."))
     result = await client.read_resource(f"calls://{record.call_id}")
     (content,) = result.contents
     assert isinstance(content, TextResourceContents)
@@ -512,9 +512,9 @@ async def test_call_resource(client: Client, store: CallStore) -> None:
         await client.read_resource("calls://nosuchcall")
 
 
-async def test_legacy_handshake_in_process(settings: Settings, store: CallStore) -> None:
+async def test_legacy_handshake_in_process(settings: Settings, store: Database) -> None:
     """The initialize handshake (what today's desktop clients do), in process."""
-    record = store.create(make_record(CallStatus.ringing))
+    record = store.calls.create(make_record(CallStatus.ringing))
     async with Client(create_server(settings), mode="legacy") as client:
         assert {t.name for t in (await client.list_tools()).tools} == TOOLS
         result = await client.call_tool("get_call", {"call_id": record.call_id})
@@ -545,11 +545,11 @@ def test_client_script_lists_tools(client_env: dict[str, str]) -> None:
     assert any(line.startswith("make_phone_call") and "phone call" in line for line in lines)
 
 
-def test_client_script_follows_a_call_to_its_end(client_env: dict[str, str], store: CallStore) -> None:
+def test_client_script_follows_a_call_to_its_end(client_env: dict[str, str], store: Database) -> None:
     """`call` with the idempotency key of a ringing call: the server returns that call instead of
     dialing, and the client follows it through wait_for_call, printing each status change, until
     it ends; the last stdout line is the final record."""
-    record = store.create(make_record(CallStatus.ringing, idempotency_key="ci-1"))
+    record = store.calls.create(make_record(CallStatus.ringing, idempotency_key="ci-1"))
     proc = subprocess.Popen(
         [sys.executable, str(ROOT / "test_mcp_client.py"), "call", NUMBER, "--idempotency-key", "ci-1", "--json"],
         env=client_env, cwd="/", stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -567,10 +567,10 @@ def test_client_script_follows_a_call_to_its_end(client_env: dict[str, str], sto
             raise AssertionError(f"the client ended before printing {pattern!r}: {status_lines}")
 
         wait_for_line(r"^\[\d\d:\d\d:\d\d\] ringing")  # the call as make_phone_call returned it
-        store.transition(record.call_id, CallStatus.in_progress)
+        store.calls.transition(record.call_id, CallStatus.in_progress)
         wait_for_line(r"^\[\d\d:\d\d:\d\d\] in_progress")
         time.sleep(1.2)
-        store.update(
+        store.calls.update(
             record.call_id,
             transcript=[
                 TranscriptLine(role="agent", text="Hi, this is an AI assistant calling for Test Operator."),
@@ -579,7 +579,7 @@ def test_client_script_follows_a_call_to_its_end(client_env: dict[str, str], sto
             summary="They open at nine.",
             outcome=Outcome(goal_achieved="yes", key_facts=["opens at 9"]),
         )
-        store.transition(record.call_id, CallStatus.completed, ended_reason="the agent ended the call")
+        store.calls.transition(record.call_id, CallStatus.completed, ended_reason="the agent ended the call")
         wait_for_line(r"^\[\d\d:\d\d:\d\d\] completed \(the agent ended the call\)")
         stdout, _ = proc.communicate(timeout=60)
     finally:
@@ -604,12 +604,12 @@ def test_client_script_follows_a_call_to_its_end(client_env: dict[str, str], sto
     assert "Callee: We open at nine." in out.stdout
 
 
-def test_client_script_reports_tool_errors(client_env: dict[str, str], store: CallStore) -> None:
+def test_client_script_reports_tool_errors(client_env: dict[str, str], store: Database) -> None:
     out = run_client(client_env, "call", NUMBER, "--json")
     assert out.returncode == 1
     assert "LIVEKIT_URL" in out.stderr
     assert out.stdout.strip() == ""
-    (record,), _ = store.list()
+    (record,), _ = store.calls.page()
     assert record.status == CallStatus.failed
 
     out = run_client(client_env, "end", record.call_id, "--json")

@@ -30,7 +30,7 @@ from typing import Any
 import pytest
 
 from callagent.calls import CallRecord, CallStatus, Outcome, TranscriptLine, new_call_id, utcnow
-from callagent.store import CallStore
+from callagent.store import Database
 
 ROOT = Path(__file__).resolve().parent.parent
 TS_DIR = ROOT / "tests" / "ts"
@@ -152,8 +152,8 @@ def seeded_call(db_url: str) -> Iterator[CallRecord]:
         max_duration_s=300,
         ring_timeout_s=30,
     )
-    with CallStore(db_url) as store:
-        yield store.create(record)
+    with Database(db_url) as store:
+        yield store.calls.create(record)
 
 
 def run_client(node: str, env: dict[str, str], *args: str) -> dict[str, Any]:

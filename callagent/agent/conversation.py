@@ -1,0 +1,50 @@
+"""The conversation: the model's instructions and the tools it may use on the call."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from livekit.agents import Agent, RunContext, function_tool
+from livekit.agents.beta.tools import EndCallTool
+
+from callagent.agent.instructions import instructions_for
+from callagent.calls import CallStatus
+
+if TYPE_CHECKING:
+    from callagent.agent.job import CallJob
+
+
+class CallAgent(Agent):
+    """The conversation. Its tool docstrings are the model's contract."""
+
+    def __init__(self, call: CallJob) -> None:
+        self.call = call
+        super().__init__(
+            instructions=instructions_for(call.request),
+            tools=[EndCallTool(delete_room=True, on_tool_called=self._on_end_call)],
+        )
+
+    async def _on_end_call(self, _: Any) -> None:
+        self.call.settle(CallStatus.completed, "the agent ended the call when the conversation was done")
+
+    @function_tool
+    async def leave_voicemail(self, ctx: RunContext[Any], message: str) -> None:
+        """Use when the call reached an answering machine or voicemail box (a recorded greeting
+        asking to leave a message). Leaves the message after the tone and hangs up.
+
+        Args:
+            message: What to say on the voicemail: who is calling, on whose behalf, why, and
+                how to call back. One to three short sentences.
+        """
+        self.call.settle(CallStatus.voicemail, "reached voicemail; a message was left")
+        handle = ctx.session.say(message, allow_interruptions=False)
+        await handle.wait_for_playout()
+        await self.call.hang_up()
+
+    @function_tool
+    async def add_to_do_not_call(self, ctx: RunContext[Any]) -> str:
+        """Use when the callee asks not to be called again (take me off your list, stop
+        calling, do not call me). Their number is added to the do-not-call list."""
+        self.call.do_not_call_requested = True
+        await self.call.add_to_do_not_call()
+        return "The number is on the do-not-call list; confirm this briefly, say goodbye and end the call."

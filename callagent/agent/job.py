@@ -1,0 +1,218 @@
+"""One call as the worker holds it: the LiveKit job from joining the room to the written record."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Any
+
+from livekit import api, rtc
+from livekit.agents import AgentSession, CloseEvent, JobContext
+from livekit.agents.voice.room_io import RoomOptions, TextOutputOptions
+
+from callagent.agent import timers
+from callagent.agent.conversation import CallAgent
+from callagent.agent.ending import Ending
+from callagent.agent.opening import end_unless_disclosed, play_opening, prepare_opening
+from callagent.agent.session import build_session
+from callagent.agent.summary import print_summary, summarize, transcript_from
+from callagent.calls import CallRecord, CallRequest, CallStatus, utcnow
+from callagent.dialer import HANG_UP_ATTEMPTS, HANG_UP_BACKOFF_S
+from callagent.numbers import mask
+from callagent.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from callagent.store import Database
+
+log = logging.getLogger(__name__)
+
+SIP_STATUS_ATTR = "sip.callStatus"
+RING_WAIT_MARGIN_S = 15  # on top of the ring timeout, for the SIP participant to join the room
+DO_NOT_CALL_FOLLOW_UP = "The callee asked not to be called again; the number is on the do-not-call list."
+
+
+class CallJob:
+    """One call as the worker sees it: answer gating, the session, and the final record."""
+
+    def __init__(self, ctx: JobContext, request: CallRequest, settings: Settings, db: Database) -> None:
+        self.ctx = ctx
+        self.request = request
+        self.settings = settings
+        self.db = db  # this job's own; closed when the job finishes
+        self.answered = asyncio.Event()
+        self.ended = asyncio.Event()
+        self.session: AgentSession[Any] | None = None
+        self.ending = Ending()
+        self.do_not_call_requested = False
+        self._tasks: list[asyncio.Future[Any]] = []
+
+    def settle(self, status: CallStatus, reason: str) -> None:
+        self.ending.settle(status, reason)
+
+    def spawn(self, coro: Awaitable[Any]) -> None:
+        """Run `coro` alongside the call; it is cancelled when the job finishes."""
+        self._tasks.append(asyncio.ensure_future(coro))
+
+    async def hang_up(self) -> bool:
+        """Delete the call's room (the phone gets a BYE); a few bounded tries. True once done
+        (a room already gone counts). On failure the final record says the line may have
+        stayed open: the job ends anyway, but a result never claims a hang-up that failed."""
+        problem = ""
+        for attempt in range(HANG_UP_ATTEMPTS):
+            try:
+                await asyncio.wait_for(
+                    self.ctx.api.room.delete_room(api.DeleteRoomRequest(room=self.ctx.room.name)),
+                    self.settings.livekit_timeout_s,
+                )
+                return True
+            except Exception as exc:  # noqa: BLE001 - every failure is retried, then reported in the record
+                if isinstance(exc, api.TwirpError) and (exc.status == 404 or exc.code == "not_found"):
+                    return True
+                problem = f"{exc.__class__.__name__}: {exc}"
+                log.warning("hanging up failed (try %d of %d): %s", attempt + 1, HANG_UP_ATTEMPTS, problem)
+            await asyncio.sleep(HANG_UP_BACKOFF_S * 2**attempt)
+        self.ending.hangup_problem = problem
+        return False
+
+    async def add_to_do_not_call(self) -> None:
+        await asyncio.to_thread(
+            self.db.do_not_call.add, self.request.phone_number, "asked during a call", self.request.call_id
+        )
+
+    def _on_sip_status(self, participant: rtc.Participant) -> None:
+        status = participant.attributes.get(SIP_STATUS_ATTR)
+        call_id = self.request.call_id
+        # Store writes go to a thread: the event loop carries the call's audio.
+        if status == "ringing":
+            self.spawn(asyncio.to_thread(self.db.calls.transition, call_id, CallStatus.ringing))
+        elif status == "active" and not self.answered.is_set():
+            self.answered.set()
+            answered_at = time.time()
+            log.info("answered (sip.callStatus active) at %.3f", answered_at, extra={"answered_at": answered_at})
+            self.spawn(asyncio.to_thread(self.db.calls.transition, call_id, CallStatus.in_progress, answered_at=utcnow()))
+
+    def _on_attributes_changed(self, _: dict[str, str], participant: rtc.Participant) -> None:
+        if participant.kind == rtc.ParticipantKind.PARTICIPANT_KIND_SIP:
+            self._on_sip_status(participant)
+
+    def _on_callee_gone(self, participant: rtc.RemoteParticipant) -> None:
+        if participant.kind != rtc.ParticipantKind.PARTICIPANT_KIND_SIP:
+            return
+        self.ending.callee_left(answered=self.answered.is_set(), disconnect_reason=participant.disconnect_reason)
+        self.ended.set()
+
+    def _on_room_closed(self) -> None:
+        self.ending.room_closed(answered=self.answered.is_set())
+        self.ended.set()
+        self.ctx.shutdown("room closed")
+
+    def _on_session_close(self, ev: CloseEvent) -> None:
+        self.ending.session_closed(ev.error)
+        self.ended.set()
+        # The call is over: end the job now (finish() runs as its shutdown callback) rather
+        # than holding a process slot until LiveKit empties the room.
+        self.ctx.shutdown("call ended")
+
+    async def run(self) -> None:
+        ctx, req = self.ctx, self.request
+        ctx.add_shutdown_callback(self.finish)
+        self.spawn(timers.heartbeat(self))
+        session = build_session(self.settings, req, ctx.proc.userdata.get("vad"))
+        self.session = session
+        # Render the greeting while the phone rings, so it plays the instant the callee answers;
+        # in realtime mode too: the disclosure is audio of the operator's text, never the model's.
+        greeting, greeting_audio = prepare_opening(self.settings, req, session)
+
+        await ctx.connect()
+
+        ctx.room.on("participant_attributes_changed", self._on_attributes_changed)
+        ctx.room.on("participant_disconnected", self._on_callee_gone)
+        ctx.room.on("disconnected", lambda *_: self._on_room_closed())
+
+        try:
+            callee = await asyncio.wait_for(
+                ctx.wait_for_participant(kind=rtc.ParticipantKind.PARTICIPANT_KIND_SIP),
+                req.ring_timeout_s + RING_WAIT_MARGIN_S,
+            )
+        except TimeoutError:
+            self.settle(CallStatus.failed, "the phone line never joined the call")
+            ctx.shutdown("no SIP participant")
+            return
+        self._on_sip_status(callee)
+
+        await session.start(
+            agent=CallAgent(self),
+            room=ctx.room,
+            room_options=RoomOptions(
+                participant_identity=callee.identity,
+                close_on_disconnect=True,
+                # Nobody reads live captions on a phone call, and syncing them to the audio
+                # stalled the event loop for 100-550 ms right on the answer path.
+                text_output=TextOutputOptions(sync_transcription=False),
+            ),
+        )
+        session.on("close", self._on_session_close)
+        session.on("user_state_changed", lambda ev: timers.on_user_state(self, ev))
+
+        # Never speak before the callee has answered.
+        answered = asyncio.ensure_future(self.answered.wait())
+        ended = asyncio.ensure_future(self.ended.wait())
+        await asyncio.wait({answered, ended}, return_when=asyncio.FIRST_COMPLETED)
+        ended.cancel()
+        if not self.answered.is_set():
+            answered.cancel()
+            ctx.shutdown("not answered")
+            return
+
+        play_opening(session, greeting, greeting_audio)
+        self.spawn(end_unless_disclosed(self, greeting_audio))
+        self.spawn(timers.max_duration(self))
+
+    async def finish(self, reason: str = "") -> None:
+        """Shutdown callback: write transcript, summary, outcome and the final status, then
+        release the store."""
+        self.ended.set()
+        for task in self._tasks:
+            task.cancel()
+        try:
+            record = await self._write_record(reason)
+        finally:
+            await asyncio.to_thread(self.db.close)
+        print_summary(record)
+
+    async def _write_record(self, shutdown_reason: str) -> CallRecord | None:
+        req = self.request
+        stored = None
+        if self.ending.final is None:  # not decided here: was a hang-up asked for elsewhere?
+            stored = await asyncio.to_thread(self.db.calls.get, req.call_id)
+        status, ended_reason = self.ending.for_record(shutdown_reason, stored)
+        transcript = transcript_from(self.session) if self.session else []
+        summary, outcome = await summarize(self.settings, req, transcript, status, ended_reason)
+        if self.do_not_call_requested and outcome is not None:
+            outcome = outcome.model_copy(update={"follow_ups": [*outcome.follow_ups, DO_NOT_CALL_FOLLOW_UP]})
+        await asyncio.to_thread(self.db.calls.update, req.call_id, transcript=transcript, summary=summary, outcome=outcome)
+        await asyncio.to_thread(self.db.calls.transition, req.call_id, status, ended_reason=ended_reason)
+        return await asyncio.to_thread(self.db.calls.get, req.call_id)
+
+
+def open_store(settings: Settings) -> Database:
+    # Imported on use: the store loads SQLAlchemy, which the worker's import need not pay for.
+    from callagent.store import Database
+
+    return Database(settings.db_url)
+
+
+async def entrypoint(ctx: JobContext) -> None:
+    settings = get_settings()
+    try:
+        request = CallRequest.from_metadata(ctx.job.metadata)
+    except ValueError as exc:
+        log.error("refusing a job with invalid call metadata: %s", exc)
+        ctx.shutdown("invalid metadata")
+        return
+    # Every log record of this job, LiveKit's included, carries the call's id.
+    ctx.log_context_fields["call_id"] = request.call_id
+    log.info("joining a call to %s", mask(request.phone_number), extra={"event": "joining"})
+    await CallJob(ctx, request, settings, open_store(settings)).run()

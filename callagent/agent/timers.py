@@ -1,0 +1,88 @@
+"""What ends a call from the worker's side: its maximum duration, a silent line, and the store
+saying (at each heartbeat) that the call was ended elsewhere or is to be hung up."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import TYPE_CHECKING, Any
+
+from livekit.agents import AgentSession, UserStateChangedEvent
+
+from callagent.calls import HEARTBEAT_S, TERMINAL_STATUSES, CallRecord, CallStatus
+
+if TYPE_CHECKING:
+    from callagent.agent.job import CallJob
+
+log = logging.getLogger(__name__)
+
+OUT_OF_TIME = "I'm sorry, we have run out of time for this call. Goodbye."
+OUT_OF_TIME_MAX_S = 10.0
+# When the call is ended from outside (end_call, the reaper), the callee hears this, then the line closes.
+ENDED_ELSEWHERE_GOODBYE = "I'm sorry, I have to end this call now. Thank you, goodbye."
+GOODBYE_MAX_S = 6.0
+
+
+async def say_goodbye(session: AgentSession[Any], text: str, max_s: float) -> None:
+    """Say `text` without interruption, waiting at most `max_s` for it: the hang-up comes next
+    either way."""
+    handle = session.say(text, allow_interruptions=False)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(handle.wait_for_playout(), max_s)
+
+
+async def max_duration(call: CallJob) -> None:
+    await asyncio.sleep(call.request.max_duration_s)
+    call.settle(CallStatus.completed, f"reached the maximum call duration ({call.request.max_duration_s} s)")
+    if call.session is not None:
+        await say_goodbye(call.session, OUT_OF_TIME, OUT_OF_TIME_MAX_S)
+    await call.hang_up()
+
+
+def on_user_state(call: CallJob, ev: UserStateChangedEvent) -> None:
+    # "away": neither side spoke for the session's user_away_timeout (CALLAGENT_SILENCE_TIMEOUT_S).
+    if ev.new_state == "away" and call.answered.is_set():
+        call.settle(
+            CallStatus.completed,
+            f"the line stayed silent for {call.settings.silence_timeout_s:g} s; the agent hung up",
+        )
+        call.spawn(call.hang_up())
+
+
+def heartbeat_verdict(record: CallRecord | None) -> tuple[CallStatus, str] | None:
+    """What the store's answer to a heartbeat means for the call: None while it is live and
+    nobody asked to hang up, else how it ends."""
+    if record is None:
+        return CallStatus.failed, "the call's record disappeared from the call store"
+    if record.status in TERMINAL_STATUSES:
+        return record.status, record.ended_reason or "ended elsewhere"
+    if record.hangup_requested_at:
+        return record.hangup_status or CallStatus.canceled, record.hangup_reason or "ended elsewhere"
+    return None
+
+
+async def heartbeat(call: CallJob) -> None:
+    """Report to the store every HEARTBEAT_S, and end the call when the store says it was
+    ended elsewhere (end_call in any server process, the reaper) or is to be hung up."""
+    while not call.ended.is_set():
+        try:
+            record = await asyncio.to_thread(call.db.calls.heartbeat, call.request.call_id)
+        except Exception as exc:  # noqa: BLE001 - a store hiccup is no reason to drop a call: next beat
+            log.warning("heartbeat failed: %s", exc)
+        else:
+            if (verdict := heartbeat_verdict(record)) is not None:
+                await end_as_asked(call, verdict)
+                return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(call.ended.wait(), HEARTBEAT_S)
+
+
+async def end_as_asked(call: CallJob, verdict: tuple[CallStatus, str]) -> None:
+    """The call was ended or is to be hung up elsewhere: a short goodbye if someone is on the
+    line, then hang up."""
+    call.settle(*verdict)
+    log.info("ended elsewhere; hanging up")
+    if call.answered.is_set() and call.session is not None:
+        await say_goodbye(call.session, ENDED_ELSEWHERE_GOODBYE, GOODBYE_MAX_S)
+    await call.hang_up()

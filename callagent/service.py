@@ -1,0 +1,711 @@
+"""The use cases of callagent, one place for every door (MCP tools, the CLI, the console).
+
+How a call is placed (`place`), in order, before anything reaches LiveKit:
+
+1. `preflight`: the number, the texts and the duration are checked, the dial policy is asked
+   with the store's facts (lists, counts), and an earlier call with the same idempotency key
+   is found. The answer is what would be dialed, or a refusal.
+2. A call that needs a person's confirmation gets it from the door (an approval) or from a
+   confirmation token; otherwise a token is issued and nothing is dialed.
+3. The record is created only if the policy still admits it under the store's write lock.
+4. The dialer places it; any failure is a `PlacementFailed`, the record failed with the reason.
+
+Everything here is transport-free: typed arguments in, domain results and `callagent.errors`
+out. A refused call is kept for audit whichever door asked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import threading
+import time
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+
+from callagent.calls import (
+    HEARTBEAT_S,
+    TERMINAL_STATUSES,
+    CallRecord,
+    CallRequest,
+    CallStatus,
+    new_call_id,
+    utcnow,
+)
+from callagent.errors import (
+    BadArgument,
+    CallagentError,
+    HangUpNotConfirmed,
+    NotConfigured,
+    NotFound,
+    PlacementFailed,
+    Refused,
+    StoreUnavailable,
+)
+from callagent.numbers import DialTarget, InvalidNumber, mask, normalize, printable
+from callagent.policy import (
+    Allowed,
+    Counts,
+    DialPolicy,
+    Lists,
+    NeedsConfirmation,
+    Refusal,
+    Rule,
+    call_args_hash,
+    describe,
+)
+from callagent.redact import redact_url
+from callagent.settings import ENV_FILE, Settings, missing_livekit_settings
+
+if TYPE_CHECKING:
+    from callagent.dialer import Dialer
+    from callagent.store import Database, StaleCall
+
+__all__ = [
+    "DEFAULT_GOAL",
+    "CallArgs",
+    "CallService",
+    "ConfirmationIssued",
+    "Ended",
+    "Placed",
+    "Prepared",
+    "Waited",
+]
+
+log = logging.getLogger("callagent.service")
+
+T = TypeVar("T")
+
+DEFAULT_GOAL = "Have a short, friendly conversation"
+RING_TIMEOUT_RANGE_S = (5, 120)
+# A client gives up on a tool call after about 60 s; stay well inside that.
+MAX_WAIT_S = 50.0
+# Placing a call normally takes a few seconds; past this it is abandoned (and cleaned up, which
+# may take a few more seconds against an unresponsive LiveKit).
+PLACE_DEADLINE_S = 30.0
+CLEANUP_GRACE_S = 5.0
+# A call still queued or dialing without a worker's heartbeat after this long was left behind
+# by a server that died placing it: a live server fails it itself within PLACE_DEADLINE_S.
+ORPHAN_AFTER_S = PLACE_DEADLINE_S + CLEANUP_GRACE_S
+# LiveKit ends a call on its own at max_duration_s + this (the dialer's max_call_duration).
+LIVEKIT_CALL_MARGIN_S = 60
+POLL_INTERVAL_S = 0.2
+PROGRESS_INTERVAL_S = 1.0
+REAP_INTERVAL_S = 5.0
+MAX_PAGE = 100
+ENDED_BY_CLIENT = "ended by the MCP client"
+
+
+# -- what the use cases take and give ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CallArgs:
+    """What a door asks for: a number and how the call should go."""
+
+    phone_number: str
+    goal: str | None = None
+    context: str | None = None
+    greeting: str | None = None
+    ring_timeout_s: int | None = None
+    max_duration_s: int | None = None
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What `preflight` found: the call that would be dialed, and whether a person must confirm
+    it first; or `existing`, the call an earlier request with the same idempotency key made."""
+
+    target: DialTarget
+    request: CallRequest
+    decision: Allowed | NeedsConfirmation
+    args_hash: str
+    idempotency_key: str | None = None
+    existing: CallRecord | None = None
+
+
+@dataclass(frozen=True)
+class ConfirmationIssued:
+    """Nothing dialed: a person must confirm first. The door shows `prepared` to its user and
+    comes back with `token` (single use, these arguments only, until `expires_at`)."""
+
+    reason: str
+    token: str
+    expires_at: datetime
+    ttl_s: int
+    prepared: Prepared
+
+
+@dataclass(frozen=True)
+class Placed:
+    """The call, ringing or already ended; `existing` when it is an earlier call returned for a
+    retry with the same idempotency key (not dialed again)."""
+
+    record: CallRecord
+    existing: bool = False
+
+
+@dataclass(frozen=True)
+class Waited:
+    record: CallRecord
+    changed: bool  # False: the wait timed out with the call as it was
+
+
+@dataclass(frozen=True)
+class Ended:
+    record: CallRecord
+    note: str | None = None  # set when there was nothing to hang up
+
+
+Progress = Callable[[float, str], Awaitable[None]]
+
+
+# -- the service -------------------------------------------------------------------------------
+
+
+class CallService:
+    """Settings, the call store, the dial policy and the dialer; one per process lifetime.
+
+    The store and the dialer open lazily (the MCP server must start fast), and `warm_up_after`
+    loads them in a background thread once a client is known to stay.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.policy = DialPolicy.from_settings(settings)
+        self._db: Database | None = None
+        self._dialer: Dialer | None = None
+        self._lock = threading.Lock()
+        self._last_reap = -math.inf
+        self._warm_thread: threading.Thread | None = None
+        self._timers: list[threading.Timer] = []
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._closed = False
+
+    # -- opening and closing ---------------------------------------------------------------
+
+    @property
+    def db(self) -> Database:
+        if self._db is None:
+            with self._lock:
+                if self._db is None:
+                    from callagent.store import Database
+
+                    self._db = Database(self.settings.db_url)
+        return self._db
+
+    def dialer(self) -> Dialer:
+        """The dialer; only once the LiveKit settings are known to be present."""
+        if self._dialer is None:
+            from callagent.dialer import Dialer
+
+            self._dialer = Dialer(self.settings, self.db)
+        return self._dialer
+
+    def warm_up_after(self, delay_s: float) -> None:
+        """Load what placing a call needs in a background thread, `delay_s` from now.
+
+        A client that lists the tools and leaves (a probe, a benchmark) is gone before that,
+        so it never pays for the warm-up; one that stays gets a fast first call.
+        """
+        with self._lock:
+            if self._warm_thread is not None or self._closed:
+                return
+            timer = threading.Timer(delay_s, self._start_warmup)
+            timer.daemon = True
+            self._timers.append(timer)
+        timer.start()
+
+    def _start_warmup(self) -> None:
+        with self._lock:
+            if self._warm_thread is not None or self._closed:
+                return
+            self._warm_thread = threading.Thread(target=self._warm, name="callagent-warmup", daemon=True)
+            for timer in self._timers:
+                timer.cancel()
+        self._warm_thread.start()
+
+    def _warm(self) -> None:
+        try:
+            self.db.calls.counts()  # imports SQLAlchemy, opens (and if need be creates) the database
+            # Phone number metadata: emergency short codes, number types, time zones.
+            self.policy.check("+14155550100", now=utcnow(), counts=Counts(), lists=Lists())
+            if not missing_livekit_settings(self.settings):
+                import aiohttp  # noqa: F401
+                import livekit.api  # noqa: F401
+
+                import callagent.dialer  # noqa: F401
+            log.debug("warmed up")
+        except Exception as exc:  # the first use reports it properly
+            log.debug("warm-up failed: %s", exc)
+
+    def spawn(self, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
+        """Run `coro` in a task this service owns: it may outlive the request that started it."""
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def aclose(self) -> None:
+        with self._lock:
+            self._closed = True
+            for timer in self._timers:
+                timer.cancel()
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=CLEANUP_GRACE_S)
+        thread = self._warm_thread
+        if thread is not None and thread.is_alive():
+            await asyncio.to_thread(thread.join, 10.0)
+        if self._dialer is not None:
+            await self._dialer.aclose()
+        if self._db is not None:
+            self._db.close()
+
+    async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """A blocking store operation, in a thread; database trouble becomes StoreUnavailable."""
+        from callagent.store import StoreError
+
+        try:
+            return await asyncio.to_thread(fn, *args, **kwargs)
+        except (StoreError, ValueError, CallagentError):
+            raise
+        except Exception as exc:
+            log.exception("call store error")
+            raise StoreUnavailable(
+                f"the call store at CALLAGENT_DB_URL={redact_url(self.settings.db_url)} failed: "
+                f"{exc.__class__.__name__}: {_first_line(exc)}"
+            ) from exc
+
+    # -- placing a call --------------------------------------------------------------------
+
+    async def preflight(self, args: CallArgs) -> Prepared | Refusal:
+        """What `place` would dial for `args`, and whether a person must confirm it; or the
+        refusal. Nothing is written, dialed or recorded for audit: a door may ask before it
+        asks its user."""
+        settings, policy = self.settings, self.policy
+        target = policy.parse_number(args.phone_number)
+        if isinstance(target, Refusal):
+            return target
+        if target.extension is not None:  # allowed by DIAL_ALLOW_EXTENSIONS, but not dialed yet
+            return _EXTENSION_NOT_DIALED
+        refusal = policy.check_text_fields(args.goal, args.context, args.greeting, idempotency_key=args.idempotency_key)
+        if refusal is not None:
+            return refusal
+        duration = policy.duration(args.max_duration_s)
+        if isinstance(duration, Refusal):
+            return duration
+        ring_timeout_s = _ring_timeout(args.ring_timeout_s, settings)
+        missing = missing_livekit_settings(settings)
+        if missing:
+            raise NotConfigured(
+                f"LiveKit is not configured: set {', '.join(missing)} in the environment or in {ENV_FILE} "
+                "(see .env.example)"
+            )
+        request = _request(args, target, settings.caller_name, duration, ring_timeout_s)
+        args_hash = call_args_hash(
+            phone_number=target.e164, goal=request.goal, context=request.context, greeting=request.greeting,
+            ring_timeout_s=ring_timeout_s, max_duration_s=duration,
+            idempotency_key=args.idempotency_key,
+        )
+        if args.idempotency_key is not None:
+            # A retry of a call already placed gets that call back, whatever the limits say
+            # now (the call itself may be what fills them).
+            existing = await self.run(self.db.calls.find_by_idempotency_key, args.idempotency_key)
+            if existing is not None:
+                _same_number(existing, target.e164, args.idempotency_key)
+                return Prepared(target, request, Allowed(), args_hash, args.idempotency_key, existing)
+        now = utcnow()
+        counts, on_dnc = await self.run(self.db.calls.facts, target.e164, now)
+        lists = Lists(do_not_call=frozenset({target.e164}) if on_dnc else frozenset())
+        decision = policy.check(target.e164, now=now, counts=counts, lists=lists, confirmed=False)
+        if isinstance(decision, Refusal):
+            return decision
+        return Prepared(target, request, decision, args_hash, args.idempotency_key)
+
+    async def place(
+        self, args: CallArgs, *, approved: bool | None = None, confirmation_token: str | None = None
+    ) -> Placed | ConfirmationIssued:
+        """Place a call: returns once the phone rings (or the call already ended), or with a
+        confirmation token when a person must confirm first.
+
+        `approved` is a person's answer the door got when it asked (None: it did not ask);
+        `confirmation_token` one issued by an earlier `place` with the same arguments.
+        Raises Refused (kept for audit), PlacementFailed (the record failed with the reason),
+        BadArgument, NotConfigured or StoreUnavailable.
+        """
+        await self.reap()
+        prepared = await self.preflight(args)
+        if isinstance(prepared, Refusal):
+            await self.refuse(prepared, None, shown=_masked_input(args.phone_number))
+        number = prepared.target.e164
+        if prepared.existing is not None:
+            return Placed(prepared.existing, existing=True)
+        if isinstance(prepared.decision, NeedsConfirmation):
+            if approved is False:
+                await self.refuse(Refusal(
+                    Rule.confirmation,
+                    f"your user did not approve calling {mask(number)} when asked to confirm it; nothing was dialed",
+                ), number)
+            elif approved:
+                log.info("call to %s confirmed by the user (elicitation)", mask(number))
+            elif confirmation_token is not None:
+                if not await self.run(self.db.confirmations.consume, confirmation_token, prepared.args_hash):
+                    await self.refuse(_TOKEN_NOT_VALID, number)
+                log.info("call to %s confirmed with a confirmation token", mask(number))
+            else:
+                return await self._issue_confirmation(prepared)
+
+        from callagent.store import DuplicateKey
+
+        record = CallRecord.from_request(prepared.request, idempotency_key=args.idempotency_key)
+        try:
+            created = await self.run(
+                self.db.calls.create_if_admitted, record, lambda counts, on_dnc: self.policy.admit(number, counts, on_dnc)
+            )
+        except DuplicateKey as exc:  # a concurrent retry with the same key won the race
+            _same_number(exc.existing, number, args.idempotency_key or "")
+            return Placed(exc.existing, existing=True)
+        if isinstance(created, Refusal):
+            await self.refuse(created, number)
+        log.info("call %s: placing a call to %s", record.call_id, mask(number))
+        return Placed(await self._dial(created, prepared.request))
+
+    async def refuse(self, refusal: Refusal, number: str | None, *, shown: str | None = None) -> NoReturn:
+        """Keep the refusal for audit, log it (masked) and raise it as Refused.
+
+        `number` is the E.164 number when there is one; else `shown`, the client's input masked.
+        """
+        log.info("refused a call to %s: rule %s", mask(number) if number else (shown or "(no number)"), refusal.rule)
+        try:
+            await self.run(self.db.refusals.record, refusal, number if number is not None else shown)
+        except Exception:  # the refusal stands even when it cannot be written down
+            log.exception("could not record a refusal (rule %s) for audit", refusal.rule)
+        raise Refused(refusal)
+
+    async def _issue_confirmation(self, prepared: Prepared) -> ConfirmationIssued:
+        assert isinstance(prepared.decision, NeedsConfirmation)
+        ttl = self.policy.confirm_ttl_s
+        issued_at = utcnow()
+        token = await self.run(self.db.confirmations.issue, prepared.args_hash, ttl, now=issued_at)
+        log.info("call to %s needs a confirmation; token issued (valid %d s)", mask(prepared.target.e164), ttl)
+        return ConfirmationIssued(
+            prepared.decision.message, token, issued_at + timedelta(seconds=ttl), ttl, prepared
+        )
+
+    async def _dial(self, record: CallRecord, request: CallRequest) -> CallRecord:
+        """Hand the call to the dialer, bounded in time; on any failure the record ends failed.
+
+        The dialer runs in its own task so that its clean-up (deleting the room and dispatch,
+        which against an unresponsive LiveKit can take long) never holds up the answer: past
+        the deadline the call is marked failed, the dialer is cancelled, and it cleans up on
+        its own.
+        """
+        from callagent.dialer import DialError
+
+        reason = "the request was canceled while the call was being placed"
+        task: asyncio.Task[CallRecord] | None = None
+        try:
+            task = self.spawn(self.dialer().place(record, request))
+            await asyncio.wait({task}, timeout=PLACE_DEADLINE_S)
+            if task.done():
+                placed = task.result()
+                reason = ""
+                return placed
+            reason = (
+                f"placing the call took longer than {PLACE_DEADLINE_S:g} s; check that LiveKit at "
+                f"LIVEKIT_URL={self.settings.livekit_url} is reachable and responsive"
+            )
+            log.warning("call %s not placed: %s", record.call_id, reason)
+            self._mark_failed(record.call_id, reason)  # before the dialer's cancellation can say otherwise
+            task.cancel()
+            await asyncio.wait({task}, timeout=CLEANUP_GRACE_S)
+        except Exception as exc:
+            if isinstance(exc, DialError):
+                reason = str(exc)
+            else:
+                log.exception("call %s: placing the call failed", record.call_id)
+                reason = f"placing the call failed: {exc.__class__.__name__}: {_first_line(exc)}"
+        finally:
+            final: CallRecord | None = None
+            if reason:
+                if task is not None and not task.done():
+                    task.cancel()  # cancelled ourselves: the dialer cleans up in the background
+                # The dialer marks a failed call itself; this is the backstop, so that no
+                # record is ever left queued or dialing (also when cancelled, hence no await
+                # here). The first terminal status wins: it never overrides the dialer's.
+                final = self._mark_failed(record.call_id, reason)
+        status = final.status if final is not None else CallStatus.failed
+        raise PlacementFailed(f"{reason} (call {record.call_id} is {status})", final)
+
+    def _mark_failed(self, call_id: str, reason: str) -> CallRecord | None:
+        """Fail a call that is still live (blocking, one UPDATE); returns the record as it is."""
+        try:
+            calls = self.db.calls
+            return calls.transition(call_id, CallStatus.failed, ended_reason=reason) or calls.get(call_id)
+        except Exception:
+            log.exception("call %s: could not mark the call failed", call_id)
+            return None
+
+    # -- following calls -------------------------------------------------------------------
+
+    async def get(self, call_id: str) -> CallRecord:
+        await self.reap()
+        return await self._get(call_id)
+
+    async def _get(self, call_id: str) -> CallRecord:
+        record = await self.run(self.db.calls.get, call_id)
+        if record is None:
+            raise NotFound(f"no call with call_id {_quote(call_id)}; list_calls shows the recent calls")
+        return record
+
+    async def wait(
+        self,
+        call_id: str,
+        timeout_s: float,
+        last_status: str | None = None,
+        progress: Progress | None = None,
+    ) -> Waited:
+        """Until the call leaves `last_status` (default: its status now) or ends, at most
+        `timeout_s` seconds; `progress(elapsed_s, message)` about once a second meanwhile."""
+        if not 0 < timeout_s <= MAX_WAIT_S:
+            raise BadArgument(
+                f"timeout_s must be more than 0 and at most {MAX_WAIT_S:g} seconds, not {timeout_s:g} "
+                "(MCP clients give up on a tool call after about 60 s); call wait_for_call again to keep waiting"
+            )
+        seen = _status(last_status, "last_status") if last_status is not None else None
+        record = await self.get(call_id)
+        entry_status = seen or record.status
+        started = time.monotonic()
+        deadline = started + timeout_s
+        next_progress = started
+        while record.status == entry_status and record.status not in TERMINAL_STATUSES:
+            now = time.monotonic()
+            if now >= deadline:
+                return Waited(record, changed=False)
+            if progress is not None and now >= next_progress:
+                await progress(round(min(now - started, timeout_s), 1), f"{record.status} ({_status_age(record):.0f} s)")
+                next_progress += PROGRESS_INTERVAL_S
+            await asyncio.sleep(min(POLL_INTERVAL_S, max(0.0, deadline - now)))
+            record = await self.get(call_id)
+        return Waited(record, changed=True)
+
+    async def list_calls(
+        self, *, status: str | None = None, phone_number: str | None = None, limit: int = 20, cursor: str | None = None
+    ) -> tuple[list[CallRecord], str | None]:
+        """Calls newest first, optionally of one status or number; and the next page's cursor."""
+        wanted = _status(status, "status") if status is not None else None
+        number = None
+        if phone_number is not None:
+            try:
+                number = normalize(phone_number, self.settings.default_region)
+            except InvalidNumber as exc:
+                raise BadArgument(str(exc)) from None
+        if not 1 <= limit <= MAX_PAGE:
+            raise BadArgument(f"limit must be between 1 and {MAX_PAGE}, not {limit}")
+        await self.reap()
+        try:
+            return await self.run(self.db.calls.page, status=wanted, phone_number=number, limit=limit, cursor=cursor)
+        except ValueError as exc:
+            raise BadArgument(str(exc)) from None
+
+    async def policy_info(self) -> dict[str, Any]:
+        """What the dial policy allows right now, with how many calls are live and left."""
+        await self.reap()
+        return describe(self.policy, counts=await self.run(self.db.calls.counts))
+
+    # -- ending calls ----------------------------------------------------------------------
+
+    async def end(self, call_id: str) -> Ended:
+        """Hang up a live call; canceled once LiveKit confirmed it. Raises HangUpNotConfirmed
+        (the call stays live, the worker was asked to hang up) when it did not."""
+        record = await self.get(call_id)
+        if record.status not in TERMINAL_STATUSES:
+            problem = await self.hang_up(record, ENDED_BY_CLIENT)
+            if problem is not None:
+                log.warning("call %s: hang-up not confirmed: %s", call_id, problem)
+                raise HangUpNotConfirmed(
+                    f"could not confirm that call {call_id} was hung up: {problem}. The line may still be up. "
+                    f"The calling worker has been asked to hang up and checks every {HEARTBEAT_S:g} s: follow "
+                    "the call with wait_for_call or get_call, and call end_call again if it is still live."
+                )
+            ended = await self.run(self.db.calls.transition, call_id, CallStatus.canceled, ended_reason=ENDED_BY_CLIENT)
+            log.info("call %s: hung up by the MCP client", call_id)
+            # None: the worker recorded the end first (with the reason asked for), or the call
+            # ended on its own a moment before; the record says which.
+            return Ended(ended or await self._get(call_id))
+        return Ended(record, f"The call had already ended ({record.status}); nothing to hang up.")
+
+    async def hang_up(self, record: CallRecord, reason: str, status: CallStatus = CallStatus.canceled) -> str | None:
+        """Ask for `record`'s call to be hung up and hang it up through LiveKit.
+
+        The request is noted in the store first, so the worker holding the call hangs up by
+        itself within one heartbeat if LiveKit cannot be reached from here. Returns None once
+        LiveKit confirmed the hang-up, else the problem, in words; the call is not ended in the
+        store either way (the caller does that, or not).
+        """
+        from callagent.dialer import HangUpFailed
+
+        await self.run(self.db.calls.request_hangup, record.call_id, reason, status)
+        missing = missing_livekit_settings(self.settings)
+        if missing:
+            return f"this server cannot reach LiveKit itself ({', '.join(missing)} unset)"
+        try:
+            await self.dialer().hang_up(record.room_name)
+        except HangUpFailed as exc:
+            return str(exc)
+        return None
+
+    async def reap(self) -> None:
+        """End the calls whose worker died: hang the line up first, then fail the record.
+
+        A call whose line cannot be hung up is not reported as ended: it stays live, marked
+        with a hang-up request, and is tried again at the next reap, until LiveKit's own limit
+        on the call's length has passed. At most once every REAP_INTERVAL_S; awaited, not
+        spawned: a short-lived process (one tool call) would cancel it on exit.
+        """
+        stale = await self.run(self._due_stale)
+        if stale:
+            await asyncio.gather(*(self._reap_one(item) for item in stale))
+
+    def _due_stale(self) -> list[StaleCall]:
+        now = time.monotonic()
+        with self._lock:
+            if now - self._last_reap < REAP_INTERVAL_S:
+                return []
+            self._last_reap = now
+        return self.db.calls.find_stale(self.settings.stale_after_s, orphan_after_s=ORPHAN_AFTER_S)
+
+    async def _reap_one(self, item: StaleCall) -> None:
+        record = item.record
+        problem = await self.hang_up(record, item.reason, CallStatus.failed)
+        if problem is None:
+            reason = f"{item.reason}; the server hung up the line"
+        elif record.status is CallStatus.queued or utcnow() > _livekit_gives_up_at(record):
+            # Nothing reached LiveKit yet, or LiveKit has ended the call on its own by now.
+            reason = f"{item.reason}; hanging up failed ({problem}), but " + (
+                "the call had not been dialed" if record.status is CallStatus.queued
+                else "LiveKit's own limit on the call's length has passed"
+            )
+        else:
+            log.warning("call %s: %s; hanging up failed, will try again: %s", record.call_id, item.reason, problem)
+            return
+        failed = await self.run(self.db.calls.fail_stale, item, reason)
+        if failed is not None:
+            log.warning("call %s: failed: %s", record.call_id, reason)
+
+
+# -- helpers -------------------------------------------------------------------------------------
+
+# Dropping the extension would ring the main number and talk to whoever answers there.
+_EXTENSION_NOT_DIALED = Refusal(
+    Rule.extension,
+    "this version of callagent cannot dial an extension after the call connects yet, and will not ring "
+    "the main number instead; give the number without the extension only if the main number is who "
+    "you mean to reach",
+)
+
+_TOKEN_NOT_VALID = Refusal(
+    Rule.confirmation,
+    "confirmation_token is not valid for this call: it is unknown, expired, already used, or was issued "
+    "for different arguments (every argument must be the same as in the call that returned it); call "
+    "make_phone_call again without confirmation_token to get a new one",
+)
+
+
+def _ring_timeout(requested: int | None, settings: Settings) -> int:
+    low, high = RING_TIMEOUT_RANGE_S
+    if requested is None:
+        return min(max(settings.ring_timeout_s, low), high)
+    if isinstance(requested, bool) or not low <= requested <= high:
+        raise BadArgument(
+            f"ring_timeout_s must be between {low} and {high} seconds, not {requested} (leave it out to use "
+            f"CALLAGENT_RING_TIMEOUT_S={settings.ring_timeout_s})"
+        )
+    return requested
+
+
+def _request(args: CallArgs, target: DialTarget, caller_name: str, duration: int, ring_timeout_s: int) -> CallRequest:
+    from pydantic import ValidationError
+
+    try:
+        request = CallRequest(
+            call_id=new_call_id(),
+            phone_number=target.e164,
+            goal=(args.goal or "").strip() or DEFAULT_GOAL,
+            context=(args.context or "").strip() or None,
+            greeting=(args.greeting or "").strip() or None,
+            caller_name=caller_name,
+            max_duration_s=duration,
+            ring_timeout_s=ring_timeout_s,
+        )
+        request.to_metadata()  # too big for LiveKit's dispatch metadata? Say so before dialing.
+    except ValidationError as exc:
+        raise BadArgument(
+            "; ".join(f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']}" for e in exc.errors())
+        ) from None
+    except ValueError as exc:
+        raise BadArgument(str(exc)) from None
+    return request
+
+
+def _same_number(existing: CallRecord, number: str, key: str) -> None:
+    if existing.phone_number != number:
+        raise BadArgument(
+            f"idempotency_key {_quote(key, 60)} was already used for call {existing.call_id} to another number; "
+            "use a new key for a new call"
+        )
+
+
+def _status(value: str, name: str) -> CallStatus:
+    try:
+        return CallStatus(value.strip().lower())
+    except ValueError:
+        raise BadArgument(
+            f"unknown {name} {_quote(value)}; use one of: {', '.join(s.value for s in CallStatus)}"
+        ) from None
+
+
+def _status_age(record: CallRecord) -> float:
+    """Seconds the call has been in its current status (roughly: since the matching timestamp)."""
+    since = {
+        CallStatus.queued: record.created_at,
+        CallStatus.dialing: record.dialed_at,
+        CallStatus.ringing: record.dialed_at,
+        CallStatus.in_progress: record.answered_at,
+    }.get(record.status) or record.updated_at
+    return max(0.0, (utcnow() - since).total_seconds())
+
+
+def _livekit_gives_up_at(record: CallRecord) -> datetime:
+    """When LiveKit ends the call by itself at the latest (ringing, then max_call_duration)."""
+    started = record.dialed_at or record.created_at
+    return started + timedelta(seconds=record.ring_timeout_s + record.max_duration_s + LIVEKIT_CALL_MARGIN_S)
+
+
+def _masked_input(raw: object) -> str | None:
+    """What the client sent as a number, fit for a log line or the audit: digits masked,
+    unprintable characters escaped (no log injection), at most 32 characters."""
+    if not isinstance(raw, str):
+        return None
+    shown = printable(mask(raw[:64]))
+    return shown if len(shown) <= 32 and len(raw) <= 64 else shown[:31] + "…"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return _cap(text.splitlines()[0], 300) if text else exc.__class__.__name__
+
+
+def _cap(text: str, limit: int) -> str:
+    return text if len(text) <= limit else f"{text[: limit - 1]}…"
+
+
+def _quote(value: object, limit: int = 40) -> str:
+    """A client's input quoted in an error text: escaped, and cut, since it is echoed back."""
+    return repr(_cap(printable(str(value)), limit))

@@ -1,0 +1,402 @@
+"""How the worker ends a call, without LiveKit: the end-of-call decision, the hang-up and its
+honest failure note, the record written at the end, and the heartbeat that hears of ends
+decided elsewhere. Stand-ins replace the job context, the session and the store."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+from types import SimpleNamespace
+from typing import Any, cast
+
+import pytest
+from livekit import api, rtc
+
+from callagent.agent import ENDED_ELSEWHERE_GOODBYE, GOODBYE_MAX_S, timers
+from callagent.agent import job as job_module
+from callagent.agent.ending import Ending
+from callagent.agent.job import CallJob
+from callagent.agent.timers import heartbeat_verdict
+from callagent.calls import CallRecord, CallRequest, CallStatus, Outcome, utcnow
+from callagent.dialer import HANG_UP_ATTEMPTS
+
+REQUEST = CallRequest(
+    call_id="abc123",
+    phone_number="+14155550100",
+    goal="Confirm the appointment",
+    caller_name="Dr. Smith's office",
+    max_duration_s=300,
+    ring_timeout_s=30,
+)
+
+
+# -- the decision -------------------------------------------------------------------------------
+
+
+def test_the_first_decision_stands() -> None:
+    ending = Ending()
+    assert ending.settle(CallStatus.voicemail, "reached voicemail") == (CallStatus.voicemail, "reached voicemail")
+    assert ending.settle(CallStatus.completed, "the callee hung up") == (CallStatus.voicemail, "reached voicemail")
+    ending.room_closed(answered=True)
+    ending.session_closed(RuntimeError("boom"))
+    assert ending.final == (CallStatus.voicemail, "reached voicemail")
+    assert ending.for_record("room closed") == (CallStatus.voicemail, "reached voicemail")
+
+
+@pytest.mark.parametrize(
+    ("reason", "status", "text"),
+    [
+        (rtc.DisconnectReason.USER_REJECTED, CallStatus.declined, "the callee declined the call"),
+        (rtc.DisconnectReason.USER_UNAVAILABLE, CallStatus.no_answer, "the callee did not answer"),
+        (rtc.DisconnectReason.SIP_TRUNK_FAILURE, CallStatus.failed, "the SIP trunk failed to place the call"),
+        (rtc.DisconnectReason.CLIENT_INITIATED, CallStatus.failed, "the call ended before it was answered"),
+        (None, CallStatus.failed, "the call ended before it was answered"),
+    ],
+)
+def test_the_line_leaving_before_the_answer_maps_its_disconnect_reason(
+    reason: int | None, status: CallStatus, text: str
+) -> None:
+    ending = Ending()
+    ending.callee_left(answered=False, disconnect_reason=reason)
+    assert ending.final == (status, text)
+
+
+@pytest.mark.parametrize("reason", [rtc.DisconnectReason.USER_REJECTED, rtc.DisconnectReason.CLIENT_INITIATED, None])
+def test_the_line_leaving_after_the_answer_is_the_callee_hanging_up(reason: int | None) -> None:
+    ending = Ending()
+    ending.callee_left(answered=True, disconnect_reason=reason)
+    assert ending.final == (CallStatus.completed, "the callee hung up")
+
+
+def test_a_closed_room_is_only_the_fallback() -> None:
+    before, after = Ending(), Ending()
+    before.room_closed(answered=False)
+    after.room_closed(answered=True)
+    assert before.final is None and after.final is None  # the store may know better
+    assert before.for_record("room closed") == (CallStatus.canceled, "the call was ended before it was answered")
+    assert after.for_record("room closed") == (CallStatus.completed, "the call's room was closed")
+
+
+def test_a_hang_up_asked_for_in_the_store_explains_a_closed_room() -> None:
+    """end_call notes the request, then deletes the room: the worker's record says why."""
+    ending = Ending()
+    ending.callee_left(answered=True, disconnect_reason=rtc.DisconnectReason.ROOM_DELETED)  # not a hang-up
+    assert ending.final is None
+    asked = record(hangup_requested_at=utcnow(), hangup_reason="ended by the MCP client",
+                   hangup_status=CallStatus.canceled)
+    assert ending.for_record("room closed", asked) == (CallStatus.canceled, "ended by the MCP client")
+    decided = Ending()
+    decided.settle(CallStatus.completed, "the agent ended the call")  # a decision made here stands
+    assert decided.for_record("x", asked) == (CallStatus.completed, "the agent ended the call")
+
+
+def test_a_closed_session_decides_only_when_it_failed() -> None:
+    clean, broken = Ending(), Ending()
+    clean.session_closed(None)
+    broken.session_closed(RuntimeError("the LLM is gone"))
+    assert clean.final is None
+    assert broken.final == (CallStatus.failed, "the voice pipeline failed: the LLM is gone")
+
+
+def test_a_job_ending_undecided_is_a_failure_saying_why() -> None:
+    assert Ending().for_record("room closed") == (
+        CallStatus.failed,
+        "the worker ended the call unexpectedly (room closed)",
+    )
+    assert Ending().for_record("") == (CallStatus.failed, "the worker ended the call unexpectedly (shutdown)")
+
+
+def test_a_failed_hang_up_is_noted_in_the_record() -> None:
+    ending = Ending()
+    ending.settle(CallStatus.completed, "reached the maximum call duration (300 s)")
+    ending.hangup_problem = "TwirpError: internal"
+    status, reason = ending.for_record("")
+    assert status == CallStatus.completed
+    assert reason.startswith(
+        "reached the maximum call duration (300 s) (hanging up through LiveKit failed: "
+        "TwirpError: internal; the line may have stayed open"
+    )
+    assert "LiveKit's own limit" in reason
+    assert ending.final == (CallStatus.completed, "reached the maximum call duration (300 s)")
+
+
+# -- the job, with stand-ins --------------------------------------------------------------------
+
+
+class FakeStore:
+    """The store methods the worker calls, recorded; `beats` are the heartbeat's answers in
+    turn (an exception is raised)."""
+
+    def __init__(self, beats: list[CallRecord | Exception | None] | None = None) -> None:
+        self.beats = list(beats or [])
+        self.made: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
+        # The Database's repositories the worker uses: one fake stands for both.
+        self.calls = self.do_not_call = self
+        self.closed = False
+        self.fail_on: str | None = None
+
+    def _call(self, name: str, *args: Any, **kwargs: Any) -> None:
+        assert not self.closed, f"{name} after close"
+        self.made.append((name, args, kwargs))
+        if name == self.fail_on:
+            raise RuntimeError(f"{name} failed")
+
+    def heartbeat(self, call_id: str) -> CallRecord | None:
+        self._call("heartbeat", call_id)
+        beat = self.beats.pop(0) if self.beats else record()
+        if isinstance(beat, Exception):
+            raise beat
+        return beat
+
+    def transition(self, call_id: str, status: CallStatus, **fields: Any) -> None:
+        self._call("transition", call_id, status, **fields)
+
+    def update(self, call_id: str, **fields: Any) -> None:
+        self._call("update", call_id, **fields)
+
+    def get(self, call_id: str) -> CallRecord | None:
+        self._call("get", call_id)
+        return record(status=CallStatus.completed)
+
+    def add(self, number: str, reason: str, call_id: str) -> None:
+        self._call("add_do_not_call", number, reason, call_id)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class FakeRooms:
+    def __init__(self, errors: list[Exception]) -> None:
+        self.errors = list(errors)
+        self.deleted: list[str] = []
+
+    async def delete_room(self, req: api.DeleteRoomRequest) -> None:
+        self.deleted.append(req.room)
+        if self.errors:
+            raise self.errors.pop(0)
+
+
+class FakeSession:
+    def __init__(self) -> None:
+        self.said: list[str] = []
+
+    def say(self, text: str, **kwargs: object) -> object:
+        self.said.append(text)
+
+        async def played() -> None:
+            return None
+
+        return SimpleNamespace(wait_for_playout=played)
+
+
+def record(**fields: Any) -> CallRecord:
+    return CallRecord(**{**CallRecord.from_request(REQUEST).model_dump(), "status": CallStatus.in_progress, **fields})
+
+
+class FakeContext:
+    """What CallJob touches of its JobContext outside `run`."""
+
+    def __init__(self, delete_errors: list[Exception]) -> None:
+        self.rooms = FakeRooms(delete_errors)
+        self.api = SimpleNamespace(room=self.rooms)
+        self.room = SimpleNamespace(name="call-abc123")
+        self.shutdowns: list[str] = []
+
+    def shutdown(self, reason: str = "") -> None:
+        self.shutdowns.append(reason)
+
+
+def make_job(store: FakeStore | None = None, delete_errors: list[Exception] | None = None) -> CallJob:
+    settings = SimpleNamespace(livekit_timeout_s=1.0, silence_timeout_s=20.0, llm_model="gpt-test")
+    return CallJob(FakeContext(delete_errors or []), REQUEST, settings, store or FakeStore())  # type: ignore[arg-type]
+
+
+def deleted(job: CallJob) -> list[str]:
+    """The rooms the job deleted (hung up)."""
+    return cast(FakeContext, job.ctx).rooms.deleted
+
+
+@pytest.fixture(autouse=True)
+def fast(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(job_module, "HANG_UP_BACKOFF_S", 0.0)
+    monkeypatch.setattr(timers, "HEARTBEAT_S", 0.01)
+
+
+def test_a_hang_up_livekit_refuses_is_retried_then_reported() -> None:
+    job = make_job(delete_errors=[api.TwirpError("internal", "boom", status=500)] * 5)
+    job.settle(CallStatus.completed, "the callee hung up")
+    assert asyncio.run(job.hang_up()) is False
+    assert len(deleted(job)) == HANG_UP_ATTEMPTS
+    status, reason = job.ending.for_record("")
+    assert status == CallStatus.completed and reason.startswith(
+        "the callee hung up (hanging up through LiveKit failed:"
+    )
+    assert "boom" in reason and "the line may have stayed open" in reason
+
+
+def test_a_room_already_gone_counts_as_hung_up() -> None:
+    job = make_job(delete_errors=[TimeoutError(), api.TwirpError("not_found", "no room", status=404)])
+    assert asyncio.run(job.hang_up()) is True
+    assert len(deleted(job)) == 2 and job.ending.hangup_problem == ""
+
+
+def test_the_room_closing_ends_the_job() -> None:
+    job = make_job()
+    job._on_room_closed()
+    assert job.ended.is_set() and cast(FakeContext, job.ctx).shutdowns == ["room closed"]
+    assert job.ending.final is None
+    assert job.ending.closed_from_outside == (CallStatus.canceled, "the call was ended before it was answered")
+
+
+def test_finish_writes_the_record_and_closes_the_store(monkeypatch: pytest.MonkeyPatch) -> None:
+    given = Outcome(goal_achieved="yes", key_facts=["Tuesday 10 am"], follow_ups=["Send a reminder"])
+
+    async def summarize(*args: object) -> tuple[str, Outcome]:
+        return "They confirmed.", given
+
+    monkeypatch.setattr(job_module, "summarize", summarize)
+    store = FakeStore()
+    job = make_job(store)
+    job.settle(CallStatus.completed, "the callee hung up")
+    job.do_not_call_requested = True
+    asyncio.run(job.finish("room closed"))
+
+    names = [name for name, _, _ in store.made]
+    assert names == ["update", "transition", "get"] and store.closed
+    written = store.made[0][2]["outcome"]
+    assert written.follow_ups == ["Send a reminder", job_module.DO_NOT_CALL_FOLLOW_UP]
+    assert written.key_facts == ["Tuesday 10 am"] and written.goal_achieved == "yes"
+    assert given.follow_ups == ["Send a reminder"]  # the model's Outcome is never mutated
+    assert store.made[1][1] == ("abc123", CallStatus.completed)
+    assert store.made[1][2] == {"ended_reason": "the callee hung up"}
+
+
+def test_finish_closes_the_store_when_a_write_fails(capsys: pytest.CaptureFixture[str]) -> None:
+    store = FakeStore()
+    store.fail_on = "transition"
+    job = make_job(store)
+    with pytest.raises(RuntimeError, match="transition failed"):
+        asyncio.run(job.finish("shutdown"))
+    assert store.closed and capsys.readouterr().out == ""
+
+
+def test_finish_with_nobody_on_the_line_prints_the_record(capsys: pytest.CaptureFixture[str]) -> None:
+    store = FakeStore()
+    job = make_job(store)
+    job.ending.room_closed(answered=False)
+    asyncio.run(job.finish("room closed"))
+    (looked, _, _), (_, _, update), (_, transition, _), _ = store.made
+    assert looked == "get"  # undecided here: the store is asked whether a hang-up was requested
+    assert update["summary"] == "No conversation took place: the call was ended before it was answered."
+    assert update["outcome"] == Outcome(goal_achieved="no") and update["transcript"] == []
+    assert transition == ("abc123", CallStatus.canceled)
+    assert "Call abc123 to" in capsys.readouterr().out
+
+
+# -- the heartbeat ------------------------------------------------------------------------------
+
+
+def test_a_live_call_carries_on() -> None:
+    assert heartbeat_verdict(record()) is None
+    assert heartbeat_verdict(record(status=CallStatus.ringing)) is None
+
+
+def test_a_call_ended_elsewhere_ends_as_the_store_says() -> None:
+    assert heartbeat_verdict(record(status=CallStatus.canceled, ended_reason="ended by another server")) == (
+        CallStatus.canceled,
+        "ended by another server",
+    )
+    assert heartbeat_verdict(record(status=CallStatus.failed)) == (CallStatus.failed, "ended elsewhere")
+
+
+def test_a_missing_record_fails_the_call() -> None:
+    assert heartbeat_verdict(None) == (CallStatus.failed, "the call's record disappeared from the call store")
+
+
+def test_a_hang_up_request_ends_the_call_with_its_status() -> None:
+    asked = utcnow() - timedelta(seconds=1)
+    assert heartbeat_verdict(
+        record(hangup_requested_at=asked, hangup_status=CallStatus.completed, hangup_reason="ended by the MCP client")
+    ) == (CallStatus.completed, "ended by the MCP client")
+    assert heartbeat_verdict(record(hangup_requested_at=asked)) == (CallStatus.canceled, "ended elsewhere")
+    # A terminal record says how it ended, whatever hang-up was asked before.
+    assert heartbeat_verdict(
+        record(
+            status=CallStatus.failed, ended_reason="the worker died", hangup_requested_at=asked, hangup_reason="stale"
+        )
+    ) == (CallStatus.failed, "the worker died")
+
+
+def test_the_heartbeat_hangs_up_with_a_goodbye_when_the_store_says_so() -> None:
+    store = FakeStore(
+        [
+            record(),
+            RuntimeError("database is locked"),
+            record(status=CallStatus.canceled, ended_reason="ended by another server"),
+        ]
+    )
+    job = make_job(store)
+    session = FakeSession()
+    job.session = session  # type: ignore[assignment]
+    job.answered.set()
+    asyncio.run(asyncio.wait_for(timers.heartbeat(job), 5))
+    assert [name for name, _, _ in store.made] == ["heartbeat"] * 3  # a failed beat is no reason to stop
+    assert job.ending.final == (CallStatus.canceled, "ended by another server")
+    assert session.said == [ENDED_ELSEWHERE_GOODBYE] and GOODBYE_MAX_S > 0
+    assert deleted(job) == ["call-abc123"]
+
+
+def test_the_heartbeat_hangs_up_a_call_not_yet_answered_without_a_word() -> None:
+    store = FakeStore(
+        [
+            record(
+                status=CallStatus.ringing,
+                hangup_requested_at=utcnow(),
+                hangup_status=CallStatus.canceled,
+                hangup_reason="ended by the MCP client",
+            )
+        ]
+    )
+    job = make_job(store)
+    session = FakeSession()
+    job.session = session  # type: ignore[assignment]
+    asyncio.run(asyncio.wait_for(timers.heartbeat(job), 5))
+    assert session.said == [] and deleted(job) == ["call-abc123"]
+    assert job.ending.final == (CallStatus.canceled, "ended by the MCP client")
+
+
+def test_the_heartbeat_stops_when_the_call_has_ended() -> None:
+    store = FakeStore()
+    job = make_job(store)
+
+    async def main() -> None:
+        beating = asyncio.ensure_future(timers.heartbeat(job))
+        await asyncio.sleep(0.05)
+        job.ended.set()
+        await asyncio.wait_for(beating, 1)
+
+    asyncio.run(main())
+    assert store.made and job.ending.final is None and deleted(job) == []
+
+
+# -- every log line of the job carries its call id ----------------------------------------------
+
+
+def test_the_job_tags_its_log_lines_with_the_call_id(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    ran: list[CallJob] = []
+
+    async def run(self: CallJob) -> None:
+        ran.append(self)
+
+    monkeypatch.setattr(CallJob, "run", run)
+    monkeypatch.setattr(job_module, "open_store", lambda settings: FakeStore())
+    monkeypatch.setattr(job_module, "get_settings", lambda: SimpleNamespace(db_url="sqlite://"))
+    ctx = SimpleNamespace(job=SimpleNamespace(metadata=REQUEST.to_metadata()), log_context_fields={})
+    with caplog.at_level(logging.INFO, logger="callagent.agent"):
+        asyncio.run(job_module.entrypoint(ctx))  # type: ignore[arg-type]
+    assert ctx.log_context_fields == {"call_id": "abc123"} and ran
+    joining = [r.getMessage() for r in caplog.records if "joining" in r.getMessage()]
+    assert joining and "abc123" not in joining[0]
