@@ -76,8 +76,7 @@ def final_json(record: dict[str, Any]) -> dict[str, Any]:
         for line in record.get("transcript") or []
     ]
     out["timings"] = {
-        key: record.get(key)
-        for key in ("created_at", "dialed_at", "answered_at", "ended_at", "duration_s")
+        key: record.get(key) for key in ("created_at", "dialed_at", "answered_at", "ended_at", "duration_s")
     }
     return out
 
@@ -150,8 +149,11 @@ async def place_call(client: Client, args: argparse.Namespace) -> int:
     deadline = time.monotonic() + args.max_wait
     while record["status"] not in TERMINAL:
         if time.monotonic() > deadline:
-            print(f"call {call_id} had not ended after {args.max_wait:g} s (still {record['status']}); "
-                  f"follow it with `get {call_id}` or hang up with `end {call_id}`", file=sys.stderr)
+            print(
+                f"call {call_id} had not ended after {args.max_wait:g} s (still {record['status']}); "
+                f"follow it with `get {call_id}` or hang up with `end {call_id}`",
+                file=sys.stderr,
+            )
             emit(record, args.json)
             return 1
         result = await call_tool(

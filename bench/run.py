@@ -47,6 +47,7 @@ if str(ROOT) not in sys.path:  # `python bench/run.py` from anywhere
     sys.path.insert(0, str(ROOT))
 
 from devstack import phonelog  # noqa: E402
+from devstack.worker import WorkerProcess  # noqa: E402
 
 BED_VARS = ("LIVEKIT_URL", "LIVEKIT_API_KEY", "LIVEKIT_API_SECRET", "SIP_OUTBOUND_TRUNK_ID", "DEVSTACK_PHONE_DIR")
 SERVER = ROOT / "server.py"
@@ -141,35 +142,14 @@ def p50s(rows: list[dict[str, float]]) -> dict[str, float | None]:
 # -- processes -------------------------------------------------------------------------------
 
 
-class Worker:
-    """calling_agent.py start, in its own process group, logging to a file."""
-
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
-        self.log_path = log_path
-        self._log = open(log_path, "w")  # noqa: SIM115 - the worker's log for its lifetime; stop() closes it
-        self.proc = subprocess.Popen(
-            [sys.executable, str(WORKER), "start"],
-            cwd=ROOT,
-            env=env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        self.pgid = self.proc.pid
-
-    def text(self) -> str:
-        return self.log_path.read_text(errors="replace")
+class Worker(WorkerProcess):
+    """The calling worker, with what the benchmark reads from its JSON log records."""
 
     def wait_registered(self, timeout: float = 120) -> float:
-        started = time.monotonic()
-        while time.monotonic() - started < timeout:
-            if self.proc.poll() is not None:
-                raise BenchError(f"the worker exited ({self.proc.returncode}):\n{self.text()[-3000:]}")
-            if "registered worker" in self.text():
-                return time.monotonic() - started
-            time.sleep(0.1)
-        raise BenchError(f"the worker did not register within {timeout:.0f} s:\n{self.text()[-3000:]}")
+        try:
+            return super().wait_registered(timeout)
+        except RuntimeError as exc:
+            raise BenchError(str(exc)) from None
 
     def records(self) -> list[dict[str, Any]]:
         """The worker's JSON log lines (its summary blocks are plain text, skipped)."""
@@ -216,28 +196,13 @@ class Worker:
     def wait_job_done(self, call_id: str, timeout: float = 15) -> bool:
         """Until the job process that held the call has exited (or `timeout`)."""
         deadline = time.monotonic() + timeout
-        room = f'"room": "call-{call_id}"'
+        room = f"call-{call_id}"  # callagent.calls.room_name_for, without importing callagent here
         while time.monotonic() < deadline:
-            if any(room in line and '"message": "process exiting"' in line for line in self.text().splitlines()):
+            if any(rec.get("room") == room and rec.get("message") == "process exiting" for rec in self.records()):
                 return True
             time.sleep(0.1)
         log(f"warning: the job for call {call_id} was still running {timeout:g} s after the hang-up")
         return False
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            _signal_group(self.pgid, signal.SIGTERM)
-            with suppress(subprocess.TimeoutExpired):
-                self.proc.wait(timeout=15)
-        _signal_group(self.pgid, signal.SIGKILL)  # whatever of the group is left (job processes)
-        if self.proc.poll() is None:
-            self.proc.wait(timeout=10)
-        self._log.close()
-
-
-def _signal_group(pgid: int, sig: int) -> None:
-    with suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
 
 
 def reap_own_children() -> None:
@@ -676,8 +641,7 @@ class RawDialer:
         """Returns the call id and the seconds each step took."""
         from google.protobuf.duration_pb2 import Duration
 
-        from callagent.calls import CallRecord, CallRequest, new_call_id, room_name_for
-        from callagent.calls import CALL_ID_HEADER
+        from callagent.calls import CALL_ID_HEADER, CallRecord, CallRequest, new_call_id, room_name_for
 
         api = self.api
         req = CallRequest(
@@ -954,7 +918,7 @@ async def measure_conversations(client: Any, worker: Worker, counts: Counts) -> 
 async def measure_concurrent(client: Any, worker: Worker, counts: Counts, server_log: Path) -> dict[str, Any]:
     n = counts.concurrent
     deadline = time.monotonic() + counts.concurrent_budget
-    sampler = GroupSampler(worker.pgid)
+    sampler = GroupSampler(worker.proc.pid)
     idle = sampler.sample()
     sampler.start()
     t_start = time.monotonic()

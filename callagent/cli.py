@@ -22,7 +22,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, TextIO, TypedDict
 
 # What is printed may have come from an MCP client or a callee: `printable` escapes control
 # characters, so nothing drives the operator's terminal.
@@ -49,9 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = get_settings()
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors()
-        )
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors())
         print(f"callagent: bad configuration: {problems}", file=sys.stderr)
         return 2
     from callagent import redact
@@ -103,8 +101,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--idempotency-key", metavar="KEY", help="a retry with the same key returns the first call")
     p.add_argument("--wait", action="store_true", help="follow the call until it ends")
     p.add_argument("--json", action="store_true", help="the final record as one JSON line on stdout")
-    p.add_argument("--yes", action="store_true",
-                   help="you confirm the call, where DIAL_CONFIRM asks for a person's confirmation")
+    p.add_argument(
+        "--yes", action="store_true", help="you confirm the call, where DIAL_CONFIRM asks for a person's confirmation"
+    )
     p.set_defaults(handler=_call)
 
     dnc = commands.add_parser("dnc", help="the do-not-call list")
@@ -162,13 +161,20 @@ async def _place_and_follow(args: argparse.Namespace, settings: Settings, out: T
 
     service = CallService(settings)
     try:
-        call = CallArgs(args.number, args.goal, args.context, args.greeting, args.ring_timeout,
-                        args.max_duration, args.idempotency_key)
+        call = CallArgs(
+            args.number,
+            args.goal,
+            args.context,
+            args.greeting,
+            args.ring_timeout,
+            args.max_duration,
+            args.idempotency_key,
+        )
         approved: bool | None = True if args.yes else None
         if approved is None and sys.stdin.isatty():  # the operator at the terminal is the person asked
             prepared = await service.preflight(call)
             if isinstance(prepared, Prepared) and isinstance(prepared.decision, NeedsConfirmation):
-                answer = input(f"{prepared.decision.message}. Place this call? [y/N] ")
+                answer = input(f"{prepared.decision.message}. Place this call? [y/N] ")  # noqa: ASYNC250 - the command waits on the operator anyway; in a thread, input() would outlive Ctrl-C
                 approved = answer.strip().lower() in ("y", "yes")
         placed = await service.place(call, approved=approved)
         if isinstance(placed, ConfirmationIssued):
@@ -236,13 +242,25 @@ def _dnc_remove(args: argparse.Namespace, settings: Settings, out: TextIO) -> in
     return 0
 
 
+class _RefusalRow(TypedDict):
+    """A refusal as `callagent refusals --json` prints it."""
+
+    at: str
+    number: str | None
+    rule: str
+    setting: str | None
+    message: str
+    repeats: int
+    last_at: str | None
+
+
 def _refusals(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     from callagent.numbers import mask_numbers_in_text
 
     with _store(settings) as db:
         entries = db.refusals.recent(args.limit)
     # Stored masked already; masked again for rows written before the store did that.
-    rows = [
+    rows: list[_RefusalRow] = [
         {
             "at": e.at.isoformat(),
             "number": mask_numbers_in_text(e.number) if e.number else None,
@@ -261,7 +279,7 @@ def _refusals(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     if not rows:
         out.write("No refused calls.\n")
         return 0
-    for e, row in zip(entries, rows):
+    for e, row in zip(entries, rows, strict=True):
         setting = f" [{row['setting']}]" if row["setting"] else ""
         repeats = f" (x{e.repeats}, the last at {e.last_at:%H:%M:%S})" if e.repeats > 1 and e.last_at else ""
         out.write(

@@ -12,7 +12,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from callagent.calls import CALL_ID_HEADER, CallRecord, CallRequest, CallStatus, utcnow  # CALL_ID_HEADER re-exported
 from callagent.numbers import mask
@@ -91,9 +91,7 @@ class Dialer:
 
             s = self.settings
             secret = s.livekit_api_secret.get_secret_value() if s.livekit_api_secret else None
-            self._lk = api.LiveKitAPI(
-                s.livekit_url, s.livekit_api_key, secret, timeout=aiohttp.ClientTimeout(total=10)
-            )
+            self._lk = api.LiveKitAPI(s.livekit_url, s.livekit_api_key, secret, timeout=aiohttp.ClientTimeout(total=10))
         return self._lk
 
     def _explain(self, exc: BaseException) -> str:
@@ -104,16 +102,19 @@ class Dialer:
         url = self.settings.livekit_url
         if isinstance(exc, TwirpError):
             if _is_auth_error(exc):
-                return (f"LiveKit at {url} refused the credentials ({exc.message}); "
-                        "check LIVEKIT_API_KEY and LIVEKIT_API_SECRET")
+                return (
+                    f"LiveKit at {url} refused the credentials ({exc.message}); "
+                    "check LIVEKIT_API_KEY and LIVEKIT_API_SECRET"
+                )
             if "trunk" in exc.message.lower():
-                return (f"LiveKit could not use the SIP trunk ({exc.message}); "
-                        "check SIP_OUTBOUND_TRUNK_ID")
+                return f"LiveKit could not use the SIP trunk ({exc.message}); check SIP_OUTBOUND_TRUNK_ID"
             return f"LiveKit at {url} answered with an error: {exc.code}: {exc.message}"
         # Before OSError: TimeoutError is one.
         if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
-            return (f"LiveKit at LIVEKIT_URL={url} did not answer within "
-                    f"CALLAGENT_LIVEKIT_TIMEOUT_S={self.settings.livekit_timeout_s:g} s")
+            return (
+                f"LiveKit at LIVEKIT_URL={url} did not answer within "
+                f"CALLAGENT_LIVEKIT_TIMEOUT_S={self.settings.livekit_timeout_s:g} s"
+            )
         if isinstance(exc, (aiohttp.ClientConnectionError, OSError)):
             return f"cannot reach LiveKit at LIVEKIT_URL={url} ({exc.__class__.__name__}: {exc})"
         return f"placing the call failed: {exc.__class__.__name__}: {exc}"
@@ -138,15 +139,25 @@ class Dialer:
         await self._transition(call_id, CallStatus.dialing, dialed_at=utcnow())
         dispatch_id: str | None = None
         try:
-            await self._rpc(lk.room.create_room(api.CreateRoomRequest(
-                name=room,
-                # A room outlives nobody: it closes soon after the last participant leaves.
-                empty_timeout=max(request.ring_timeout_s, 30) + 30,
-                departure_timeout=5,
-            )))
-            dispatch = await self._rpc(lk.agent_dispatch.create_dispatch(api.CreateAgentDispatchRequest(
-                agent_name=self.settings.agent_name, room=room, metadata=request.to_metadata(),
-            )))
+            await self._rpc(
+                lk.room.create_room(
+                    api.CreateRoomRequest(
+                        name=room,
+                        # A room outlives nobody: it closes soon after the last participant leaves.
+                        empty_timeout=max(request.ring_timeout_s, 30) + 30,
+                        departure_timeout=5,
+                    )
+                )
+            )
+            dispatch = await self._rpc(
+                lk.agent_dispatch.create_dispatch(
+                    api.CreateAgentDispatchRequest(
+                        agent_name=self.settings.agent_name,
+                        room=room,
+                        metadata=request.to_metadata(),
+                    )
+                )
+            )
             dispatch_id = dispatch.id
             joined_after = await self._wait_for(
                 lk, room, api.ParticipantInfo.Kind.AGENT, self.settings.agent_join_timeout_s, _POLL_S
@@ -158,8 +169,13 @@ class Dialer:
                     f"{self.settings.agent_join_timeout_s:g} s); start one with "
                     "`uv run calling_agent.py start`, with the same CALLAGENT_AGENT_NAME and LiveKit settings"
                 )
-            log.info("call %s: agent joined after %.0f ms; dialing %s", call_id, joined_after * 1000,
-                     mask(request.phone_number), extra={"call_id": call_id, "agent_joined_ms": round(joined_after * 1000)})
+            log.info(
+                "call %s: agent joined after %.0f ms; dialing %s",
+                call_id,
+                joined_after * 1000,
+                mask(request.phone_number),
+                extra={"call_id": call_id, "agent_joined_ms": round(joined_after * 1000)},
+            )
             wait = asyncio.create_task(self._dial_and_wait(request, room))
             self._waits.add(wait)
             wait.add_done_callback(self._waits.discard)
@@ -192,7 +208,12 @@ class Dialer:
         return placed
 
     async def _wait_for(
-        self, lk: api.LiveKitAPI, room: str, kind: int, timeout_s: float, every_s: float,
+        self,
+        lk: api.LiveKitAPI,
+        room: str,
+        kind: int,
+        timeout_s: float,
+        every_s: float,
         until: asyncio.Task[None] | None = None,
     ) -> float | None:
         """Seconds until a participant of `kind` was in the room; None if none came within
@@ -205,8 +226,8 @@ class Dialer:
             if any(p.kind == kind for p in res.participants):
                 return time.monotonic() - started
             await asyncio.sleep(every_s)
-        if until is not None and until.done() and until.exception():
-            raise until.exception()  # type: ignore[misc]
+        if until is not None and until.done() and (error := until.exception()):
+            raise error
         return None
 
     async def _dial_and_wait(self, request: CallRequest, room: str) -> None:
@@ -218,18 +239,20 @@ class Dialer:
         lk = self._api()
         call_id = request.call_id
         try:
-            await lk.sip.create_sip_participant(api.CreateSIPParticipantRequest(
-                sip_trunk_id=self.settings.sip_outbound_trunk_id,
-                sip_call_to=request.phone_number,
-                room_name=room,
-                participant_identity=f"callee-{call_id}",
-                participant_name="callee",
-                headers={CALL_ID_HEADER: call_id},
-                ringing_timeout=Duration(seconds=request.ring_timeout_s),
-                # LiveKit's own cap, a margin above the worker's, in case the worker is gone.
-                max_call_duration=Duration(seconds=request.max_duration_s + 60),
-                wait_until_answered=True,
-            ))
+            await lk.sip.create_sip_participant(
+                api.CreateSIPParticipantRequest(
+                    sip_trunk_id=self.settings.sip_outbound_trunk_id,
+                    sip_call_to=request.phone_number,
+                    room_name=room,
+                    participant_identity=f"callee-{call_id}",
+                    participant_name="callee",
+                    headers={CALL_ID_HEADER: call_id},
+                    ringing_timeout=Duration(seconds=request.ring_timeout_s),
+                    # LiveKit's own cap, a margin above the worker's, in case the worker is gone.
+                    max_call_duration=Duration(seconds=request.max_duration_s + 60),
+                    wait_until_answered=True,
+                )
+            )
         except SipCallError as exc:
             code = exc.sip_status_code
             status, reason = outcome_for_sip_code(code)
@@ -257,7 +280,7 @@ class Dialer:
         # Answered. The worker marks the call in progress too (whichever is first wins).
         await self._transition(call_id, CallStatus.in_progress, answered_at=utcnow())
 
-    async def _transition(self, call_id: str, status: CallStatus, **fields: object) -> CallRecord | None:
+    async def _transition(self, call_id: str, status: CallStatus, **fields: Any) -> CallRecord | None:
         # The store is synchronous; keep it off the event loop that carries other calls.
         return await asyncio.to_thread(self.db.calls.transition, call_id, status, **fields)
 
@@ -274,23 +297,25 @@ class Dialer:
             if not ids:
                 try:
                     ids = [d.id for d in await self._rpc(lk.agent_dispatch.list_dispatch(room))]
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001 - best-effort clean-up: the room is removed anyway
                     log.debug("listing the dispatches of room %s failed: %r", room, exc)
             for found in ids:
                 try:
                     await self._rpc(lk.agent_dispatch.delete_dispatch(found, room))
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001 - best-effort clean-up: the room is removed anyway
                     log.debug("deleting dispatch %s failed: %r", found, exc)
             try:
                 await self._rpc(lk.room.delete_room(api.DeleteRoomRequest(room=room)))
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - best-effort clean-up: LiveKit closes an empty room itself
                 if not _is_not_found(exc):
                     log.warning("could not remove room %s (%s); LiveKit closes it when empty", room, self._explain(exc))
 
         try:
             await asyncio.wait_for(remove(), CLEAN_UP_TIMEOUT_S)
-        except asyncio.TimeoutError:
-            log.warning("could not remove room %s within %.0f s; LiveKit closes it when empty", room, CLEAN_UP_TIMEOUT_S)
+        except TimeoutError:
+            log.warning(
+                "could not remove room %s within %.0f s; LiveKit closes it when empty", room, CLEAN_UP_TIMEOUT_S
+            )
 
     async def hang_up(self, room: str) -> None:
         """End a call now: deleting its room makes LiveKit send the phone a BYE.
@@ -315,11 +340,13 @@ class Dialer:
                 return
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - every failure is retried, then raised as HangUpFailed
                 if _is_not_found(exc):
                     return
                 problem = self._explain(exc)
-                log.warning("hanging up room %s failed (try %d of %d): %s", room, attempt + 1, HANG_UP_ATTEMPTS, problem)
+                log.warning(
+                    "hanging up room %s failed (try %d of %d): %s", room, attempt + 1, HANG_UP_ATTEMPTS, problem
+                )
                 if _is_auth_error(exc):
                     break  # the same credentials will not work on the next try either
             await asyncio.sleep(min(HANG_UP_BACKOFF_S * 2**attempt, max(0.0, deadline - time.monotonic())))

@@ -106,7 +106,7 @@ def find(field: str, text: str) -> Finding | None:
     spoken = field in SPOKEN_FIELDS
     variants = _variants(text)
     for rule in _RULES:
-        if rule.scope == "spoken" and not spoken or rule.scope == "instructions" and spoken:
+        if (rule.scope == "spoken" and not spoken) or (rule.scope == "instructions" and spoken):
             continue
         for v in variants:
             for m in rule.regex.finditer(v):
@@ -125,9 +125,9 @@ def find(field: str, text: str) -> Finding | None:
             return found
     squashed = _squashed(text)
     if squashed:
-        m = _SQUASHED.search(squashed)
-        if m:
-            return Finding("ai_denial", _quote(m.group()))
+        squashed_match = _SQUASHED.search(squashed)
+        if squashed_match:
+            return Finding("ai_denial", _quote(squashed_match.group()))
     return None
 
 
@@ -136,6 +136,7 @@ def find(field: str, text: str) -> Finding | None:
 # Look-alikes of Latin letters (Unicode's confusables, the letters that matter here): Cyrillic,
 # Greek, Armenian, Latin small capitals and IPA. NFKC already folds fullwidth, mathematical
 # and circled letters.
+# fmt: off
 _CONFUSABLES = str.maketrans({
     # Cyrillic
     "а": "a", "в": "b", "е": "e", "ё": "e", "к": "k", "м": "m", "н": "h", "о": "o", "р": "p",
@@ -162,6 +163,7 @@ _CONFUSABLES = str.maketrans({
     "\u2212": "-",
     "ß": "ss", "ẞ": "SS",
 })
+# fmt: on
 
 # Characters dropped after NFD: combining marks (accents), format characters (zero-width
 # spaces and joiners, tags, soft hyphens, bidi controls), private-use and unassigned.
@@ -179,7 +181,8 @@ def _fold(text: str) -> str:
     t = unicodedata.normalize("NFKC", text)
     t = t.translate(_CONFUSABLES)
     t = "".join(
-        c for c in unicodedata.normalize("NFD", t)
+        c
+        for c in unicodedata.normalize("NFD", t)
         if unicodedata.category(c) not in _DROPPED_CATEGORIES and c not in _INVISIBLE_LETTERS
     )
     return t.translate(_CONFUSABLES)  # letters NFD split off their accents, e.g. Cyrillic й
@@ -210,18 +213,18 @@ def _join_spaced_letters(t: str) -> tuple[str, int]:
             j + 1 < len(tokens)
             and len(tokens[j].group()) == 1
             and len(tokens[j + 1].group()) == 1
-            and _LETTER_GAP.fullmatch(t[tokens[j].end():tokens[j + 1].start()])
+            and _LETTER_GAP.fullmatch(t[tokens[j].end() : tokens[j + 1].start()])
         ):
             j += 1
         if j > i:
-            gaps = [t[tokens[k].end():tokens[k + 1].start()] for k in range(i, j)]
+            gaps = [t[tokens[k].end() : tokens[k + 1].start()] for k in range(i, j)]
             narrow = min(len(g) for g in gaps)
             word = ""
             for k in range(i, j + 1):
                 word += tokens[k].group()
                 if k < j and len(gaps[k - i]) > narrow:
                     word += " "
-            out.append(t[pos:tokens[i].start()])
+            out.append(t[pos : tokens[i].start()])
             out.append(word)
             pos = tokens[j].end()
             if word.replace(" ", "").isalpha():  # spelled-out letters, not "1 2 3"
@@ -274,6 +277,9 @@ _SQUASHED = re.compile(
 
 # -- the vocabulary -------------------------------------------------------------------------
 
+# Hand-laid: a regex is built from its fragments on the lines where they belong together,
+# which the formatter would split one operand a line.
+# fmt: off
 _E = r"(?![a-z0-9])"  # the end of a word, also after "A.I."
 _ART = r"(?:(?:an?|the|one|some|just\s+an?|only\s+an?|no|un|una|uno|une|ein|eine|einen|einer)\s+)?"
 _ADV = (
@@ -361,6 +367,7 @@ _AGENT_IS = (
     r"this(?:\s+call)?\s+is|it'?s|it\s+is|the\s+call\s+is|being|your\s+(?:being|nature|identity)|"
     r"what\s+you\s+are)"
 )
+# fmt: on
 
 
 @dataclass(frozen=True, slots=True)
@@ -394,6 +401,8 @@ _FIRST_PERSON_HUMAN = [
     r"\ben\s+(?:realidad|verdad)\s+soy\s+(?:un\s+|una\s+)?(?:ser\s+humano|humano|humana|persona)" + _E,
 ]
 
+# The rule table, hand-laid like the vocabulary above.
+# fmt: off
 _RULES: list[_Rule] = [
     # -- taking the disclosure back (the greeting) --
     _r("retraction", "spoken", r"\b(?:scratch|strike)\s+that\b"),
@@ -707,6 +716,7 @@ _RULES: list[_Rule] = [
        r"|\b(?:das\s+ist|ist)\s+meine\s+(?:echte|eigene|naturliche|menschliche)\s+stimme\b|\bmeine\s+stimme\s+ist\s+(?:echt|menschlich|naturlich)\b",
        negatable=True),
 ]
+# fmt: on
 
 
 # -- personas: a named person as the speaker ------------------------------------------------
@@ -718,6 +728,7 @@ _TITLE = (
 )
 _ABBREVIATED_TITLE = re.compile(r"\b(Dr|Mr|Mrs|Ms|Mx|Prof|Rev|Fr|Sr|Sra|Srta|Dra|Lic|Ing|Mme|Mlle|St)\.")
 _NAME_WORD = r"(?:Mc|Mac|O'|De|Di|La|Le|Van|Von)?[A-Z][a-z]+(?:[A-Z][a-z]+)?(?:-[A-Z][a-z]+)?"
+# fmt: off
 _NAME = (
     r"(?:(?i:el|la|le|der|die|the)\s+(?=" + _TITLE + r"\s))?(?:" + _TITLE + r"\s+)?"
     + _NAME_WORD + r"(?:\s+" + _NAME_WORD + r"){0,2}"
@@ -737,6 +748,7 @@ _PERSONA_SPOKEN = re.compile(
     + r"|(?i:\bit'?s),?\s+(?P<name3>" + _NAME + r")\s+(?i:from|at|with|here|speaking|calling|again)\b"
     + r"|(?:^|[.!?;:,\n]\s*)(?P<name4>" + _NAME + r")\s+(?i:from|at|with|of)\s+[^.!?;\n]{1,40}?\s+(?i:here|speaking)\b"
 )
+# fmt: on
 _PERSONA_INSTRUCTIONS = re.compile(
     r"(?i:" + _YOU_ARE + r"|\byour\s+name\s+is|\byour\s+name'?s|\bintroduce\s+yourself\s+as|\bpresent\s+yourself\s+as|"
     r"\bidentify\s+yourself\s+as|\bcall\s+yourself|\bgo\s+by(?:\s+the\s+name)?|\bsay\s+(?:that\s+)?you(?:'re|\s+are)|"
@@ -760,7 +772,8 @@ _PERSONA_LOWER = re.compile(
     re.IGNORECASE,
 )
 # Not names: capitalised function words, pronouns, greetings, days and months.
-_NOT_A_NAME = frozenset("""
+_NOT_A_NAME = frozenset(
+    """
 the a an your our my his her their its this that here there just also now so not no very
 calling glad happy sorry pleased back new sure still from with on at in for of to and or
 hello hi hey good thanks thank please dear ok okay yes
@@ -770,15 +783,19 @@ ihr ihre ihrem ihren ihres sie der die das ein eine einer einem einen kein keine
 el la los las un una uno su sus tu tus le les une votre vos ton ta mon ma du de des del al
 nicht ne pas ni nur auch hier jetzt gerade heute morgen
 ai ki ia bot robot
-""".split())
-_NOT_A_LOWER_NAME = _NOT_A_NAME | frozenset("""
+""".split()  # noqa: SIM905 - a word list, kept readable as words
+)
+_NOT_A_LOWER_NAME = _NOT_A_NAME | frozenset(
+    """
 calling reaching writing following contacting phoning ringing speaking talking here back new
 part one someone somebody available away out late early ready done free home close far
 looking working helping waiting happy glad sorry pleased able unable interested afraid
 delighted excited sure right going about only also just really actually currently
-responsible based located""".split())
+responsible based located""".split()  # noqa: SIM905 - a word list, kept readable as words
+)
 # A name made of one of these is an organisation, not a person: "this is Harbor Dental".
-_ORGANISATION = frozenset("""
+_ORGANISATION = frozenset(
+    """
 dental dentistry clinic clinics office offices pharmacy hospital medical health healthcare
 practice center centre group team services service inc llc ltd corp corporation company co
 bank insurance restaurant cafe bistro bar hotel salon spa studio store shop market
@@ -788,7 +805,8 @@ surgery care labs lab systems solutions support delivery logistics realty proper
 praxis klinik kanzlei apotheke zahnarzt zahnarztpraxis buro firma gmbh ag
 clinica consultorio farmacia oficina restaurante banco cabinet clinique pharmacie bureau
 banque sarl sa sl
-""".split())
+""".split()  # noqa: SIM905 - a word list, kept readable as words
+)
 
 
 def _name_words(name: str) -> list[str]:
@@ -806,13 +824,12 @@ def _find_persona(text: str, spoken: bool) -> Finding | None:
         words = _name_words(m.group(group))
         if words[0].lower() in _NOT_A_NAME or any(w.lower() in _ORGANISATION for w in words):
             continue
-        rest = t[m.end(group):]
+        rest = t[m.end(group) :]
         if re.match(r"\s*(?:&|and\s+(?:sons|daughters|co|company|partners|associates)\b)", rest, re.IGNORECASE):
             continue  # "Smith & Sons": a firm
-        if rest.startswith("'s"):
-            # "this is Harbor Dental's virtual assistant": whose, not who; unless a relative
-            if not re.match(r"'s?\s+(?:\w+\s+)?" + _KIN, rest, re.IGNORECASE):
-                continue
+        # "this is Harbor Dental's virtual assistant": whose, not who; unless a relative
+        if rest.startswith("'s") and not re.match(r"'s?\s+(?:\w+\s+)?" + _KIN, rest, re.IGNORECASE):
+            continue
         if _says_ai_nearby(t, m.start(), m.end()):
             continue
         if not spoken and (_negated(t, m.start()) or _questioned(t, m.start())):
@@ -825,7 +842,7 @@ def _find_persona(text: str, spoken: bool) -> Finding | None:
             words = _name_words(m.group(group))
             if words[0].lower() in _NOT_A_NAME or any(w.lower() in _ORGANISATION for w in words):
                 continue
-            if t[m.end(group):].startswith("'s"):
+            if t[m.end(group) :].startswith("'s"):
                 continue
             if (
                 not _directed(t, m.start(), quoted=True)
@@ -858,8 +875,8 @@ def _says_ai_nearby(text: str, start: int, end: int) -> bool:
         stop = min(found) + 1 if found else len(text)
     window = text[sentence_start:stop]
     for m in _AI_TERM.finditer(window):
-        before = window[:m.start()]
-        after = window[m.end():m.end() + 6]
+        before = window[: m.start()]
+        after = window[m.end() : m.end() + 6]
         if _AI_TERM_NEGATED.search(before) or re.match(r"-?free\b", after, re.IGNORECASE):
             continue
         return True
@@ -904,7 +921,7 @@ def _clause_before(text: str, start: int, limit: int = 80) -> str:
     """The text of the same sentence before `start`, at most `limit` characters, cut at the
     last comma unless what follows it is a subordinate clause ("Sag nicht, dass ...")."""
     sentence_start = max(text.rfind(c, 0, start) for c in ".!?;:\n") + 1
-    window = text[max(sentence_start, start - limit):start]
+    window = text[max(sentence_start, start - limit) : start]
     segments = window.split(",")
     kept = segments[-1]
     if len(segments) > 1 and (not kept.strip() or _SUBORDINATE.match(kept)):
@@ -938,11 +955,11 @@ def _directed(text: str, start: int, *, quoted: bool = False) -> bool:
     `quoted`: only as direct speech, after a colon or a quote ("Start with 'I'm Sarah'"), for
     "Tell them I'm Tom Baker from 4B" is the requester's name, relayed."""
     sentence_start = max(text.rfind(c, 0, start) for c in ".!?;\n") + 1
-    window = text[max(sentence_start, start - 80):start]
+    window = text[max(sentence_start, start - 80) : start]
     directives = list(_DIRECTIVE.finditer(window))
     if not directives:
         return False
-    return not quoted or bool(re.search(r"[:\"']", window[directives[-1].end():]))
+    return not quoted or bool(re.search(r"[:\"']", window[directives[-1].end() :]))
 
 
 _SALUTATION = re.compile(

@@ -237,7 +237,11 @@ def connection_budget(wanted: int) -> tuple[int, int]:
     backlog = max(4, min(backlog, (room - fits) // _BURSTS))
     log.warning(
         "the open-file limit (%d) is short for MCP_HTTP_MAX_CONNECTIONS=%d: holding at most %d "
-        "connections (raise it with `ulimit -n %d`)", soft, wanted, fits, need,
+        "connections (raise it with `ulimit -n %d`)",
+        soft,
+        wanted,
+        fits,
+        need,
     )
     return fits, backlog
 
@@ -305,7 +309,7 @@ def guarded_protocol(max_connections: int, header_timeout_s: float) -> type[asyn
         def serving(self) -> bool:
             return self.cycle is not None and not self.cycle.response_complete
 
-        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]  # as uvicorn's H11Protocol has it
             live = [c for c in self.connections if not c.transport.is_closing()]
             if len(live) >= max_connections:
                 idle = [c for c in live if isinstance(c, GuardedH11Protocol) and not c.serving()]

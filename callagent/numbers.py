@@ -163,9 +163,7 @@ def normalize(raw: str, default_region: str) -> str:
     e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     if phonenumbers.is_valid_number(number) or _is_fictional_nanp(number):
         return e164
-    raise InvalidNumber(
-        f"'{text}' is not a valid phone number (no such number range in its country) — {_HINT}"
-    )
+    raise InvalidNumber(f"'{text}' is not a valid phone number (no such number range in its country) — {_HINT}")
 
 
 def _is_fictional_nanp(number: PhoneNumber) -> bool:
@@ -266,6 +264,7 @@ def check_number(
     ExtensionNotAllowed.
     """
     import phonenumbers
+    from phonenumbers import PhoneNumberType as Kind
 
     text = raw.strip() if isinstance(raw, str) else ""
     region = default_region.strip().upper()
@@ -291,26 +290,28 @@ def check_number(
     _refuse_never_call(e164, never_call)
 
     kind = phonenumbers.number_type(number)
-    T = phonenumbers.PhoneNumberType
     shown = mask(e164)
-    if kind == T.PREMIUM_RATE:
+    if kind == Kind.PREMIUM_RATE:
         raise CostlyNumber(
-            f"{shown} is a premium-rate number (the caller pays a surcharge); callagent never "
-            "dials these", rule=Rule.premium_rate)
-    if kind == T.SHARED_COST:
+            f"{shown} is a premium-rate number (the caller pays a surcharge); callagent never dials these",
+            rule=Rule.premium_rate,
+        )
+    if kind == Kind.SHARED_COST:
         raise CostlyNumber(
             f"{shown} is a shared-cost number (the caller pays part of the service's cost); "
-            "callagent never dials these", rule=Rule.shared_cost)
-    if kind == T.PERSONAL_NUMBER:
+            "callagent never dials these",
+            rule=Rule.shared_cost,
+        )
+    if kind == Kind.PERSONAL_NUMBER:
         # UK 070 and similar "follow-me" numbers are billed far above normal rates and are a
         # known fraud channel; they look like mobiles to the people who publish them.
         raise CostlyNumber(
-            f"{shown} is a personal (follow-me) number, billed above normal call rates; "
-            "callagent never dials these", rule=Rule.personal_number)
-    if kind in (T.VOICEMAIL, T.PAGER):
-        what = "a voicemail access number" if kind == T.VOICEMAIL else "a pager"
-        raise NoPersonNumber(
-            f"{shown} is {what}: no person answers it, so the call cannot hold a conversation")
+            f"{shown} is a personal (follow-me) number, billed above normal call rates; callagent never dials these",
+            rule=Rule.personal_number,
+        )
+    if kind in (Kind.VOICEMAIL, Kind.PAGER):
+        what = "a voicemail access number" if kind == Kind.VOICEMAIL else "a pager"
+        raise NoPersonNumber(f"{shown} is {what}: no person answers it, so the call cannot hold a conversation")
 
     if extension is not None and not allow_extensions:
         raise ExtensionNotAllowed(
@@ -320,8 +321,8 @@ def check_number(
 
     number_region = phonenumbers.region_code_for_number(number)
     if number_region is None:  # fictional 555-01XX numbers: no region of their own
-        number_region = phonenumbers.region_code_for_country_code(number.country_code)
-    type_name = next((name for name, value in vars(T).items() if value == kind), "UNKNOWN")
+        number_region = phonenumbers.region_code_for_country_code(number.country_code or 0)
+    type_name = next((name for name, value in vars(Kind).items() if value == kind), "UNKNOWN")
     return DialTarget(e164=e164, extension=extension, region=number_region, number_type=type_name)
 
 
@@ -462,7 +463,7 @@ def _refuse_emergency(text: str, region: str, raw: str) -> None:
             raise EmergencyNumber(_emergency_message(raw))
     if number is None:
         return
-    own_regions = phonenumbers.region_codes_for_country_code(number.country_code)
+    own_regions = phonenumbers.region_codes_for_country_code(number.country_code or 0)
     for candidate in {phonenumbers.national_significant_number(number), str(number.national_number)}:
         if any(_is_emergency(candidate, r) for r in own_regions) or _is_emergency_anywhere(candidate):
             raise EmergencyNumber(_emergency_message(raw))

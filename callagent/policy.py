@@ -94,17 +94,20 @@ class VolumeLimits:
             return Refusal(
                 Rule.max_concurrent,
                 f"{counts.active} calls are already live and at most {self.max_concurrent} may be "
-                "at once; wait for one to end (wait_for_call) and try again")
+                "at once; wait for one to end (wait_for_call) and try again",
+            )
         if counts.to_number_24h >= self.max_per_number_per_day:
             return Refusal(
                 Rule.max_per_number_per_day,
                 f"this number was already called {counts.to_number_24h} times in the last 24 hours, "
-                f"the most allowed is {self.max_per_number_per_day}; try again tomorrow")
+                f"the most allowed is {self.max_per_number_per_day}; try again tomorrow",
+            )
         if counts.last_hour >= self.max_per_hour:
             return Refusal(
                 Rule.max_per_hour,
                 f"{counts.last_hour} calls were placed in the last hour, the most allowed is "
-                f"{self.max_per_hour}; try again later")
+                f"{self.max_per_hour}; try again later",
+            )
         return None
 
 
@@ -233,7 +236,8 @@ class DialPolicy:
             return Refusal(
                 Rule.max_duration,
                 f"max_duration_s must be between 1 and {self.max_duration_cap_s} seconds, not "
-                f"{requested}; leave it out for the default of {self.max_duration_s} s")
+                f"{requested}; leave it out for the default of {self.max_duration_s} s",
+            )
         return requested
 
     def check(
@@ -287,11 +291,13 @@ class DialPolicy:
             if self.confirm == "always":
                 return NeedsConfirmation(
                     f"every call needs a person's confirmation before it is placed (DIAL_CONFIRM=always); "
-                    f"ask your user to approve calling {shown}")
+                    f"ask your user to approve calling {shown}"
+                )
             if self.confirm == "unlisted" and not listed:
                 return NeedsConfirmation(
                     f"{shown} is not on the allow list, so a person must confirm this call before it "
-                    "is placed (DIAL_CONFIRM=unlisted)")
+                    "is placed (DIAL_CONFIRM=unlisted)"
+                )
         return Allowed()
 
     def admit(self, number: str, counts: Counts, on_do_not_call: bool) -> Refusal | None:
@@ -309,7 +315,8 @@ class DialPolicy:
             return Refusal(
                 Rule.country,
                 f"{mask(target.e164)} is a non-geographic number (international freephone, satellite "
-                "or similar, often costly); list 001 in DIAL_COUNTRIES to allow these")
+                "or similar, often costly); list 001 in DIAL_COUNTRIES to allow these",
+            )
         if "*" in allowed or target.region in allowed:
             return None
         setting_state = (
@@ -320,7 +327,8 @@ class DialPolicy:
         return Refusal(
             Rule.country,
             f"{mask(target.e164)} is in {target.region}, and calls may only go to "
-            f"{', '.join(allowed)} ({setting_state})")
+            f"{', '.join(allowed)} ({setting_state})",
+        )
 
     def _check_quiet_hours(self, number: str, now: datetime) -> Refusal | None:
         if self.quiet_hours is None:
@@ -332,7 +340,8 @@ class DialPolicy:
             return Refusal(
                 Rule.quiet_hours,
                 f"the callee's local time cannot be told for {mask(number)} (no known time zone), so "
-                f"quiet hours {window} cannot be checked; set DIAL_QUIET_HOURS=off to call such numbers")
+                f"quiet hours {window} cannot be checked; set DIAL_QUIET_HOURS=off to call such numbers",
+            )
         quiet = [(name, now.astimezone(tz)) for name, tz in zones if _in_window(now.astimezone(tz), start, end)]
         if not quiet:
             return None
@@ -347,8 +356,8 @@ class DialPolicy:
             else "; no time of day is outside quiet hours in all of its time zones"
         )
         return Refusal(
-            Rule.quiet_hours,
-            f"it is {shown}, inside quiet hours {window} in the callee's local time{spread}{when}")
+            Rule.quiet_hours, f"it is {shown}, inside quiet hours {window} in the callee's local time{spread}{when}"
+        )
 
 
 # -- text fields ----------------------------------------------------------------------------
@@ -375,7 +384,7 @@ def _visible(c: str) -> bool:
     return unicodedata.category(c)[0] in "LNPS"
 
 
-def _character_problem(text: str, i: int, whitespace: str) -> tuple[str, str] | None:
+def _character_problem(text: str, i: int, whitespace: str) -> tuple[Rule, str] | None:
     """(rule, what) when text[i] has no place in a call's text, else None.
 
     Emoji keep working: a zero-width joiner between two symbols ("👩‍💻") and one
@@ -396,7 +405,8 @@ def _character_problem(text: str, i: int, whitespace: str) -> tuple[str, str] | 
         return Rule.control_characters, "the bidirectional control character"
     if c == "\u200d" and 0 < i < len(text) - 1:
         before, after = text[i - 1], text[i + 1]
-        if (unicodedata.category(before) in ("So", "Sk") or before in _EMOJI_VARIATION) and unicodedata.category(after) == "So":
+        joins_symbols = unicodedata.category(before) in ("So", "Sk") or before in _EMOJI_VARIATION
+        if joins_symbols and unicodedata.category(after) == "So":
             return None
     if c in _EMOJI_VARIATION and i > 0 and _visible(text[i - 1]):
         return None
@@ -477,16 +487,15 @@ def check_text_fields(
     refusal = (
         check_text("goal", goal, max_goal_chars, "CALLAGENT_MAX_GOAL_CHARS")
         or check_text("context", context, max_context_chars, "CALLAGENT_MAX_CONTEXT_CHARS")
-        or check_text("greeting", greeting, max_greeting_chars, "CALLAGENT_MAX_GREETING_CHARS",
-                      whitespace=_SPOKEN_WHITESPACE)
+        or check_text(
+            "greeting", greeting, max_greeting_chars, "CALLAGENT_MAX_GREETING_CHARS", whitespace=_SPOKEN_WHITESPACE
+        )
         or check_text("idempotency_key", idempotency_key, whitespace="")
     )
     if refusal is not None:
         return refusal
     return (
-        disclosure.check("goal", goal)
-        or disclosure.check("context", context)
-        or disclosure.check("greeting", greeting)
+        disclosure.check("goal", goal) or disclosure.check("context", context) or disclosure.check("greeting", greeting)
     )
 
 
@@ -523,18 +532,19 @@ def describe(policy: DialPolicy, *, counts: Counts | None = None) -> dict[str, A
         "default_region": policy.default_region,
         "countries": list(countries),
         "countries_note": (
-            "every country (non-geographic numbers only if 001 is listed)" if "*" in countries
+            "every country (non-geographic numbers only if 001 is listed)"
+            if "*" in countries
             else "calls may only go to these regions"
         ),
         "allow_list": [_show(e) for e in policy.allow],
         "allow_list_mode": allow_mode,
         "deny_list": [_show(e) for e in policy.deny],
         "quiet_hours": (
-            None if policy.quiet_hours is None
-            else f"{policy.quiet_hours[0]:%H:%M}-{policy.quiet_hours[1]:%H:%M}"
+            None if policy.quiet_hours is None else f"{policy.quiet_hours[0]:%H:%M}-{policy.quiet_hours[1]:%H:%M}"
         ),
         "quiet_hours_note": (
-            "off" if policy.quiet_hours is None
+            "off"
+            if policy.quiet_hours is None
             else "no calls in this window, in the callee's local time (in every time zone the number may ring in)"
         ),
         "limits": {
@@ -550,13 +560,14 @@ def describe(policy: DialPolicy, *, counts: Counts | None = None) -> dict[str, A
             "context": policy.max_context_chars,
             "greeting": policy.max_greeting_chars,
         },
-        "max_duration_s": {"default": min(policy.max_duration_s, policy.max_duration_cap_s),
-                           "cap": policy.max_duration_cap_s},
+        "max_duration_s": {
+            "default": min(policy.max_duration_s, policy.max_duration_cap_s),
+            "cap": policy.max_duration_cap_s,
+        },
         "never_called": [
             "emergency numbers of any country",
-            _SENSITIVE_NOTE + (
-                "; also the operator's DIAL_NEVER_CALL list (never_call_list)" if policy.never_call else ""
-            ),
+            _SENSITIVE_NOTE
+            + ("; also the operator's DIAL_NEVER_CALL list (never_call_list)" if policy.never_call else ""),
             "premium-rate, shared-cost and personal (follow-me) numbers",
             "voicemail access numbers and pagers",
             "numbers on the do-not-call list",

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from urllib.parse import parse_qsl, urlencode
 
 from callagent.numbers import mask_numbers_in_text
@@ -60,12 +60,12 @@ def redact_text(text: str) -> str:
     return mask_numbers_in_text(text)
 
 
-def _redacting_factory(base: logging._LogRecordFactory) -> logging._LogRecordFactory:  # type: ignore[name-defined]
+def _redacting_factory(base: Callable[..., logging.LogRecord]) -> Callable[..., logging.LogRecord]:
     def factory(*args: object, **kwargs: object) -> logging.LogRecord:
         record = base(*args, **kwargs)
         try:
             message = record.getMessage()
-        except Exception:  # a broken format string: leave it to the handler to report
+        except Exception:  # noqa: BLE001 - a broken format string: leave it to the handler to report
             return record
         record.msg, record.args = redact_text(message), None
         if record.exc_info and not record.exc_text:
@@ -73,7 +73,7 @@ def _redacting_factory(base: logging._LogRecordFactory) -> logging._LogRecordFac
             record.exc_text = redact_text(logging.Formatter().formatException(record.exc_info))
         return record
 
-    factory._callagent_redacting = True  # type: ignore[attr-defined]
+    factory._callagent_redacting = True  # type: ignore[attr-defined]  # a marker on the function object
     return factory
 
 

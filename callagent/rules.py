@@ -74,7 +74,7 @@ class Refusal:
 
     rule: Rule
     message: str
-    setting: str | None = _RULES_SETTING  # type: ignore[assignment]
+    setting: str | None = _RULES_SETTING  # type: ignore[assignment]  # a sentinel: __post_init__ puts the rule's own
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "rule", Rule(self.rule))

@@ -57,7 +57,7 @@ class Service:
         return not self.number.startswith("+")
 
     def describe(self) -> str:
-        """"the UK Samaritans (emotional support)", for refusal messages."""
+        """The service in words, e.g. "the UK Samaritans (emotional support)", for refusal messages."""
         country = COUNTRY_ADJECTIVES.get(self.country, self.country)
         return f"the {country} {self.name} ({self.category})"
 
@@ -249,8 +249,7 @@ SERVICES: tuple[Service, ...] = (
 
 # EU member states, the other EEA countries (IS, LI, NO) and the UK, which kept the range.
 EU_116_REGIONS: frozenset[str] = frozenset(
-    "AT BE BG HR CY CZ DK EE FI FR DE GR HU IE IT LV LT LU MT NL PL PT RO SK SI ES SE"
-    " IS LI NO GB".split()
+    "AT BE BG HR CY CZ DK EE FI FR DE GR HU IE IT LV LT LU MT NL PL PT RO SK SI ES SE IS LI NO GB".split()  # noqa: SIM905 - country codes, kept readable
 )
 
 # The harmonised services (Commission Decision 2007/116/EC and amendments): name, category.
@@ -274,6 +273,7 @@ def eu_116_service(country: str, code: str) -> Service:
     return Service(country, code, name, category)
 
 
+# fmt: off
 COUNTRY_ADJECTIVES: dict[str, str] = {
     "US": "US", "CA": "Canadian", "GB": "UK", "DE": "German", "FR": "French", "IE": "Irish",
     "AU": "Australian", "NZ": "New Zealand", "ES": "Spanish", "IT": "Italian", "NL": "Dutch",
@@ -283,3 +283,4 @@ COUNTRY_ADJECTIVES: dict[str, str] = {
     "MT": "Maltese", "PL": "Polish", "PT": "Portuguese", "RO": "Romanian", "SK": "Slovak",
     "SI": "Slovenian", "SE": "Swedish", "IS": "Icelandic", "LI": "Liechtenstein", "NO": "Norwegian",
 }
+# fmt: on

@@ -240,7 +240,7 @@ class CallService:
 
                 import callagent.dialer  # noqa: F401
             log.debug("warmed up")
-        except Exception as exc:  # the first use reports it properly
+        except Exception as exc:  # noqa: BLE001 - only a warm-up: the first use reports it properly
             log.debug("warm-up failed: %s", exc)
 
     def spawn(self, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
@@ -309,8 +309,12 @@ class CallService:
             )
         request = _request(args, target, settings.caller_name, duration, ring_timeout_s)
         args_hash = call_args_hash(
-            phone_number=target.e164, goal=request.goal, context=request.context, greeting=request.greeting,
-            ring_timeout_s=ring_timeout_s, max_duration_s=duration,
+            phone_number=target.e164,
+            goal=request.goal,
+            context=request.context,
+            greeting=request.greeting,
+            ring_timeout_s=ring_timeout_s,
+            max_duration_s=duration,
             idempotency_key=args.idempotency_key,
         )
         if args.idempotency_key is not None:
@@ -348,10 +352,13 @@ class CallService:
             return Placed(prepared.existing, existing=True)
         if isinstance(prepared.decision, NeedsConfirmation):
             if approved is False:
-                await self.refuse(Refusal(
-                    Rule.confirmation,
-                    f"your user did not approve calling {mask(number)} when asked to confirm it; nothing was dialed",
-                ), number)
+                await self.refuse(
+                    Refusal(
+                        Rule.confirmation,
+                        f"your user did not approve calling {mask(number)} when asked to confirm it; nothing was dialed",
+                    ),
+                    number,
+                )
             elif approved:
                 log.info("call to %s confirmed by the user (elicitation)", mask(number))
             elif confirmation_token is not None:
@@ -366,7 +373,9 @@ class CallService:
         record = CallRecord.from_request(prepared.request, idempotency_key=args.idempotency_key)
         try:
             created = await self.run(
-                self.db.calls.create_if_admitted, record, lambda counts, on_dnc: self.policy.admit(number, counts, on_dnc)
+                self.db.calls.create_if_admitted,
+                record,
+                lambda counts, on_dnc: self.policy.admit(number, counts, on_dnc),
             )
         except DuplicateKey as exc:  # a concurrent retry with the same key won the race
             _same_number(exc.existing, number, args.idempotency_key or "")
@@ -394,9 +403,7 @@ class CallService:
         issued_at = utcnow()
         token = await self.run(self.db.confirmations.issue, prepared.args_hash, ttl, now=issued_at)
         log.info("call to %s needs a confirmation; token issued (valid %d s)", mask(prepared.target.e164), ttl)
-        return ConfirmationIssued(
-            prepared.decision.message, token, issued_at + timedelta(seconds=ttl), ttl, prepared
-        )
+        return ConfirmationIssued(prepared.decision.message, token, issued_at + timedelta(seconds=ttl), ttl, prepared)
 
     async def _dial(self, record: CallRecord, request: CallRequest) -> CallRecord:
         """Hand the call to the dialer, bounded in time; on any failure the record ends failed.
@@ -489,7 +496,9 @@ class CallService:
             if now >= deadline:
                 return Waited(record, changed=False)
             if progress is not None and now >= next_progress:
-                await progress(round(min(now - started, timeout_s), 1), f"{record.status} ({_status_age(record):.0f} s)")
+                await progress(
+                    round(min(now - started, timeout_s), 1), f"{record.status} ({_status_age(record):.0f} s)"
+                )
                 next_progress += PROGRESS_INTERVAL_S
             await asyncio.sleep(min(POLL_INTERVAL_S, max(0.0, deadline - now)))
             record = await self.get(call_id)
@@ -589,7 +598,8 @@ class CallService:
         elif record.status is CallStatus.queued or utcnow() > _livekit_gives_up_at(record):
             # Nothing reached LiveKit yet, or LiveKit has ended the call on its own by now.
             reason = f"{item.reason}; hanging up failed ({problem}), but " + (
-                "the call had not been dialed" if record.status is CallStatus.queued
+                "the call had not been dialed"
+                if record.status is CallStatus.queued
                 else "LiveKit's own limit on the call's length has passed"
             )
         else:

@@ -60,22 +60,14 @@ class Settings(BaseSettings):
 
     agent_name: str = Field("callagent", min_length=1, validation_alias="CALLAGENT_AGENT_NAME")
     db_url: str = Field(default_factory=default_db_url, validation_alias="CALLAGENT_DB_URL")
-    caller_name: str = Field(
-        "the callagent operator", min_length=1, validation_alias="CALLAGENT_CALLER_NAME"
-    )
-    default_region: str = Field(
-        "US", pattern=r"^[A-Z]{2}$", validation_alias="CALLAGENT_DEFAULT_REGION"
-    )
+    caller_name: str = Field("the callagent operator", min_length=1, validation_alias="CALLAGENT_CALLER_NAME")
+    default_region: str = Field("US", pattern=r"^[A-Z]{2}$", validation_alias="CALLAGENT_DEFAULT_REGION")
 
     # Timings.
-    agent_join_timeout_s: float = Field(
-        5.0, gt=0, validation_alias="CALLAGENT_AGENT_JOIN_TIMEOUT_S"
-    )
+    agent_join_timeout_s: float = Field(5.0, gt=0, validation_alias="CALLAGENT_AGENT_JOIN_TIMEOUT_S")
     ring_timeout_s: int = Field(30, gt=0, validation_alias="CALLAGENT_RING_TIMEOUT_S")
     max_duration_s: int = Field(300, gt=0, validation_alias="CALLAGENT_MAX_DURATION_S")
-    max_duration_cap_s: int = Field(
-        1800, gt=0, validation_alias="CALLAGENT_MAX_DURATION_CAP_S"
-    )
+    max_duration_cap_s: int = Field(1800, gt=0, validation_alias="CALLAGENT_MAX_DURATION_CAP_S")
     silence_timeout_s: float = Field(20.0, gt=0, validation_alias="CALLAGENT_SILENCE_TIMEOUT_S")
     stale_after_s: float = Field(60.0, gt=0, validation_alias="CALLAGENT_STALE_AFTER_S")
     # How many calls one worker holds at once. Its load is calls / this, not CPU: a shared
@@ -171,8 +163,7 @@ class Settings(BaseSettings):
             if entry.endswith("*"):
                 if not _PREFIX.fullmatch(entry):
                     raise ValueError(
-                        f"{name}: prefix {entry!r} must be '+', the country code and digits, then '*' "
-                        "(e.g. +1415555*)"
+                        f"{name}: prefix {entry!r} must be '+', the country code and digits, then '*' (e.g. +1415555*)"
                     )
                 out.append(entry)
             elif not re.fullmatch(r"\+?[0-9]+", entry):
@@ -224,14 +215,11 @@ class Settings(BaseSettings):
         m = re.fullmatch(r"([0-9]{1,2}):([0-9]{2})\s*[-\u2013]\s*([0-9]{1,2}):([0-9]{2})", text)
         if not m or int(m[1]) > 23 or int(m[3]) > 23 or int(m[2]) > 59 or int(m[4]) > 59:
             raise ValueError(
-                f"DIAL_QUIET_HOURS must be a window like 21:00-08:00 (callee's local time), or off; "
-                f"not {value!r}"
+                f"DIAL_QUIET_HOURS must be a window like 21:00-08:00 (callee's local time), or off; not {value!r}"
             )
         start, end = time(int(m[1]), int(m[2])), time(int(m[3]), int(m[4]))
         if start == end:
-            raise ValueError(
-                f"DIAL_QUIET_HOURS {value!r} starts and ends at the same time; give a real window or off"
-            )
+            raise ValueError(f"DIAL_QUIET_HOURS {value!r} starts and ends at the same time; give a real window or off")
         return (start, end)
 
     @field_validator("dial_confirm", mode="before")
@@ -267,7 +255,7 @@ def _split(value: object, name: str) -> list[str]:
 def get_settings() -> Settings:
     """The process's settings, read once. Tests call `get_settings.cache_clear()`."""
     # ENV_FILE is read at call time so it can be pointed elsewhere (tests, packaging).
-    return Settings(_env_file=ENV_FILE)  # type: ignore[call-arg]
+    return Settings(_env_file=ENV_FILE)
 
 
 _LIVEKIT_REQUIRED = {

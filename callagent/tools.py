@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from datetime import datetime
 from functools import wraps
-from typing import Annotated, Any, Literal, ParamSpec, TypeVar
+from typing import Annotated, Any, Literal, ParamSpec, TypeGuard, TypeVar, get_args
 
 from mcp.server.elicitation import (
     AcceptedElicitation,
@@ -69,6 +69,9 @@ WARMUP_AFTER_LISTING_S = 0.3
 P = ParamSpec("P")
 R = TypeVar("R")
 Ctx = Context[CallService]
+
+# The log levels MCPServer takes; CALLAGENT_LOG_LEVEL may name others logging knows (NOTSET, WARN).
+_McpLogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 
 # -- results ---------------------------------------------------------------------------------
@@ -255,15 +258,20 @@ async def _ask_to_confirm(
     request = prepared.request
     lines = [
         f"Place a phone call to {_display(prepared.target)}?",
-        f"The agent first says: \"{disclosure(request.caller_name)}\"",
-        *_shown_texts((("Goal", request.goal), ("Context (background the agent is told)", request.context or ""),
-                       ("Greeting, after the AI disclosure", request.greeting or ""))),
+        f'The agent first says: "{disclosure(request.caller_name)}"',
+        *_shown_texts(
+            (
+                ("Goal", request.goal),
+                ("Context (background the agent is told)", request.context or ""),
+                ("Greeting, after the AI disclosure", request.greeting or ""),
+            )
+        ),
         f"The call lasts at most {request.max_duration_s} s. Asked because {prepared.decision.message}.",
     ]
     return Elicit("\n".join(lines), DialConfirmation)
 
 
-def _client_can_elicit(ctx: Context) -> bool:
+def _client_can_elicit(ctx: Ctx) -> bool:
     """Whether a form elicitation can reach this client: it declared the capability, and the
     connection can carry the question (the input-required flow, or a back-channel)."""
     caps = ctx.client_capabilities
@@ -537,7 +545,7 @@ def _confirmation_required(issued: ConfirmationIssued, mode: str) -> CallToolRes
     if preview.context:
         lines.append(f"  Context:  {preview.context}")
     lines.append(
-        f"  Greeting: \"{disclosure(preview.caller_name)}\"" + (f" then: {preview.greeting}" if preview.greeting else "")
+        f'  Greeting: "{disclosure(preview.caller_name)}"' + (f" then: {preview.greeting}" if preview.greeting else "")
     )
     lines += [
         f"  At most {preview.max_duration_s} s; rings for up to {preview.ring_timeout_s} s.",
@@ -644,6 +652,10 @@ they approve, call again with the same arguments plus the confirmation_token."""
 _READ_ONLY = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False)
 
 
+def _is_mcp_log_level(level: str) -> TypeGuard[_McpLogLevel]:
+    return level in get_args(_McpLogLevel)
+
+
 def create_server(settings: Settings | None = None, **mcp_options: Any) -> MCPServer[CallService]:
     """The callagent MCP server.
 
@@ -659,21 +671,40 @@ def create_server(settings: Settings | None = None, **mcp_options: Any) -> MCPSe
         instructions=INSTRUCTIONS,
         version=_version(),
         lifespan=lambda app: _lifespan(app, settings),
-        log_level=log_level if log_level in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL") else "INFO",
+        log_level=log_level if _is_mcp_log_level(log_level) else "INFO",
         **mcp_options,
     )
     # A call to a person cannot be taken back: destructive, so that clients which approve
     # "non-destructive" tools on their own never dial.
-    server.add_tool(make_phone_call, title="Make a phone call", annotations=ToolAnnotations(
-        title="Make a phone call", read_only_hint=False, destructive_hint=True, idempotent_hint=False,
-        open_world_hint=True,
-    ))
-    for fn, title in ((wait_for_call, "Wait for a call to progress"), (get_call, "Get a call"),
-                      (list_calls, "List calls"), (dial_policy, "Dial policy")):
+    server.add_tool(
+        make_phone_call,
+        title="Make a phone call",
+        annotations=ToolAnnotations(
+            title="Make a phone call",
+            read_only_hint=False,
+            destructive_hint=True,
+            idempotent_hint=False,
+            open_world_hint=True,
+        ),
+    )
+    for fn, title in (
+        (wait_for_call, "Wait for a call to progress"),
+        (get_call, "Get a call"),
+        (list_calls, "List calls"),
+        (dial_policy, "Dial policy"),
+    ):
         server.add_tool(fn, title=title, annotations=_READ_ONLY.model_copy(update={"title": title}))
-    server.add_tool(end_call, title="End a call", annotations=ToolAnnotations(
-        title="End a call", read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=True,
-    ))
+    server.add_tool(
+        end_call,
+        title="End a call",
+        annotations=ToolAnnotations(
+            title="End a call",
+            read_only_hint=False,
+            destructive_hint=True,
+            idempotent_hint=True,
+            open_world_hint=True,
+        ),
+    )
     server.resource(
         "calls://{call_id}",
         name="call",
@@ -706,10 +737,15 @@ def _refuse_unknown_arguments(server: MCPServer[Any]) -> Callable[..., Any]:
                 if unknown:
                     shown = ", ".join(_quote(k) for k in unknown[:5]) + (" …" if len(unknown) > 5 else "")
                     return CallToolResult(
-                        content=[TextContent(type="text", text=(
-                            f"{tool.name} has no argument {shown}; nothing was done. Its arguments are: "
-                            f"{', '.join(sorted(known))}."
-                        ))],
+                        content=[
+                            TextContent(
+                                type="text",
+                                text=(
+                                    f"{tool.name} has no argument {shown}; nothing was done. Its arguments are: "
+                                    f"{', '.join(sorted(known))}."
+                                ),
+                            )
+                        ],
                         is_error=True,
                     )
         return await call_next(ctx)

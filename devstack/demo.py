@@ -13,11 +13,11 @@ import argparse
 import os
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 from devstack import stack
+from devstack.worker import WorkerProcess
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
@@ -36,45 +36,6 @@ def main(args: argparse.Namespace) -> int:
     return stack.run_outside(inner)
 
 
-def start_worker(run_dir: Path, env: dict[str, str]) -> subprocess.Popen[str]:
-    log_path = run_dir / "worker.log"
-    worker = subprocess.Popen(
-        [sys.executable, str(PROJECT_DIR / "calling_agent.py"), "start"],
-        cwd=PROJECT_DIR,
-        env=env,
-        stdout=open(log_path, "w"),  # noqa: SIM115 - the worker's log, the child's to keep
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-
-    def relay() -> None:
-        # The worker logs JSON lines; what it prints for the operator (the call summary) is
-        # plain text, so relay just that.
-        with open(log_path, errors="replace") as f:
-            while True:
-                line = f.readline()
-                if not line:
-                    if worker.poll() is not None:
-                        return
-                    time.sleep(0.1)
-                elif not line.startswith("{"):
-                    print(f"worker │ {line.rstrip()}", flush=True)
-
-    threading.Thread(target=relay, daemon=True).start()
-    return worker
-
-
-def wait_registered(worker: subprocess.Popen[str], log: Path, timeout: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if worker.poll() is not None:
-            raise RuntimeError(f"the worker exited during start-up; see {log}:\n{log.read_text()[-3000:]}")
-        if "registered worker" in log.read_text(errors="replace"):
-            return
-        time.sleep(0.2)
-    raise RuntimeError(f"the worker did not register with LiveKit within {timeout:.0f} s; see {log}")
-
-
 def inside(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="devstack.demo")
     p.add_argument("--number", required=True)
@@ -84,9 +45,10 @@ def inside(argv: list[str]) -> int:
     run_dir = Path(os.environ["DEVSTACK_RUN_DIR"])
     env = dict(os.environ)
     print(f"demo: starting the calling worker (log: {run_dir / 'worker.log'})", flush=True)
-    worker = start_worker(run_dir, env)
+    worker = WorkerProcess(env, run_dir / "worker.log")
+    worker.relay_summaries()
     try:
-        wait_registered(worker, run_dir / "worker.log")
+        worker.wait_registered(90)
         print(f"demo: calling {args.number} through the MCP server (test_mcp_client.py)\n", flush=True)
         client = subprocess.run(
             [sys.executable, str(PROJECT_DIR / "test_mcp_client.py"), "call", args.number, "--goal", args.goal],
@@ -97,11 +59,7 @@ def inside(argv: list[str]) -> int:
         time.sleep(2)
         return client.returncode
     finally:
-        worker.terminate()
-        try:
-            worker.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            worker.kill()
+        worker.stop()
 
 
 if __name__ == "__main__":

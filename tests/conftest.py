@@ -1,4 +1,4 @@
-"""Shared fixtures."""
+"""Shared fixtures (plain helpers are in helpers.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,37 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from callagent.store import Database
+from fake_livekit import FakeLiveKit
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> str:
+    """A fresh SQLite call store for the test."""
+    return f"sqlite:///{tmp_path / 'db' / 'calls.db'}"
+
+
+@pytest.fixture
+def store(db_url: str) -> Iterator[Database]:
+    with Database(db_url) as db:
+        yield db
+
+
+@pytest.fixture
+def livekit() -> Iterator[FakeLiveKit]:
+    """The fake LiveKit API on 127.0.0.1, answering like LiveKit until a test sets faults."""
+    lk = FakeLiveKit("ok", hang_s=10)
+    try:
+        yield lk
+    finally:
+        lk.close()
+
 
 # -- postgres_url: a throwaway PostgreSQL server --------------------------------------------
 
@@ -49,21 +80,30 @@ def postgres_url() -> Iterator[str]:
     data, log = base / "data", base / "server.log"
 
     def run(*args: str) -> None:
-        result = subprocess.run(
-            [*as_user, *args], cwd=base, capture_output=True, text=True, timeout=60
-        )
+        result = subprocess.run([*as_user, *args], cwd=base, capture_output=True, text=True, timeout=60)
         if result.returncode != 0:
             server_log = log.read_text() if log.exists() else ""
             pytest.fail(
-                f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout}{result.stderr}"
-                f"{server_log}",
+                f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout}{result.stderr}{server_log}",
                 pytrace=False,
             )
 
     started = False
     try:
-        run(str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust",
-            "-E", "UTF8", "--no-locale", "--no-sync", "--no-instructions")
+        run(
+            str(bindir / "initdb"),
+            "-D",
+            str(data),
+            "-U",
+            "postgres",
+            "-A",
+            "trust",
+            "-E",
+            "UTF8",
+            "--no-locale",
+            "--no-sync",
+            "--no-instructions",
+        )
         # Durability settings off: the data is thrown away at the end.
         options = (
             f"-c listen_addresses='' -c unix_socket_directories='{base}' "
@@ -76,7 +116,9 @@ def postgres_url() -> Iterator[str]:
         if started:
             subprocess.run(
                 [*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
-                cwd=base, capture_output=True, timeout=60,
+                cwd=base,
+                capture_output=True,
+                timeout=60,
             )
         shutil.rmtree(base, ignore_errors=True)
 

@@ -80,7 +80,7 @@ class FakeLiveKit:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length) if length else b""
                 method = self.path.rsplit("/", 1)[-1]
@@ -103,10 +103,11 @@ class FakeLiveKit:
                 else:
                     try:
                         status, answer = fake._handle(method, body)
-                    except Exception as exc:  # a bug in the fake shows up as an internal error
+                    except Exception as exc:  # noqa: BLE001 - a bug in the fake shows up as an internal error
                         status, answer = 500, f"fake: {exc!r}"
                     reply = (
-                        (200, answer.SerializeToString(), "application/protobuf") if status == 200
+                        (200, answer.SerializeToString(), "application/protobuf")
+                        if status == 200
                         else self._error(status, str(answer))
                     )
                 if fake.hold_s.get(method):  # the work is done, but the answer is late
@@ -117,7 +118,9 @@ class FakeLiveKit:
 
             def _error(self, status: int, msg: str = "") -> tuple[int, bytes, str]:
                 code = {401: "unauthenticated", 404: "not_found"}.get(status, "internal")
-                text = msg or {401: "invalid API key (fake)", 404: "not found (fake)"}.get(status, "internal error (fake)")
+                text = msg or {401: "invalid API key (fake)", 404: "not found (fake)"}.get(
+                    status, "internal error (fake)"
+                )
                 return status, json.dumps({"code": code, "msg": text}).encode(), "application/json"
 
             def _send(self, status: int, data: bytes, ctype: str) -> None:
@@ -245,13 +248,18 @@ class FakeLiveKit:
                 room = self.rooms.get(req.room_name)
                 if room is None:
                     return 404, "room not found"
-                room.participants.append(pm.ParticipantInfo(
-                    identity=req.participant_identity, kind=pm.ParticipantInfo.Kind.SIP,
-                    attributes={"sip.callStatus": "active"},
-                ))
+                room.participants.append(
+                    pm.ParticipantInfo(
+                        identity=req.participant_identity,
+                        kind=pm.ParticipantInfo.Kind.SIP,
+                        attributes={"sip.callStatus": "active"},
+                    )
+                )
                 return 200, ps.SIPParticipantInfo(
-                    participant_id=f"PA_{secrets.token_hex(4)}", participant_identity=req.participant_identity,
-                    room_name=req.room_name, sip_call_id=f"SCL_{secrets.token_hex(4)}",
+                    participant_id=f"PA_{secrets.token_hex(4)}",
+                    participant_identity=req.participant_identity,
+                    room_name=req.room_name,
+                    sip_call_id=f"SCL_{secrets.token_hex(4)}",
                 )
         return 404, f"method {method} is not emulated by the fake"
 

@@ -52,7 +52,8 @@ class Ending:
         after busy/no answer. Whoever deleted it wrote the status; this is only the fallback."""
         if self.closed_from_outside is None:
             self.closed_from_outside = (
-                (CallStatus.completed, "the call's room was closed") if answered
+                (CallStatus.completed, "the call's room was closed")
+                if answered
                 else (CallStatus.canceled, "the call was ended before it was answered")
             )
 

@@ -91,7 +91,9 @@ class CallJob:
             self.answered.set()
             answered_at = time.time()
             log.info("answered (sip.callStatus active) at %.3f", answered_at, extra={"answered_at": answered_at})
-            self.spawn(asyncio.to_thread(self.db.calls.transition, call_id, CallStatus.in_progress, answered_at=utcnow()))
+            self.spawn(
+                asyncio.to_thread(self.db.calls.transition, call_id, CallStatus.in_progress, answered_at=utcnow())
+            )
 
     def _on_attributes_changed(self, _: dict[str, str], participant: rtc.Participant) -> None:
         if participant.kind == rtc.ParticipantKind.PARTICIPANT_KIND_SIP:
@@ -192,7 +194,9 @@ class CallJob:
         summary, outcome = await summarize(self.settings, req, transcript, status, ended_reason)
         if self.do_not_call_requested and outcome is not None:
             outcome = outcome.model_copy(update={"follow_ups": [*outcome.follow_ups, DO_NOT_CALL_FOLLOW_UP]})
-        await asyncio.to_thread(self.db.calls.update, req.call_id, transcript=transcript, summary=summary, outcome=outcome)
+        await asyncio.to_thread(
+            self.db.calls.update, req.call_id, transcript=transcript, summary=summary, outcome=outcome
+        )
         await asyncio.to_thread(self.db.calls.transition, req.call_id, status, ended_reason=ended_reason)
         return await asyncio.to_thread(self.db.calls.get, req.call_id)
 

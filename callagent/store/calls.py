@@ -62,7 +62,7 @@ class Calls:
 
     def create(self, record: CallRecord) -> CallRecord:
         """Insert a new call; raises DuplicateKey if its idempotency key is taken."""
-        return self._insert(record, None)  # type: ignore[return-value]
+        return self._insert(record, None)
 
     def create_if_admitted(
         self, record: CallRecord, admit: Callable[[Counts, bool], T | None], *, now: datetime | None = None
@@ -76,8 +76,9 @@ class Calls:
         which is returned instead of the record. Raises DuplicateKey like create().
         """
         at = aware(now) if now is not None else utcnow()
-        return self._insert(record, lambda conn: admit(_counts(conn, at, record.phone_number),
-                                                        listed(conn, record.phone_number)))
+        return self._insert(
+            record, lambda conn: admit(_counts(conn, at, record.phone_number), listed(conn, record.phone_number))
+        )
 
     def _insert(self, record: CallRecord, check: Callable[[sa.Connection], T | None] | None) -> CallRecord | T:
         stmt = sa.insert(_t).values(**_record_to_row(record)).returning(*_t.c)
@@ -205,7 +206,7 @@ class Calls:
         one on joining, so the server placing it died mid-dial.
         """
         now = aware(now) if now is not None else utcnow()
-        condition = _LAST_SEEN < now - timedelta(seconds=stale_after_s)
+        condition = _LAST_SEEN < now - timedelta(seconds=stale_after_s)  # noqa: SIM300 - _LAST_SEEN is a SQL expression, not a constant
         if orphan_after_s is not None and orphan_after_s < stale_after_s:
             orphaned = sa.and_(
                 _t.c.heartbeat_at.is_(None),
@@ -230,14 +231,19 @@ class Calls:
             stale.append(StaleCall(seen, since, reason))
         return stale
 
-    def fail_stale(self, stale: StaleCall, reason: str | None = None, *, now: datetime | None = None) -> CallRecord | None:
+    def fail_stale(
+        self, stale: StaleCall, reason: str | None = None, *, now: datetime | None = None
+    ) -> CallRecord | None:
         """End a stale call as failed, only if nothing moved since it was found (a heartbeat
         that just arrived saves it). Returns the failed record, or None."""
         fields: dict[str, Any] = {"ended_reason": reason or stale.reason}
         if now is not None:
             fields["ended_at"] = now
         return self.transition(
-            stale.record.call_id, CallStatus.failed, where=_LAST_SEEN == stale.last_seen, **fields
+            stale.record.call_id,
+            CallStatus.failed,
+            where=_LAST_SEEN == stale.last_seen,  # noqa: SIM300 - _LAST_SEEN is a SQL expression, not a constant
+            **fields,
         )
 
     # -- many calls ------------------------------------------------------------------------
@@ -298,9 +304,7 @@ def _counts(conn: sa.Connection, now: datetime, number: str | None) -> Counts:
     hour = _t.c.created_at >= now - timedelta(hours=1)
     columns = [sa.func.count().filter(_LIVE), sa.func.count().filter(hour)]
     if number is not None:
-        columns.append(
-            sa.func.count().filter(_t.c.phone_number == number, _t.c.created_at >= now - timedelta(days=1))
-        )
+        columns.append(sa.func.count().filter(_t.c.phone_number == number, _t.c.created_at >= now - timedelta(days=1)))
     row = conn.execute(sa.select(*columns).select_from(_t)).one()
     return Counts(active=row[0], last_hour=row[1], to_number_24h=row[2] if number is not None else 0)
 

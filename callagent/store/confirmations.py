@@ -39,7 +39,9 @@ class Confirmations:
             conn.execute(sa.delete(_t).where(_t.c.expires_at <= at))
             conn.execute(
                 sa.insert(_t).values(
-                    token_hash=_hash(token), args_hash=call_args_hash, created_at=at,
+                    token_hash=_hash(token),
+                    args_hash=call_args_hash,
+                    created_at=at,
                     expires_at=at + timedelta(seconds=ttl_s),
                 )
             )

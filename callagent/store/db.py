@@ -182,7 +182,9 @@ def _tighten(target: Path, mode: int, *, only_if: bool = True) -> None:
             )
             return
         os.chmod(target, mode)
-        log.warning("tightened the permissions of %s from %03o to %03o: the call store is private", target, current, mode)
+        log.warning(
+            "tightened the permissions of %s from %03o to %03o: the call store is private", target, current, mode
+        )
 
 
 def _create_tables(engine: sa.Engine) -> None:

@@ -74,8 +74,12 @@ class Refusals:
         with self._db.write_lock() as conn:  # one writer at a time: counting and writing agree
             same = conn.execute(
                 _t.select()
-                .where(recent, same_rule, _t.c.number.is_not_distinct_from(values["number"]),
-                       _t.c.message == values["message"])
+                .where(
+                    recent,
+                    same_rule,
+                    _t.c.number.is_not_distinct_from(values["number"]),
+                    _t.c.message == values["message"],
+                )
                 .order_by(_t.c.id.desc())
                 .limit(1)
             ).first()
@@ -84,13 +88,14 @@ class Refusals:
                 if in_window >= REFUSAL_ROWS_PER_WINDOW:
                     same = conn.execute(_t.select().where(recent, same_rule).order_by(_t.c.id.desc()).limit(1)).first()
             if same is not None:
-                stmt = (
-                    sa.update(_t).where(_t.c.id == same.id)
-                    .values(repeats=_t.c.repeats + 1, last_at=at).returning(*_t.c)
-                )
+                row = conn.execute(
+                    sa.update(_t)
+                    .where(_t.c.id == same.id)
+                    .values(repeats=_t.c.repeats + 1, last_at=at)
+                    .returning(*_t.c)
+                ).one()
             else:
-                stmt = sa.insert(_t).values(**values).returning(*_t.c)
-            row = conn.execute(stmt).one()
+                row = conn.execute(sa.insert(_t).values(**values).returning(*_t.c)).one()
         return RefusalEntry.model_validate(dict(row._mapping))
 
     def recent(self, limit: int = 50) -> list[RefusalEntry]:

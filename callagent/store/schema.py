@@ -125,5 +125,5 @@ def add_missing_columns(conn: sa.Connection) -> None:
                 continue
             ddl = f"{column.type.compile(dialect=conn.dialect)}"
             if column.server_default is not None:
-                ddl += f" NOT NULL DEFAULT {column.server_default.arg}"  # type: ignore[attr-defined]
+                ddl += f" NOT NULL DEFAULT {column.server_default.arg}"  # type: ignore[attr-defined]  # a DefaultClause
             conn.execute(sa.text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {ddl}'))

@@ -30,11 +30,17 @@ def _lk() -> api.LiveKitAPI:
 
 async def _dial(number: str, key: str, room: str, *, ring_s: int = 20) -> api.SIPParticipantInfo:
     async with _lk() as lk:
-        return await lk.sip.create_sip_participant(api.CreateSIPParticipantRequest(
-            sip_trunk_id=os.environ["SIP_OUTBOUND_TRUNK_ID"], sip_call_to=number, room_name=room,
-            participant_identity=f"phone-{key}", headers={CALL_ID_HEADER: key},
-            ringing_timeout=Duration(seconds=ring_s), wait_until_answered=True,
-        ))
+        return await lk.sip.create_sip_participant(
+            api.CreateSIPParticipantRequest(
+                sip_trunk_id=os.environ["SIP_OUTBOUND_TRUNK_ID"],
+                sip_call_to=number,
+                room_name=room,
+                participant_identity=f"phone-{key}",
+                headers={CALL_ID_HEADER: key},
+                ringing_timeout=Duration(seconds=ring_s),
+                wait_until_answered=True,
+            )
+        )
 
 
 async def _delete_room(room: str) -> None:
@@ -84,8 +90,12 @@ def _speech_16k(text: str) -> np.ndarray:
 
 
 async def _audio_both_ways(key: str, room: str) -> tuple[float, dict]:
-    token = (api.AccessToken(os.environ["LIVEKIT_API_KEY"], os.environ["LIVEKIT_API_SECRET"])
-             .with_identity("tester").with_grants(api.VideoGrants(room_join=True, room=room)).to_jwt())
+    token = (
+        api.AccessToken(os.environ["LIVEKIT_API_KEY"], os.environ["LIVEKIT_API_SECRET"])
+        .with_identity("tester")
+        .with_grants(api.VideoGrants(room_join=True, room=room))
+        .to_jwt()
+    )
     heard: list[float] = []  # seconds of loud audio received from the phone
     readers: list[asyncio.Task[None]] = []
 
@@ -107,7 +117,8 @@ async def _audio_both_ways(key: str, room: str) -> tuple[float, dict]:
         source = rtc.AudioSource(16000, 1)
         track = rtc.LocalAudioTrack.create_audio_track("speech", source)
         await room_.local_participant.publish_track(
-            track, rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE))
+            track, rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
+        )
         await _dial("+14155550100", key, room)
         speech = _speech_16k("Hello, this is the test bed speaking to the phone. Can you hear me?")
         silence = np.zeros(16000 * 2, dtype=np.int16)

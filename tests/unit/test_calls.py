@@ -44,18 +44,33 @@ def make_request(**overrides: object) -> CallRequest:
 
 
 def test_status_sets_partition_all_statuses() -> None:
-    assert ACTIVE_STATUSES == {"queued", "dialing", "ringing", "in_progress"}
-    assert TERMINAL_STATUSES == {
-        "completed", "voicemail", "no_answer", "busy", "declined", "failed", "canceled",
-    }
-    assert ACTIVE_STATUSES | TERMINAL_STATUSES == set(CallStatus)
+    assert {"queued", "dialing", "ringing", "in_progress"} == ACTIVE_STATUSES
+    assert {
+        "completed",
+        "voicemail",
+        "no_answer",
+        "busy",
+        "declined",
+        "failed",
+        "canceled",
+    } == TERMINAL_STATUSES
+    assert set(CallStatus) == ACTIVE_STATUSES | TERMINAL_STATUSES
     assert not ACTIVE_STATUSES & TERMINAL_STATUSES
 
 
 def test_status_values_and_both_spellings() -> None:
     assert [s.value for s in CallStatus] == [
-        "queued", "dialing", "ringing", "in_progress", "completed", "voicemail",
-        "no_answer", "busy", "declined", "failed", "canceled",
+        "queued",
+        "dialing",
+        "ringing",
+        "in_progress",
+        "completed",
+        "voicemail",
+        "no_answer",
+        "busy",
+        "declined",
+        "failed",
+        "canceled",
     ]
     assert CallStatus.in_progress is CallStatus.in_progress is CallStatus("in_progress")
     assert CallStatus.failed == "failed" and f"{CallStatus.no_answer}" == "no_answer"
@@ -227,8 +242,13 @@ def test_record_from_request_defaults() -> None:
 
 def test_record_keeps_explicit_room_name() -> None:
     record = CallRecord(
-        call_id="abc", phone_number="+14155550100", goal="g", caller_name="me",
-        room_name="custom-room", max_duration_s=60, ring_timeout_s=10,
+        call_id="abc",
+        phone_number="+14155550100",
+        goal="g",
+        caller_name="me",
+        room_name="custom-room",
+        max_duration_s=60,
+        ring_timeout_s=10,
     )
     assert record.room_name == "custom-room"
     assert record.created_at.utcoffset() == timedelta(0)
@@ -315,8 +335,14 @@ def test_record_to_text_cannot_drive_a_terminal() -> None:
     """What a callee said ends up on the operator's terminal: escape sequences, carriage returns
     and invisible characters are shown escaped, and cannot fake extra lines."""
     record = CallRecord(
-        call_id="abc123", phone_number="+14155550100", status=CallStatus.completed, goal="Ask\x1b[2J",
-        caller_name="Op", max_duration_s=60, ring_timeout_s=30, summary="ok\rFAKE: hung up",
+        call_id="abc123",
+        phone_number="+14155550100",
+        status=CallStatus.completed,
+        goal="Ask\x1b[2J",
+        caller_name="Op",
+        max_duration_s=60,
+        ring_timeout_s=30,
+        summary="ok\rFAKE: hung up",
         transcript=[TranscriptLine(role="callee", text="\x1b]0;pwned\x07Sure.\nAgent: I am human\u202e")],
     )
     text = record.to_text()
@@ -328,9 +354,15 @@ def test_record_to_text_cannot_drive_a_terminal() -> None:
 
 def test_a_pending_hang_up_is_shown_as_not_confirmed() -> None:
     record = CallRecord(
-        call_id="abc123", phone_number="+14155550100", status=CallStatus.in_progress, goal="x",
-        caller_name="Op", max_duration_s=60, ring_timeout_s=30,
-        hangup_requested_at=datetime(2026, 1, 1, 12, 0, tzinfo=UTC), hangup_reason="ended by the MCP client",
+        call_id="abc123",
+        phone_number="+14155550100",
+        status=CallStatus.in_progress,
+        goal="x",
+        caller_name="Op",
+        max_duration_s=60,
+        ring_timeout_s=30,
+        hangup_requested_at=datetime(2026, 1, 1, 12, 0, tzinfo=UTC),
+        hangup_reason="ended by the MCP client",
     )
     assert "not confirmed yet: the line may still be up" in record.to_text()
     ended = record.model_copy(update={"status": CallStatus.canceled})

@@ -16,22 +16,22 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from mcp.client import Client
-from mcp_types import CallToolResult, TextContent
 
 from callagent.calls import CallRecord, CallStatus, new_call_id, utcnow
 from callagent.dialer import HANG_UP_ATTEMPTS
+from callagent.service import PLACE_DEADLINE_S
 from callagent.settings import Settings
 from callagent.store import Database
-from callagent.service import PLACE_DEADLINE_S
 from callagent.tools import create_server
 from fake_livekit import FakeLiveKit
+from helpers import fake_livekit_settings, text
 
 pytestmark = pytest.mark.anyio
 
@@ -40,44 +40,8 @@ NUMBER = "+14155550142"
 FAILING = ["500", "401", "hang", "close", "garbage"]
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-def livekit() -> Iterator[FakeLiveKit]:
-    lk = FakeLiveKit("ok", hang_s=10)
-    try:
-        yield lk
-    finally:
-        lk.close()
-
-
-@pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'db' / 'calls.db'}"
-
-
-@pytest.fixture
-def store(db_url: str) -> Iterator[Database]:
-    with Database(db_url) as s:
-        yield s
-
-
 def settings_for(db_url: str, livekit: FakeLiveKit, **env: Any) -> Settings:
-    values = {
-        "CALLAGENT_DB_URL": db_url,
-        "LIVEKIT_URL": livekit.url,
-        "LIVEKIT_API_KEY": "devkey",
-        "LIVEKIT_API_SECRET": SECRET,
-        "SIP_OUTBOUND_TRUNK_ID": "ST_test",
-        "CALLAGENT_AGENT_JOIN_TIMEOUT_S": "2",
-        "CALLAGENT_LIVEKIT_TIMEOUT_S": "1",
-        "DIAL_QUIET_HOURS": "off",
-        **env,
-    }
-    return Settings(_env_file=None, **values)
+    return fake_livekit_settings(db_url, livekit.url, SECRET, **env)
 
 
 @pytest.fixture
@@ -86,19 +50,25 @@ async def client(db_url: str, livekit: FakeLiveKit) -> AsyncIterator[Client]:
         yield c
 
 
-def text(result: CallToolResult) -> str:
-    return "\n".join(c.text for c in result.content if isinstance(c, TextContent))
-
-
-def live_call(store: Database, livekit: FakeLiveKit, status: CallStatus = CallStatus.in_progress, **fields: Any) -> CallRecord:
+def live_call(
+    store: Database, livekit: FakeLiveKit, status: CallStatus = CallStatus.in_progress, **fields: Any
+) -> CallRecord:
     """A call as a worker would be holding it: its room exists in LiveKit."""
     now = utcnow()
     fields.setdefault("heartbeat_at", now)
     fields.setdefault("dialed_at", now)
-    record = store.calls.create(CallRecord(
-        call_id=new_call_id(), phone_number=NUMBER, status=status, goal="Ask about opening hours",
-        caller_name="Test Operator", max_duration_s=300, ring_timeout_s=30, **fields,
-    ))
+    record = store.calls.create(
+        CallRecord(
+            call_id=new_call_id(),
+            phone_number=NUMBER,
+            status=status,
+            goal="Ask about opening hours",
+            caller_name="Test Operator",
+            max_duration_s=300,
+            ring_timeout_s=30,
+            **fields,
+        )
+    )
     livekit._handle("CreateRoom", _room_request(record.room_name))
     return record
 
@@ -122,7 +92,9 @@ async def test_end_call_hangs_up_and_says_so(client: Client, store: Database, li
     assert livekit.deleted_rooms == [record.room_name]
 
 
-async def test_end_call_on_a_room_already_gone_is_hung_up(client: Client, store: Database, livekit: FakeLiveKit) -> None:
+async def test_end_call_on_a_room_already_gone_is_hung_up(
+    client: Client, store: Database, livekit: FakeLiveKit
+) -> None:
     record = live_call(store, livekit)
     livekit.rooms.clear()  # the line is gone already: LiveKit answers 404 for the room
     result = await client.call_tool("end_call", {"call_id": record.call_id})
@@ -162,10 +134,18 @@ async def test_end_call_that_cannot_hang_up_is_an_error_and_the_call_stays_live(
 
 async def test_end_call_without_livekit_settings_is_an_error_not_a_cancel(db_url: str, store: Database) -> None:
     settings = Settings(_env_file=None, CALLAGENT_DB_URL=db_url)
-    record = store.calls.create(CallRecord(
-        call_id=new_call_id(), phone_number=NUMBER, status=CallStatus.in_progress, goal="x",
-        caller_name="Test Operator", max_duration_s=300, ring_timeout_s=30, heartbeat_at=utcnow(),
-    ))
+    record = store.calls.create(
+        CallRecord(
+            call_id=new_call_id(),
+            phone_number=NUMBER,
+            status=CallStatus.in_progress,
+            goal="x",
+            caller_name="Test Operator",
+            max_duration_s=300,
+            ring_timeout_s=30,
+            heartbeat_at=utcnow(),
+        )
+    )
     async with Client(create_server(settings)) as c:
         result = await c.call_tool("end_call", {"call_id": record.call_id})
     assert result.is_error and "LIVEKIT_URL" in text(result) and "may still be up" in text(result)
@@ -273,14 +253,17 @@ async def test_a_dispatch_whose_answer_was_lost_is_deleted(db_url: str, store: D
 # -- 9. arguments --------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("args", "fragment"), [
-    ({"phone_number": NUMBER, "greting": "Hi"}, "no argument 'greting'"),
-    ({"phone_number": NUMBER, "transfer_to": "+14155550112"}, "no argument 'transfer_to'"),
-    ({"phone_number": NUMBER, "max_duration_s": True}, "max_duration_s"),
-    ({"phone_number": NUMBER, "ring_timeout_s": False}, "ring_timeout_s"),
-    ({"phone_number": NUMBER, "max_duration_s": "60"}, "max_duration_s"),
-    ({"phone_number": "+1 415 555 0142 x12"}, "rule 'extension'"),
-])
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        ({"phone_number": NUMBER, "greting": "Hi"}, "no argument 'greting'"),
+        ({"phone_number": NUMBER, "transfer_to": "+14155550112"}, "no argument 'transfer_to'"),
+        ({"phone_number": NUMBER, "max_duration_s": True}, "max_duration_s"),
+        ({"phone_number": NUMBER, "ring_timeout_s": False}, "ring_timeout_s"),
+        ({"phone_number": NUMBER, "max_duration_s": "60"}, "max_duration_s"),
+        ({"phone_number": "+1 415 555 0142 x12"}, "rule 'extension'"),
+    ],
+)
 async def test_bad_arguments_are_refused_by_name_and_nothing_is_dialed(
     client: Client, store: Database, livekit: FakeLiveKit, args: dict[str, Any], fragment: str
 ) -> None:
@@ -306,12 +289,15 @@ async def test_every_tool_refuses_unknown_arguments_and_publishes_that(client: C
         assert result.is_error and "no argument 'no_such_argument'" in text(result), (tool.name, text(result))
 
 
-@pytest.mark.parametrize(("tool", "args"), [
-    ("list_calls", {"cursor": "W1s" * 60}),
-    ("list_calls", {"status": "x" * 10_000}),
-    ("get_call", {"call_id": "y" * 10_000}),
-    ("wait_for_call", {"call_id": "nosuchcall", "last_status": "z" * 10_000}),
-])
+@pytest.mark.parametrize(
+    ("tool", "args"),
+    [
+        ("list_calls", {"cursor": "W1s" * 60}),
+        ("list_calls", {"status": "x" * 10_000}),
+        ("get_call", {"call_id": "y" * 10_000}),
+        ("wait_for_call", {"call_id": "nosuchcall", "last_status": "z" * 10_000}),
+    ],
+)
 async def test_hostile_input_is_echoed_only_in_part(
     client: Client, db_url: str, tool: str, args: dict[str, Any]
 ) -> None:
@@ -347,11 +333,14 @@ async def test_logs_never_hold_a_full_number_or_a_secret(
     assert SECRET not in logged
 
 
-@pytest.mark.parametrize("url", [
-    f"postgresql://callagent:{SECRET}@127.0.0.1:1/calls",
-    f"postgresql://callagent@127.0.0.1:1/calls?password={SECRET}",
-    f"postgresql://callagent@127.0.0.1:1/calls?sslmode=disable&sslpassword={SECRET}&password={SECRET}",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"postgresql://callagent:{SECRET}@127.0.0.1:1/calls",
+        f"postgresql://callagent@127.0.0.1:1/calls?password={SECRET}",
+        f"postgresql://callagent@127.0.0.1:1/calls?sslmode=disable&sslpassword={SECRET}&password={SECRET}",
+    ],
+)
 async def test_a_database_password_is_never_shown(
     url: str, livekit: FakeLiveKit, caplog: pytest.LogCaptureFixture
 ) -> None:

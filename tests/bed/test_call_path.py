@@ -5,8 +5,6 @@ with the real calling worker holding the conversation. No mocks of LiveKit anywh
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -17,89 +15,7 @@ from typing import Any
 import pytest
 
 from devstack import phonelog
-
-pytestmark = pytest.mark.bed
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-class Worker:
-    """calling_agent.py in its own process group, logging to a file."""
-
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.log = log
-        self.proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "calling_agent.py"), "start"], cwd=ROOT, env=env,
-            stdout=open(log, "w"), stderr=subprocess.STDOUT, start_new_session=True,
-        )
-
-    def wait_registered(self, timeout: float = 90) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, f"worker exited:\n{self.log.read_text()[-3000:]}"
-            if "registered worker" in self.log.read_text(errors="replace"):
-                return
-            time.sleep(0.2)
-        pytest.fail(f"worker did not register within {timeout} s:\n{self.log.read_text()[-3000:]}")
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-
-def bed_env(tmp: Path, **extra: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update({
-        "CALLAGENT_DB_URL": f"sqlite:///{tmp / 'calls.db'}",
-        "CALLAGENT_SILENCE_TIMEOUT_S": "6",
-        "DIAL_QUIET_HOURS": "off",  # the tests run at any hour
-        **extra,
-    })
-    return env
-
-
-@pytest.fixture(scope="module")
-def env(bed: None, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    return bed_env(tmp_path_factory.mktemp("callpath"))
-
-
-@pytest.fixture(scope="module")
-def worker(env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Worker]:
-    w = Worker(env, tmp_path_factory.mktemp("worker") / "worker.log")
-    try:
-        w.wait_registered()
-        yield w
-    finally:
-        w.stop()
-
-
-def client(env: dict[str, str], *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, str(ROOT / "test_mcp_client.py"), *args], cwd=ROOT, env=env,
-        capture_output=True, text=True, timeout=timeout,
-    )
-
-
-def place(env: dict[str, str], number: str, *args: str) -> dict[str, Any]:
-    res = client(env, "call", number, "--json", *args)
-    assert res.returncode == 0, res.stderr[-3000:]
-    return json.loads(res.stdout.strip().splitlines()[-1])
-
-
-def phone_call(record: dict[str, Any]) -> dict[str, Any]:
-    return phonelog.wait_for(record["call_id"], lambda c: bool(c.get("ended")), timeout=15)
+from helpers import Worker, bed_env, client, new_answered_call, phone_call, place, start_call, wait_status
 
 
 def test_conversation_completes_with_transcript_and_summary(env: dict[str, str], worker: Worker) -> None:
@@ -134,11 +50,16 @@ def test_voicemail_leaves_a_message(env: dict[str, str], worker: Worker) -> None
     assert after_beep and sum((s["end"] or s["start"]) - s["start"] for s in after_beep) >= 2.0
 
 
-@pytest.mark.parametrize(("number", "status", "code"), [
-    ("+14155550103", "busy", 486),
-    ("+14155550104", "declined", 603),
-])
-def test_rejected_calls_are_told_apart(env: dict[str, str], worker: Worker, number: str, status: str, code: int) -> None:
+@pytest.mark.parametrize(
+    ("number", "status", "code"),
+    [
+        ("+14155550103", "busy", 486),
+        ("+14155550104", "declined", 603),
+    ],
+)
+def test_rejected_calls_are_told_apart(
+    env: dict[str, str], worker: Worker, number: str, status: str, code: int
+) -> None:
     rec = place(env, number)
     assert rec["status"] == status and rec["sip_status_code"] == code, rec
     assert rec["ended_reason"]
@@ -164,46 +85,15 @@ def test_silent_line_is_hung_up(env: dict[str, str], worker: Worker) -> None:
     assert phone_call(rec)["hangup_by"] == "remote"
 
 
-def _wait_status(env: dict[str, str], call_id: str, want: set[str], timeout: float = 30) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    rec: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        res = client(env, "get", call_id, "--json", timeout=30)
-        if res.returncode == 0:
-            rec = json.loads(res.stdout.strip().splitlines()[-1])
-            if rec["status"] in want:
-                return rec
-        time.sleep(0.5)
-    raise AssertionError(f"call {call_id} did not reach {want}; last: {rec}")
-
-
-def _start_call(env: dict[str, str], number: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, str(ROOT / "test_mcp_client.py"), "call", number, "--json"], cwd=ROOT, env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-
-
-def _new_answered_call(seen: set[str | None], timeout: float = 20) -> str:
-    """The call key of a call the phone answered that is not in `seen`."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for c in phonelog.calls():
-            if c.get("call_key") not in seen and c.get("answered_at"):
-                return c["call_key"]
-        time.sleep(0.2)
-    raise AssertionError("the phone never answered")
-
-
 def test_end_call_cancels_a_live_call(env: dict[str, str], worker: Worker) -> None:
     seen = {c.get("call_key") for c in phonelog.calls()}
-    follower = _start_call(env, "+14155550101")
+    follower = start_call(env, "+14155550101")
     try:
-        call_id = _new_answered_call(seen)
-        _wait_status(env, call_id, {"in_progress"})
+        call_id = new_answered_call(seen)
+        wait_status(env, call_id, {"in_progress"})
         res = client(env, "end", call_id, "--json")
         assert res.returncode == 0, res.stderr
-        rec = _wait_status(env, call_id, {"canceled", "completed", "failed"})
+        rec = wait_status(env, call_id, {"canceled", "completed", "failed"})
         assert rec["status"] == "canceled", rec
         assert phonelog.wait_for(call_id, lambda c: bool(c.get("ended")), timeout=10)["hangup_by"] == "remote"
     finally:
@@ -248,18 +138,23 @@ def test_wrong_keys_name_the_setting(bed: None, tmp_path: Path) -> None:
 
 
 def test_killed_worker_fails_the_call_within_bounds(bed: None, tmp_path: Path) -> None:
-    env = bed_env(tmp_path, CALLAGENT_AGENT_NAME="doomed", CALLAGENT_STALE_AFTER_S="10",
-                  CALLAGENT_SILENCE_TIMEOUT_S="120", CALLAGENT_WORKER_PORT="0")
+    env = bed_env(
+        tmp_path,
+        CALLAGENT_AGENT_NAME="doomed",
+        CALLAGENT_STALE_AFTER_S="10",
+        CALLAGENT_SILENCE_TIMEOUT_S="120",
+        CALLAGENT_WORKER_PORT="0",
+    )
     doomed = Worker(env, tmp_path / "doomed.log")
     try:
         doomed.wait_registered()
         seen = {c.get("call_key") for c in phonelog.calls()}
-        follower = _start_call(env, "+14155550101")
-        call_id = _new_answered_call(seen)
-        _wait_status(env, call_id, {"in_progress"})
+        follower = start_call(env, "+14155550101")
+        call_id = new_answered_call(seen)
+        wait_status(env, call_id, {"in_progress"})
         doomed.kill()
         killed_at = time.monotonic()
-        rec = _wait_status(env, call_id, {"failed", "completed", "canceled"}, timeout=60)
+        rec = wait_status(env, call_id, {"failed", "completed", "canceled"}, timeout=60)
         assert rec["status"] == "failed", rec
         assert "worker" in rec["ended_reason"]
         assert time.monotonic() - killed_at < 40
@@ -277,8 +172,7 @@ def test_killed_worker_fails_the_call_within_bounds(bed: None, tmp_path: Path) -
 def patient(bed: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict[str, str], Worker]]:
     """A worker of its own that keeps a silent line open (no silence timeout in sight)."""
     tmp = tmp_path_factory.mktemp("patient")
-    env = bed_env(tmp, CALLAGENT_AGENT_NAME="patient", CALLAGENT_SILENCE_TIMEOUT_S="120",
-                  CALLAGENT_WORKER_PORT="0")
+    env = bed_env(tmp, CALLAGENT_AGENT_NAME="patient", CALLAGENT_SILENCE_TIMEOUT_S="120", CALLAGENT_WORKER_PORT="0")
     w = Worker(env, tmp / "patient.log")
     try:
         w.wait_registered()
@@ -308,18 +202,18 @@ def test_end_call_that_livekit_refuses_is_an_error_and_the_worker_hangs_up(
 
     env, _ = patient
     seen = {c.get("call_key") for c in phonelog.calls()}
-    follower = _start_call(env, "+14155550101")
+    follower = start_call(env, "+14155550101")
     refusing = FakeLiveKit("ok", upstream=env["LIVEKIT_URL"], DeleteRoom="500")
     try:
-        call_id = _new_answered_call(seen)
-        _wait_status(env, call_id, {"in_progress"})
+        call_id = new_answered_call(seen)
+        wait_status(env, call_id, {"in_progress"})
         asked_at = time.time()
         res = client({**env, "LIVEKIT_URL": refusing.url}, "end", call_id, "--json")
         assert res.returncode != 0, res.stdout
         assert "may still be up" in res.stderr and "asked to hang up" in res.stderr, res.stderr[-2000:]
         assert len(refusing.calls("DeleteRoom")) >= 2  # really tried, and LiveKit really refused
         _agent_hung_up_after(call_id, asked_at)
-        rec = _wait_status(env, call_id, {"canceled", "completed", "failed"})
+        rec = wait_status(env, call_id, {"canceled", "completed", "failed"})
         assert rec["status"] == "canceled" and rec["ended_reason"] == "ended by the MCP client", rec
     finally:
         refusing.close()
@@ -332,15 +226,44 @@ def test_a_call_ended_by_another_process_is_hung_up_by_the_worker(patient: tuple
 
     env, _ = patient
     seen = {c.get("call_key") for c in phonelog.calls()}
-    follower = _start_call(env, "+14155550101")
+    follower = start_call(env, "+14155550101")
     try:
-        call_id = _new_answered_call(seen)
-        _wait_status(env, call_id, {"in_progress"})
+        call_id = new_answered_call(seen)
+        wait_status(env, call_id, {"in_progress"})
         asked_at = time.time()
         with Database(env["CALLAGENT_DB_URL"]) as store:  # as a second server would
             assert store.calls.transition(call_id, CallStatus.canceled, ended_reason="ended by another server")
         _agent_hung_up_after(call_id, asked_at)
-        rec = _wait_status(env, call_id, {"canceled"})
+        rec = wait_status(env, call_id, {"canceled"})
         assert rec["ended_reason"] == "ended by another server" and rec["transcript"], rec
     finally:
         follower.wait(timeout=60)
+
+
+# -- the CLI: a second door through the same service -------------------------------------------------
+
+
+def callagent_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "callagent.cli", *args], env=env, capture_output=True, text=True, timeout=180
+    )
+
+
+def test_the_cli_places_a_call_through_the_same_service(env: dict[str, str], worker: Worker) -> None:
+    res = callagent_cli(
+        env, "call", "+14155550100", "--goal", "Confirm the appointment tomorrow at 10 am", "--wait", "--json"
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    rec = json.loads(res.stdout.strip().splitlines()[-1])
+    assert rec["status"] == "completed" and rec["summary"], rec
+    assert "AI assistant" in rec["transcript"][0]["text"]
+    assert "in_progress" in res.stderr and "completed" in res.stderr  # progress on the way
+    assert phone_call(rec)["utterances"]  # the phone really held the conversation
+
+    # A refused number: the same words as the MCP tool's error, and nothing dialed.
+    refused = callagent_cli(env, "call", "911")
+    assert refused.returncode == 3
+    by_mcp = client(env, "call", "911", "--json")
+    assert by_mcp.returncode != 0
+    words = refused.stderr.strip().removeprefix("callagent: ")
+    assert words.startswith("Refused by the dial policy, rule 'emergency_number'") and words in by_mcp.stderr

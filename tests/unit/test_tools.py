@@ -15,7 +15,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -25,14 +25,15 @@ import pytest
 from mcp.client import Client
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.shared.exceptions import MCPError
-from mcp_types import CallToolResult, TextContent, TextResourceContents
+from mcp_types import TextResourceContents
 
-from callagent.calls import CallRecord, CallStatus, Outcome, TranscriptLine, new_call_id, utcnow
+from callagent.calls import CallRecord, CallStatus, Outcome, TranscriptLine, utcnow
 from callagent.settings import Settings
 from callagent.store import Database
 from callagent.tools import create_server
+from helpers import make_record, text
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 TOOLS = {"make_phone_call", "wait_for_call", "get_call", "list_calls", "end_call", "dial_policy"}
 SECRET = "s3cr3t-value-that-must-never-be-logged"
 NUMBER = "+14155550100"
@@ -41,21 +42,11 @@ pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 def closed_port() -> int:
     """A port on 127.0.0.1 that nothing listens on."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-@pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'db' / 'calls.db'}"
 
 
 @pytest.fixture
@@ -75,33 +66,9 @@ def settings(db_url: str, livekit_env: dict[str, str]) -> Settings:
 
 
 @pytest.fixture
-def store(db_url: str) -> Iterator[Database]:
-    with Database(db_url) as s:
-        yield s
-
-
-@pytest.fixture
 async def client(settings: Settings) -> AsyncIterator[Client]:
     async with Client(create_server(settings)) as c:
         yield c
-
-
-def text(result: CallToolResult) -> str:
-    return "\n".join(c.text for c in result.content if isinstance(c, TextContent))
-
-
-def make_record(status: CallStatus = CallStatus.queued, **fields: Any) -> CallRecord:
-    call_id = fields.pop("call_id", new_call_id())
-    return CallRecord(
-        call_id=call_id,
-        phone_number=fields.pop("phone_number", NUMBER),
-        status=status,
-        goal="Ask about opening hours",
-        caller_name="Test Operator",
-        max_duration_s=300,
-        ring_timeout_s=30,
-        **fields,
-    )
 
 
 # -- over stdio, as an MCP client spawns it -------------------------------------------------------
@@ -172,8 +139,14 @@ async def test_tools_are_listed_with_annotations_and_schemas(client: Client) -> 
     assert make.annotations.open_world_hint is True
     assert make.input_schema["required"] == ["phone_number"]
     assert set(make.input_schema["properties"]) == {
-        "phone_number", "goal", "context", "greeting",
-        "ring_timeout_s", "max_duration_s", "idempotency_key", "confirmation_token",
+        "phone_number",
+        "goal",
+        "context",
+        "greeting",
+        "ring_timeout_s",
+        "max_duration_s",
+        "idempotency_key",
+        "confirmation_token",
     }
     assert "wait_for_call" in make.description
 
@@ -216,8 +189,12 @@ async def test_invalid_number_is_an_error_naming_the_problem(client: Client, sto
 
 async def test_missing_livekit_settings_are_named(db_url: str, store: Database) -> None:
     settings = Settings(
-        _env_file=None, CALLAGENT_DB_URL=db_url, LIVEKIT_URL="http://127.0.0.1:1",
-        LIVEKIT_API_KEY=None, LIVEKIT_API_SECRET=None, SIP_OUTBOUND_TRUNK_ID=None,
+        _env_file=None,
+        CALLAGENT_DB_URL=db_url,
+        LIVEKIT_URL="http://127.0.0.1:1",
+        LIVEKIT_API_KEY=None,
+        LIVEKIT_API_SECRET=None,
+        SIP_OUTBOUND_TRUNK_ID=None,
     )
     async with Client(create_server(settings)) as client:
         result = await client.call_tool("make_phone_call", {"phone_number": NUMBER})
@@ -229,9 +206,7 @@ async def test_missing_livekit_settings_are_named(db_url: str, store: Database) 
     assert store.calls.page()[0] == []
 
 
-async def test_livekit_unreachable_fails_the_call_without_leaving_it_dialing(
-    client: Client, store: Database
-) -> None:
+async def test_livekit_unreachable_fails_the_call_without_leaving_it_dialing(client: Client, store: Database) -> None:
     started = time.monotonic()
     result = await client.call_tool(
         "make_phone_call", {"phone_number": "4155550100", "goal": "Book a table", "idempotency_key": "k-1"}
@@ -301,7 +276,9 @@ async def test_unresponsive_livekit_is_abandoned_in_bounded_time(
 
 async def test_idempotency_key_returns_the_existing_call(client: Client, store: Database) -> None:
     existing = store.calls.create(make_record(CallStatus.ringing, idempotency_key="order-42"))
-    result = await client.call_tool("make_phone_call", {"phone_number": "+1 415-555-0100", "idempotency_key": "order-42"})
+    result = await client.call_tool(
+        "make_phone_call", {"phone_number": "+1 415-555-0100", "idempotency_key": "order-42"}
+    )
     assert not result.is_error, text(result)
     assert result.structured_content["call_id"] == existing.call_id
     assert result.structured_content["status"] == "ringing"
@@ -433,7 +410,9 @@ async def test_list_calls_pages_with_a_cursor_and_filters(client: Client, store:
     for i in range(5):
         status = CallStatus.completed if i % 2 == 0 else CallStatus.no_answer
         number = NUMBER if i < 3 else "+14155550105"
-        created.append(store.calls.create(make_record(status, phone_number=number, created_at=t0 + timedelta(seconds=i))))
+        created.append(
+            store.calls.create(make_record(status, phone_number=number, created_at=t0 + timedelta(seconds=i)))
+        )
     newest_first = [r.call_id for r in reversed(created)]
 
     seen: list[str] = []
@@ -528,7 +507,12 @@ async def test_legacy_handshake_in_process(settings: Settings, store: Database) 
 def run_client(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, str(ROOT / "test_mcp_client.py"), *args],
-        env=env, cwd="/", capture_output=True, text=True, timeout=120, check=False,
+        env=env,
+        cwd="/",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 
@@ -552,7 +536,11 @@ def test_client_script_follows_a_call_to_its_end(client_env: dict[str, str], sto
     record = store.calls.create(make_record(CallStatus.ringing, idempotency_key="ci-1"))
     proc = subprocess.Popen(
         [sys.executable, str(ROOT / "test_mcp_client.py"), "call", NUMBER, "--idempotency-key", "ci-1", "--json"],
-        env=client_env, cwd="/", stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=client_env,
+        cwd="/",
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     killer = threading.Timer(120, proc.kill)
     killer.start()

@@ -238,7 +238,10 @@ def test_the_policy_refuses_under_default_settings_and_anywhere(
 def _permissive(e164: str | None, region: str) -> list[DialPolicy]:
     allow = (e164,) if e164 else ()
     base: dict[str, Any] = {
-        "default_region": region, "countries": ("*", "001"), "quiet_hours": None, "allow_extensions": True,
+        "default_region": region,
+        "countries": ("*", "001"),
+        "quiet_hours": None,
+        "allow_extensions": True,
         "limits": VolumeLimits(100, 100, 1000),
     }
     return [
@@ -404,7 +407,11 @@ def test_every_listed_number_is_refused_where_it_is_dialed(service: sensitive_nu
         assert phonenumbers.is_valid_number(number), service
         assert phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164) == service.number
         national = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
-        forms = [service.number, national, phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)]
+        forms = [
+            service.number,
+            national,
+            phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL),
+        ]
         # Names appear in refusals: never the full number.
         assert phonenumbers.national_significant_number(number) not in re.sub(r"[^0-9]", "", service.name)
     for raw in forms:
@@ -420,9 +427,7 @@ def test_the_harmonised_116_services() -> None:
     # The range holds no ordinary number in any of these countries.
     for region in EU_116_REGIONS:
         cc = phonenumbers.country_code_for_region(region)
-        assert not any(
-            phonenumbers.is_valid_number(phonenumbers.parse(f"+{cc}116{x:03d}")) for x in range(0, 1000, 7)
-        )
+        assert not any(phonenumbers.is_valid_number(phonenumbers.parse(f"+{cc}116{x:03d}")) for x in range(0, 1000, 7))
 
 
 def test_the_list_module_is_pure_data() -> None:

@@ -13,17 +13,17 @@ import psycopg
 import pytest
 
 from callagent.calls import (
-    IllegalTransition,
     TERMINAL_STATUSES,
     CallRecord,
     CallStatus,
+    IllegalTransition,
     Outcome,
     TranscriptLine,
     new_call_id,
     utcnow,
 )
+from callagent.policy import Counts, DialPolicy, VolumeLimits
 from callagent.rules import Refusal, Rule
-from callagent.policy import Counts, DialPolicy, Lists, VolumeLimits
 from callagent.store import (
     CallNotFound,
     Database,
@@ -37,14 +37,16 @@ from callagent.store import (
 T0 = datetime(2025, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
 
 
-def record_refusal(store: Database, number: str | None, rule: str, message: str, at: datetime | None = None,
-                   setting: str | None = None) -> RefusalEntry:
+def record_refusal(
+    store: Database, number: str | None, rule: str, message: str, at: datetime | None = None, setting: str | None = None
+) -> RefusalEntry:
     refusal = Refusal(Rule(rule), message) if setting is None else Refusal(Rule(rule), message, setting)
     return store.refusals.record(refusal, number, at=at)
 
 
-def within_limits(store: Database, record: CallRecord, limits: VolumeLimits, *, now: datetime,
-                  check_do_not_call: bool = True) -> CallRecord | Refusal:
+def within_limits(
+    store: Database, record: CallRecord, limits: VolumeLimits, *, now: datetime, check_do_not_call: bool = True
+) -> CallRecord | Refusal:
     """Create `record` if the policy admits it on the facts read under the write lock."""
     policy = DialPolicy(limits=limits)
     return store.calls.create_if_admitted(
@@ -247,9 +249,7 @@ def test_racing_terminal_statuses_one_winner(store_url: str) -> None:
                 barrier.wait()
                 results[status] = s.calls.transition(call_id, status, ended_reason=f"set by {status}")
 
-            threads = [
-                threading.Thread(target=finish, args=(s, status)) for s, status in zip(stores, terminal)
-            ]
+            threads = [threading.Thread(target=finish, args=(s, status)) for s, status in zip(stores, terminal)]
             for t in threads:
                 t.start()
             for t in threads:
@@ -257,7 +257,7 @@ def test_racing_terminal_statuses_one_winner(store_url: str) -> None:
             assert len(results) == len(terminal)
             winners = {status: rec for status, rec in results.items() if rec is not None}
             assert len(winners) == 1, winners
-            (status, rec), = winners.items()
+            ((status, rec),) = winners.items()
             final = stores[0].calls.get(call_id)
             assert final == rec
             assert final is not None and final.status == status
@@ -336,10 +336,14 @@ def test_request_hangup_keeps_the_call_live_until_confirmed(store: Database) -> 
     assert asked.hangup_requested_at == T0 and asked.hangup_reason == "ended by the MCP client"
     assert asked.hangup_status is CallStatus.canceled
     assert store.calls.counts().active == 1  # and still counts toward DIAL_MAX_CONCURRENT
-    again = store.calls.request_hangup(record.call_id, "the worker stopped responding", CallStatus.failed,
-                                 now=T0 + timedelta(seconds=5))
+    again = store.calls.request_hangup(
+        record.call_id, "the worker stopped responding", CallStatus.failed, now=T0 + timedelta(seconds=5)
+    )
     assert again is not None and (again.hangup_requested_at, again.hangup_reason, again.hangup_status) == (
-        T0, "ended by the MCP client", CallStatus.canceled)
+        T0,
+        "ended by the MCP client",
+        CallStatus.canceled,
+    )
     beat = store.calls.heartbeat(record.call_id)
     assert beat is not None and beat.hangup_requested_at == T0  # what the worker sees
     done = store.calls.transition(record.call_id, CallStatus.canceled, ended_reason="ended by the MCP client")
@@ -379,15 +383,19 @@ def test_reap_stale(store: Database) -> None:
 def test_a_call_orphaned_mid_dial_is_stale_sooner(store: Database) -> None:
     now = utcnow()
     mid_dial = store.calls.create(make_record(status=CallStatus.dialing, created_at=now - timedelta(seconds=20)))
-    taken = store.calls.create(make_record(status=CallStatus.dialing, created_at=now - timedelta(seconds=20),
-                                     heartbeat_at=now - timedelta(seconds=19)))
+    taken = store.calls.create(
+        make_record(
+            status=CallStatus.dialing, created_at=now - timedelta(seconds=20), heartbeat_at=now - timedelta(seconds=19)
+        )
+    )
     ringing = store.calls.create(make_record(status=CallStatus.ringing, created_at=now - timedelta(seconds=20)))
     found = store.calls.find_stale(60, orphan_after_s=15, now=now)
     assert [s.record.call_id for s in found] == [mid_dial.call_id]
     assert "server placing the call stopped responding" in found[0].reason
     assert store.calls.find_stale(60, now=now) == []  # without the shorter bound: not yet
-    assert {s.record.call_id for s in store.calls.find_stale(60, orphan_after_s=15, now=now + timedelta(seconds=60))} == {
-        mid_dial.call_id, taken.call_id, ringing.call_id}
+    assert {
+        s.record.call_id for s in store.calls.find_stale(60, orphan_after_s=15, now=now + timedelta(seconds=60))
+    } == {mid_dial.call_id, taken.call_id, ringing.call_id}
 
 
 def test_a_heartbeat_after_the_look_saves_the_call(store: Database) -> None:
@@ -465,8 +473,12 @@ def test_list_rejects_bad_arguments(store: Database) -> None:
     import base64
 
     deep = base64.urlsafe_b64encode(b"[" * 100_000).decode()[:199]
-    for hostile in (deep, base64.urlsafe_b64encode(b"[" * 5000 + b"]" * 5000).decode(), "A" * 10_000,
-                    base64.urlsafe_b64encode(b'[["x"], {"a": 1}]').decode()):
+    for hostile in (
+        deep,
+        base64.urlsafe_b64encode(b"[" * 5000 + b"]" * 5000).decode(),
+        "A" * 10_000,
+        base64.urlsafe_b64encode(b'[["x"], {"a": 1}]').decode(),
+    ):
         with pytest.raises(ValueError, match="invalid cursor") as info:
             store.calls.page(cursor=hostile)
         assert len(str(info.value)) < 200  # the input is not echoed back in full
@@ -508,12 +520,15 @@ def test_sqlite_file_setup(tmp_path: Path) -> None:
         assert len(store.calls.page()[0]) == 1
 
 
-@pytest.mark.parametrize("url", [
-    "postgresql+psycopg://user:hunter2@db.example/calls",
-    "postgresql://user@db.example/calls?password=hunter2&sslmode=require",
-    "postgresql://user@db.example/calls?sslmode=require&sslpassword=hunter2",
-    "postgresql://user:hun%40ter2@db.example/calls?PASSWORD=hunter2",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql+psycopg://user:hunter2@db.example/calls",
+        "postgresql://user@db.example/calls?password=hunter2&sslmode=require",
+        "postgresql://user@db.example/calls?sslmode=require&sslpassword=hunter2",
+        "postgresql://user:hun%40ter2@db.example/calls?PASSWORD=hunter2",
+    ],
+)
 def test_repr_hides_password(url: str) -> None:
     store = Database(url)
     assert "hunter2" not in repr(store) and "hun%40ter2" not in repr(store)
@@ -556,7 +571,9 @@ def test_an_existing_loose_store_is_tightened_and_said_so(tmp_path: Path, caplog
     assert "tightened the permissions" in caplog.text and str(folder) in caplog.text
 
 
-def test_a_shared_folder_is_left_alone_but_the_files_are_private(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_a_shared_folder_is_left_alone_but_the_files_are_private(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     shared = tmp_path / "shared"
     shared.mkdir()
     shared.chmod(0o755)
@@ -589,7 +606,7 @@ def test_do_not_call_list(store: Database) -> None:
 
 @pytest.mark.parametrize("bad", ["4155550107", "+1 415 555 0107", "", "+0123", "911", "+14155550107; DROP TABLE x"])
 def test_do_not_call_wants_e164(store: Database, bad: str) -> None:
-    with pytest.raises(ValueError, match="E.164"):
+    with pytest.raises(ValueError, match=r"E\.164"):
         store.do_not_call.add(bad)
     assert store.do_not_call.entries() == []
 
@@ -600,7 +617,7 @@ def test_do_not_call_is_shared_and_long_reasons_are_cut(store_url: str) -> None:
         assert b.do_not_call.contains("+14155550107")
         (entry,) = b.do_not_call.entries()
         assert entry.reason == "x" * 500
-        counts, listed = b.calls.facts("+14155550107")
+        _, listed = b.calls.facts("+14155550107")
         assert listed is True
         assert b.calls.facts("+14155550100")[1] is False
 
@@ -610,15 +627,22 @@ def test_do_not_call_is_shared_and_long_reasons_are_cut(store_url: str) -> None:
 
 def test_refusals_are_kept_newest_first(store: Database) -> None:
     for i in range(5):
-        record_refusal(store, "+14155550100", "quiet_hours", f"late {i}", at=T0 + timedelta(minutes=i),
-                             setting="DIAL_QUIET_HOURS")
+        record_refusal(
+            store, "+14155550100", "quiet_hours", f"late {i}", at=T0 + timedelta(minutes=i), setting="DIAL_QUIET_HOURS"
+        )
     record_refusal(store, None, "invalid_characters", "no number at all", at=T0 + timedelta(minutes=9))
     latest = store.refusals.recent(3)
     assert [r.message for r in latest] == ["no number at all", "late 4", "late 3"]
     assert latest[0].number is None and latest[0].setting is None
     assert latest[1] == RefusalEntry(
-        id=latest[1].id, at=T0 + timedelta(minutes=4), number="+*******0100", rule="quiet_hours",
-        message="late 4", setting="DIAL_QUIET_HOURS", repeats=1, last_at=T0 + timedelta(minutes=4),
+        id=latest[1].id,
+        at=T0 + timedelta(minutes=4),
+        number="+*******0100",
+        rule="quiet_hours",
+        message="late 4",
+        setting="DIAL_QUIET_HOURS",
+        repeats=1,
+        last_at=T0 + timedelta(minutes=4),
     )
     assert len(store.refusals.recent()) == 6
     with pytest.raises(ValueError):
@@ -626,7 +650,9 @@ def test_refusals_are_kept_newest_first(store: Database) -> None:
 
 
 def test_refusals_keep_hostile_input_harmless(store: Database) -> None:
-    entry = record_refusal(store, "$(reboot)\x1b[2J" + "9" * 100, "invalid_characters", "bad\x00 input\nline 2" + "m" * 5000)
+    entry = record_refusal(
+        store, "$(reboot)\x1b[2J" + "9" * 100, "invalid_characters", "bad\x00 input\nline 2" + "m" * 5000
+    )
     assert entry.number is not None and len(entry.number) == 32 and "\x1b" not in entry.number
     assert entry.number.startswith("$(reboot)\\x1b[2J") and "9999999" not in entry.number
     assert "\x00" not in entry.message and "\\x00" in entry.message and "\nline 2" in entry.message
@@ -651,7 +677,9 @@ def test_a_looping_client_cannot_fill_the_refusal_table(store: Database) -> None
 
     t1 = T0 + timedelta(minutes=5)
     for i in range(300):
-        record_refusal(store, f"+1415555{i:04d}", "invalid_number", f"bad number {i}", at=t1 + timedelta(milliseconds=i))
+        record_refusal(
+            store, f"+1415555{i:04d}", "invalid_number", f"bad number {i}", at=t1 + timedelta(milliseconds=i)
+        )
     rows = [r for r in store.refusals.recent(1000) if r.rule == "invalid_number"]
     assert len(rows) == REFUSAL_ROWS_PER_WINDOW
     assert sum(r.repeats for r in rows) == 300
@@ -769,8 +797,8 @@ def test_create_if_within_limits_checks_do_not_call(store: Database) -> None:
     refused = within_limits(store, make_record(phone_number="+14155550107"), VolumeLimits(), now=T0)
     assert isinstance(refused, Refusal) and refused.rule == Rule.do_not_call
     assert store.calls.page()[0] == []
-    allowed = within_limits(store, 
-        make_record(phone_number="+14155550107"), VolumeLimits(), now=T0, check_do_not_call=False
+    allowed = within_limits(
+        store, make_record(phone_number="+14155550107"), VolumeLimits(), now=T0, check_do_not_call=False
     )
     assert isinstance(allowed, CallRecord)
 
@@ -843,11 +871,17 @@ def test_an_existing_database_gets_the_new_columns(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'old.db'}"
     engine = sa.create_engine(url)
     with engine.begin() as conn:  # a store from before hang-up requests and refusal counts
-        old_calls = sa.Table("callagent_calls", sa.MetaData(), *[
-            c._copy() for c in schema.calls.columns if c.name not in ("hangup_requested_at", "hangup_reason")])
+        old_calls = sa.Table(
+            "callagent_calls",
+            sa.MetaData(),
+            *[c._copy() for c in schema.calls.columns if c.name not in ("hangup_requested_at", "hangup_reason")],
+        )
         old_calls.create(conn)
-        old_refusals = sa.Table("callagent_refusals", sa.MetaData(), *[
-            c._copy() for c in schema.refusals.columns if c.name not in ("repeats", "last_at")])
+        old_refusals = sa.Table(
+            "callagent_refusals",
+            sa.MetaData(),
+            *[c._copy() for c in schema.refusals.columns if c.name not in ("repeats", "last_at")],
+        )
         old_refusals.create(conn)
         conn.execute(sa.insert(old_refusals).values(at=T0, number=None, rule="deny_list", message="old"))
     engine.dispose()

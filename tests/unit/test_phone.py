@@ -58,8 +58,16 @@ class Caller:
         self.sip_t.close()
         self.rtp_t.close()
 
-    def request(self, method: str, *, cseq: int | None = None, branch: str | None = None,
-                body: bytes = b"", extra: list[str] | None = None, compact: bool = False) -> bytes:
+    def request(
+        self,
+        method: str,
+        *,
+        cseq: int | None = None,
+        branch: str | None = None,
+        body: bytes = b"",
+        extra: list[str] | None = None,
+        compact: bool = False,
+    ) -> bytes:
         to = f"<sip:{self.number}@{HOST}>"
         if self.to_tag and method != "CANCEL":  # (a CANCEL copies the INVITE's To)
             to += f";tag={self.to_tag}"
@@ -70,7 +78,7 @@ class Caller:
             f"{method} sip:{self.number}@{HOST}:{self.phone_addr[1]} SIP/2.0",
             f"{names[0]}: SIP/2.0/UDP {HOST}:{self.sip_port};branch={branch or self.branch};rport",
             "Max-Forwards: 70",
-            f"{names[1]}: \"LiveKit\" <sip:caller@{HOST}>;tag={self.tag}",
+            f'{names[1]}: "LiveKit" <sip:caller@{HOST}>;tag={self.tag}',
             f"{names[2]}: {to}",
             f"{names[3]}: {self.call_id}",
             f"CSeq: {cseq or self.cseq} {method}",
@@ -135,8 +143,9 @@ class Caller:
         resp += f"Call-ID: {req.call_id}\r\nCSeq: {req.get('cseq')}\r\nContent-Length: 0\r\n\r\n"
         self.sip_t.sendto(resp.encode(), self.phone_addr)
 
-    def send_rtp(self, pt: int, payload: bytes, remote: tuple[str, int], *,
-                 marker: bool = False, ts: int | None = None) -> None:
+    def send_rtp(
+        self, pt: int, payload: bytes, remote: tuple[str, int], *, marker: bool = False, ts: int | None = None
+    ) -> None:
         ts = self.rtp_ts if ts is None else ts
         hdr = struct.pack("!BBHII", 0x80, pt | (0x80 if marker else 0), self.rtp_seq & 0xFFFF, ts, self.ssrc)
         self.rtp_seq += 1
@@ -207,8 +216,9 @@ def test_parser_is_liberal() -> None:
     assert msg.get("subject") == "a folded" and msg.body == b"body"
     assert ph.uri_user(msg.uri or "") == "+14155550100" and scenario_for("+14155550100") is not None
     assert parse_sip(b"\r\n\r\n") is None
-    sdp = parse_sdp(b"v=0\r\nc=IN IP4 10.1.1.1\r\nm=audio 4000 RTP/AVP 9 8 101\r\n"
-                    b"a=rtpmap:101 telephone-event/8000\r\n")  # no PCMU: PCMA
+    sdp = parse_sdp(
+        b"v=0\r\nc=IN IP4 10.1.1.1\r\nm=audio 4000 RTP/AVP 9 8 101\r\na=rtpmap:101 telephone-event/8000\r\n"
+    )  # no PCMU: PCMA
     assert sdp is not None and (sdp.addr, sdp.port) == ("10.1.1.1", 4000) and sdp.pick() == (8, 101)
 
 
@@ -402,7 +412,7 @@ def test_no_answer_then_cancel(tmp_path: Path) -> None:
         try:
             await with_timeout
             raise AssertionError("0105 must not answer")
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
         c.request("CANCEL")  # same branch and CSeq number as the INVITE
         got = {(m.cseq[1], m.status) for m in [await c.next_sip(), await c.next_sip()]}

@@ -29,7 +29,7 @@ from callagent.calls import CallRecord, CallStatus, new_call_id
 from callagent.http_transport import DropQueryStrings, loggable_path
 from callagent.store import Database
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "tok-9f8e7d6c5b4a39281706f5e4d3c2b1a0"
 WRONG = "tok-00000000000000000000000000000000"
 INIT = {
@@ -38,11 +38,6 @@ INIT = {
     "method": "initialize",
     "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
 }
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 def free_port() -> int:
@@ -68,12 +63,25 @@ class HttpServer:
     def __init__(self, tmp: Path, env: dict[str, str], *args: str, nofile: int | None = None) -> None:
         self.port = free_port()
         self.log = tmp / f"server-{self.port}.log"
-        command = [sys.executable, str(ROOT / "server.py"), "--transport", "http", "--host", "127.0.0.1",
-                   "--port", str(self.port), *args]
+        command = [
+            sys.executable,
+            str(ROOT / "server.py"),
+            "--transport",
+            "http",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            *args,
+        ]
         if nofile is not None:
             command[1:1] = ["-c", UNDER_NOFILE, str(nofile)]
         self.proc = subprocess.Popen(
-            command, cwd=tmp, env=env, stdout=open(self.log, "w"), stderr=subprocess.STDOUT,
+            command,
+            cwd=tmp,
+            env=env,
+            stdout=open(self.log, "w"),
+            stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -91,8 +99,13 @@ class HttpServer:
         return f"http://127.0.0.1:{self.port}/mcp"
 
     def post(
-        self, headers: dict[str, str], body: dict[str, Any] | None = INIT, *, method: str = "POST",
-        target: str = "/mcp", timeout: float = 10,
+        self,
+        headers: dict[str, str],
+        body: dict[str, Any] | None = INIT,
+        *,
+        method: str = "POST",
+        target: str = "/mcp",
+        timeout: float = 10,
     ) -> tuple[int, dict[str, str], str]:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
         try:
@@ -145,7 +158,15 @@ def test_no_token_is_401(server: HttpServer) -> None:
 
 @pytest.mark.parametrize(
     "authorization",
-    [f"Bearer {WRONG}", f"Bearer {TOKEN[:-1]}", f"Bearer {TOKEN}x", f"Basic {TOKEN}", TOKEN, "Bearer ", f"bearer{TOKEN}"],
+    [
+        f"Bearer {WRONG}",
+        f"Bearer {TOKEN[:-1]}",
+        f"Bearer {TOKEN}x",
+        f"Basic {TOKEN}",
+        TOKEN,
+        "Bearer ",
+        f"bearer{TOKEN}",
+    ],
 )
 def test_wrong_token_is_401(server: HttpServer, authorization: str) -> None:
     status, headers, _ = server.post({"Authorization": authorization})
@@ -178,10 +199,17 @@ def test_good_token_and_host_are_served(server: HttpServer, host: str) -> None:
 @pytest.mark.parametrize("mode", ["auto", "legacy"])
 async def test_mcp_client_end_to_end_with_the_token(server: HttpServer, tmp: Path, mode: str) -> None:
     with Database(f"sqlite:///{tmp / 'calls.db'}") as store:
-        existing = store.calls.create(CallRecord(
-            call_id=new_call_id(), phone_number="+14155550100", status=CallStatus.completed, goal="earlier",
-            caller_name="Test Operator", max_duration_s=300, ring_timeout_s=30,
-        ))
+        existing = store.calls.create(
+            CallRecord(
+                call_id=new_call_id(),
+                phone_number="+14155550100",
+                status=CallStatus.completed,
+                goal="earlier",
+                caller_name="Test Operator",
+                max_duration_s=300,
+                ring_timeout_s=30,
+            )
+        )
     async with httpx2.AsyncClient(headers=bearer(TOKEN), timeout=30) as http_client:
         async with Client(streamable_http_client(server.url, http_client=http_client), mode=mode) as client:
             tools = {t.name for t in (await client.list_tools()).tools}
@@ -223,7 +251,11 @@ def run_server(tmp: Path, env: dict[str, str], *args: str) -> subprocess.Complet
     """server.py expected to refuse: it must exit at once, before binding anything."""
     return subprocess.run(
         [sys.executable, str(ROOT / "server.py"), "--transport", "http", "--port", str(free_port()), *args],
-        cwd=tmp, env=env, capture_output=True, text=True, timeout=60,
+        cwd=tmp,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
@@ -281,10 +313,15 @@ async def test_confirmation_over_http(tmp: Path, mode: str) -> None:
     """DIAL_CONFIRM=always over HTTP: a client that can be asked is asked (2026-07-28
     input-required round trip, or the 2025 back-channel); one that cannot gets a token."""
     env = base_env(
-        tmp, MCP_HTTP_TOKEN=TOKEN, DIAL_CONFIRM="always", DIAL_QUIET_HOURS="off",
+        tmp,
+        MCP_HTTP_TOKEN=TOKEN,
+        DIAL_CONFIRM="always",
+        DIAL_QUIET_HOURS="off",
         CALLAGENT_DB_URL=f"sqlite:///{tmp / f'confirm-{mode}.db'}",
-        LIVEKIT_URL=f"http://127.0.0.1:{free_port()}", LIVEKIT_API_KEY="devkey",
-        LIVEKIT_API_SECRET="s" * 32, SIP_OUTBOUND_TRUNK_ID="ST_test",
+        LIVEKIT_URL=f"http://127.0.0.1:{free_port()}",
+        LIVEKIT_API_KEY="devkey",
+        LIVEKIT_API_SECRET="s" * 32,
+        SIP_OUTBOUND_TRUNK_ID="ST_test",
     )
     srv = HttpServer(tmp, env)
     asked: list[str] = []
@@ -320,9 +357,13 @@ SECRET = "qs-secret-7c1e9a2b4d5f"
 
 def limits_env(tmp: Path, name: str, *, header_s: float = HEADER_S, **extra: str) -> dict[str, str]:
     return base_env(
-        tmp, MCP_HTTP_TOKEN=TOKEN, CALLAGENT_DB_URL=f"sqlite:///{tmp / f'{name}.db'}",
-        MCP_HTTP_MAX_CONNECTIONS=str(LIMIT), MCP_HTTP_KEEPALIVE_TIMEOUT_S=str(KEEPALIVE_S),
-        MCP_HTTP_HEADER_TIMEOUT_S=str(header_s), **extra,
+        tmp,
+        MCP_HTTP_TOKEN=TOKEN,
+        CALLAGENT_DB_URL=f"sqlite:///{tmp / f'{name}.db'}",
+        MCP_HTTP_MAX_CONNECTIONS=str(LIMIT),
+        MCP_HTTP_KEEPALIVE_TIMEOUT_S=str(KEEPALIVE_S),
+        MCP_HTTP_HEADER_TIMEOUT_S=str(header_s),
+        **extra,
     )
 
 
@@ -528,8 +569,13 @@ def test_requests_being_served_are_never_cut_and_one_more_connection_gets_503(ti
 @pytest.mark.parametrize("which", ["server", "tight"])
 def test_a_token_in_the_query_string_is_refused_and_never_logged(request: pytest.FixtureRequest, which: str) -> None:
     srv: HttpServer = request.getfixturevalue(which)
-    for target in (f"/mcp?token={SECRET}", f"/mcp?access_token={SECRET}", f"/mcp/?a=1&token={SECRET}",
-                   f"/mcp%3Ftoken%3D{SECRET}", f"/?access_token={SECRET}"):
+    for target in (
+        f"/mcp?token={SECRET}",
+        f"/mcp?access_token={SECRET}",
+        f"/mcp/?a=1&token={SECRET}",
+        f"/mcp%3Ftoken%3D{SECRET}",
+        f"/?access_token={SECRET}",
+    ):
         for method, body in (("GET", None), ("POST", INIT)):
             status, headers, text = srv.post({}, body, method=method, target=target)
             assert status == 401, (method, target)
@@ -547,12 +593,26 @@ def test_a_token_in_the_query_string_is_refused_and_never_logged(request: pytest
 def test_log_lines_never_carry_a_query_string() -> None:
     keep = DropQueryStrings()
     line = '%s - "%s %s HTTP/%s" %d'
-    record = logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1, line,
-                               ("127.0.0.1:5000", "GET", f"/mcp?token={SECRET}", "1.1", 401), None)
+    record = logging.LogRecord(
+        "uvicorn.access",
+        logging.INFO,
+        __file__,
+        1,
+        line,
+        ("127.0.0.1:5000", "GET", f"/mcp?token={SECRET}", "1.1", 401),
+        None,
+    )
     assert keep.filter(record) and record.getMessage() == '127.0.0.1:5000 - "GET /mcp HTTP/1.1" 401'
     # Already formatted by a record factory (callagent.redact does that): the line is cut.
-    record = logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1,
-                               f'127.0.0.1:5000 - "GET /mcp%3Faccess_token%3D{SECRET} HTTP/1.1" 401', None, None)
+    record = logging.LogRecord(
+        "uvicorn.access",
+        logging.INFO,
+        __file__,
+        1,
+        f'127.0.0.1:5000 - "GET /mcp%3Faccess_token%3D{SECRET} HTTP/1.1" 401',
+        None,
+        None,
+    )
     assert keep.filter(record) and record.getMessage() == '127.0.0.1:5000 - "GET /mcp HTTP/1.1" 401'
     assert loggable_path(f"/mcp?token={SECRET}") == "/mcp"
     assert loggable_path("/mcp\n2026-01-01 INFO forged") == "/mcp\\n2026-01-01 INFO forged"

@@ -45,15 +45,12 @@ SAM_BYE = CONVERSATION.lines[2]  # reply: end_call tool, then "Thank you, goodby
 VOICEMAIL_GREETING = VOICEMAIL.lines[0]  # reply: leave_voicemail tool, then ""
 
 TOOLS = [
-    {"type": "function", "function": {"name": name, "description": f"{name} tool",
-                                      "parameters": {"type": "object", "properties": {}}}}
+    {
+        "type": "function",
+        "function": {"name": name, "description": f"{name} tool", "parameters": {"type": "object", "properties": {}}},
+    }
     for name in ("end_call", "leave_voicemail", "add_to_do_not_call")
 ]
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 @pytest.fixture
@@ -97,7 +94,10 @@ def rms(samples: np.ndarray) -> float:
 async def stream_chat(client: openai.AsyncClient, **kwargs: object) -> tuple[str, list, list]:
     """Stream a completion: (joined content, tool call deltas, all chunks)."""
     stream = await client.chat.completions.create(
-        model="gpt-4.1", stream=True, stream_options={"include_usage": True}, **kwargs  # type: ignore[arg-type]
+        model="gpt-4.1",
+        stream=True,
+        stream_options={"include_usage": True},
+        **kwargs,  # type: ignore[arg-type]
     )
     chunks = [chunk async for chunk in stream]
     content = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
@@ -162,7 +162,9 @@ async def test_tool_call_when_offered_streaming_and_not(client: openai.AsyncClie
 
     # arguments are carried through as a JSON string
     res = await client.chat.completions.create(
-        model="gpt-4.1", messages=[{"role": "user", "content": VOICEMAIL_GREETING.text}], tools=TOOLS  # type: ignore[arg-type]
+        model="gpt-4.1",
+        messages=[{"role": "user", "content": VOICEMAIL_GREETING.text}],
+        tools=TOOLS,  # type: ignore[arg-type]
     )
     vm_call = res.choices[0].message.tool_calls[0]  # type: ignore[index]
     assert vm_call.function.name == "leave_voicemail"
@@ -179,8 +181,10 @@ async def test_after_tool_result_says_after_tool_text(client: openai.AsyncClient
         return [
             {"role": "system", "content": "You are a polite caller."},
             {"role": "user", "content": line_text},
-            {"role": "assistant", "tool_calls": [{"id": "call_abc", "type": "function",
-                                                  "function": {"name": tool, "arguments": "{}"}}]},
+            {
+                "role": "assistant",
+                "tool_calls": [{"id": "call_abc", "type": "function", "function": {"name": tool, "arguments": "{}"}}],
+            },
             {"role": "tool", "tool_call_id": "call_abc", "content": "done"},
         ]
 
@@ -190,7 +194,9 @@ async def test_after_tool_result_says_after_tool_text(client: openai.AsyncClient
 
     dnc = DO_NOT_CALL.lines[0]
     res = await client.chat.completions.create(
-        model="gpt-4.1", messages=after(dnc.text, "add_to_do_not_call"), tools=TOOLS  # type: ignore[arg-type]
+        model="gpt-4.1",
+        messages=after(dnc.text, "add_to_do_not_call"),
+        tools=TOOLS,  # type: ignore[arg-type]
     )
     assert res.choices[0].message.content == dnc.reply.after_tool  # type: ignore[union-attr]
 
@@ -227,7 +233,9 @@ async def test_summary_request_returns_outcome_json(client: openai.AsyncClient) 
         {"role": "user", "content": f"Goal: confirm the appointment.\nTranscript:\n{transcript}"},
     ]
     res = await client.chat.completions.create(
-        model="gpt-4.1", messages=messages, response_format={"type": "json_schema", "json_schema": schema}  # type: ignore[arg-type]
+        model="gpt-4.1",
+        messages=messages,
+        response_format={"type": "json_schema", "json_schema": schema},  # type: ignore[arg-type]
     )
     summary = json.loads(res.choices[0].message.content or "")
     assert set(summary) == {"summary", "goal_achieved", "key_facts", "follow_ups"}
@@ -261,7 +269,10 @@ async def test_summary_request_returns_outcome_json(client: openai.AsyncClient) 
 async def speech(client: openai.AsyncClient, fmt: str | None) -> tuple[str, bytes]:
     kwargs = {"response_format": fmt} if fmt else {}
     async with client.audio.speech.with_streaming_response.create(
-        model="gpt-4o-mini-tts", voice="ash", input="Hello, this is an AI assistant calling.", **kwargs  # type: ignore[arg-type]
+        model="gpt-4o-mini-tts",
+        voice="ash",
+        input="Hello, this is an AI assistant calling.",
+        **kwargs,  # type: ignore[arg-type]
     ) as resp:
         return resp.headers["content-type"], await resp.read()
 
@@ -319,8 +330,11 @@ async def test_transcription_hands_out_board_lines(client: openai.AsyncClient, b
     async def transcribe(audio: bytes, call: str | None, fmt: str = "json") -> object:
         headers = {CALL_ID_HEADER: call} if call else {}
         return await client.audio.transcriptions.create(
-            file=("file.wav", audio, "audio/wav"), model="gpt-4o-mini-transcribe",
-            language="en", response_format=fmt, extra_headers=headers,  # type: ignore[arg-type]
+            file=("file.wav", audio, "audio/wav"),
+            model="gpt-4o-mini-transcribe",
+            language="en",
+            response_format=fmt,
+            extra_headers=headers,  # type: ignore[arg-type]
         )
 
     # silence doesn't consume the line the phone is about to say
@@ -340,10 +354,9 @@ async def test_transcription_hands_out_board_lines(client: openai.AsyncClient, b
 async def test_models_list_and_unknown_route(server: ModelServer, client: openai.AsyncClient) -> None:
     ids = [m.id async for m in client.models.list()]
     assert "gpt-4.1" in ids and "gpt-4o-mini-transcribe" in ids
-    async with aiohttp.ClientSession() as http:
-        async with http.post(f"{server.base_url}/nope", json={}) as resp:
-            assert resp.status == 404
-            body = await resp.json()
+    async with aiohttp.ClientSession() as http, http.post(f"{server.base_url}/nope", json={}) as resp:
+        assert resp.status == 404
+        body = await resp.json()
     assert body["error"]["type"] == "invalid_request_error"
     assert "/v1/nope" in body["error"]["message"]
 
@@ -399,8 +412,9 @@ async def test_livekit_llm_plugin(server: ModelServer) -> None:
         assert calls[0].call_id.startswith("call_") and json.loads(calls[0].arguments) == {}
 
         ctx.items.append(lk_llm.FunctionCall(call_id=calls[0].call_id, name="end_call", arguments="{}"))
-        ctx.items.append(lk_llm.FunctionCallOutput(call_id=calls[0].call_id, name="end_call",
-                                                   output="ok", is_error=False))
+        ctx.items.append(
+            lk_llm.FunctionCallOutput(call_id=calls[0].call_id, name="end_call", output="ok", is_error=False)
+        )
         assert await run(ctx.copy(), tools=[end_call]) == (SAM_BYE.reply.after_tool, [])  # type: ignore[union-attr]
 
         class Summary(BaseModel):
@@ -447,16 +461,17 @@ async def test_livekit_agent_session_runs_the_tool_loop(server: ModelServer) -> 
 async def test_livekit_stt_plugin(server: ModelServer, board: Board) -> None:
     board.spoke("call-42", SAM_HELLO.text)
     # the plugin can't add per-request headers: the call id goes on the client's defaults
-    client = openai.AsyncClient(base_url=server.base_url, api_key="sk-test", max_retries=0,
-                                default_headers={CALL_ID_HEADER: "call-42"})
+    client = openai.AsyncClient(
+        base_url=server.base_url, api_key="sk-test", max_retries=0, default_headers={CALL_ID_HEADER: "call-42"}
+    )
     stt = lk_openai.STT(client=client)  # default model gpt-4o-mini-transcribe, not realtime
     try:
         t = np.arange(24000 // 2) / 24000
         tone = (8000 * np.sin(2 * np.pi * 300 * t)).astype(np.int16)
-        frame = rtc.AudioFrame(data=tone.tobytes(), sample_rate=24000, num_channels=1,
-                               samples_per_channel=tone.size)
-        quiet = rtc.AudioFrame(data=bytes(tone.size * 2), sample_rate=24000, num_channels=1,
-                               samples_per_channel=tone.size)
+        frame = rtc.AudioFrame(data=tone.tobytes(), sample_rate=24000, num_channels=1, samples_per_channel=tone.size)
+        quiet = rtc.AudioFrame(
+            data=bytes(tone.size * 2), sample_rate=24000, num_channels=1, samples_per_channel=tone.size
+        )
         assert (await stt.recognize(quiet)).alternatives[0].text == ""
         assert (await stt.recognize(frame)).alternatives[0].text == SAM_HELLO.text
         assert (await stt.recognize(frame)).alternatives[0].text == ""

@@ -10,32 +10,12 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-
-import pytest
 
 from callagent.store import Database
 from devstack import phonelog
-from test_call_path import Worker, bed_env, client, place
-
-pytestmark = pytest.mark.bed
+from helpers import Worker, client, place
 
 DNC = "+14155550107"
-
-
-@pytest.fixture(scope="module")
-def env(bed: None, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    return bed_env(tmp_path_factory.mktemp("dnc"), CALLAGENT_WORKER_PORT="0")
-
-
-@pytest.fixture(scope="module")
-def worker(env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Worker]:
-    w = Worker(env, tmp_path_factory.mktemp("dnc-worker") / "worker.log")
-    try:
-        w.wait_registered()
-        yield w
-    finally:
-        w.stop()
 
 
 def test_a_callee_who_asks_not_to_be_called_is_not_called_again(env: dict[str, str], worker: Worker) -> None:
@@ -82,7 +62,10 @@ def test_a_callee_who_asks_not_to_be_called_is_not_called_again(env: dict[str, s
     assert listed.returncode == 0, listed.stderr
     assert DNC in listed.stdout and f"call {rec['call_id']}" in listed.stdout
     removed = subprocess.run(
-        [sys.executable, "-m", "callagent.cli", "dnc", "remove", DNC], env=env, capture_output=True, text=True,
+        [sys.executable, "-m", "callagent.cli", "dnc", "remove", DNC],
+        env=env,
+        capture_output=True,
+        text=True,
         timeout=60,
     )
     assert removed.returncode == 0, removed.stderr

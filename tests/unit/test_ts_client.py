@@ -32,7 +32,7 @@ import pytest
 from callagent.calls import CallRecord, CallStatus, Outcome, TranscriptLine, new_call_id, utcnow
 from callagent.store import Database
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 TS_DIR = ROOT / "tests" / "ts"
 CLIENT = TS_DIR / "mcp_client.mjs"
 SDK = "@modelcontextprotocol/sdk"
@@ -118,11 +118,6 @@ def closed_port() -> int:
 
 
 @pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'calls.db'}"
-
-
-@pytest.fixture
 def seeded_call(db_url: str) -> Iterator[CallRecord]:
     """A completed call with every field a finished call has, in the store the server uses."""
     t0 = utcnow() - timedelta(minutes=5)
@@ -194,7 +189,7 @@ def test_typescript_sdk_lists_and_calls_the_tools_over_stdio(
     assert out["hasInstructions"]
 
     # Tools, their annotations (spec defaults: readOnlyHint false, openWorldHint true).
-    assert TOOLS <= set(out["toolNames"]), out["toolNames"]
+    assert set(out["toolNames"]) >= TOOLS, out["toolNames"]
     tools = out["tools"]
     for name in TOOLS:
         assert tools[name]["hasDescription"], name

@@ -83,8 +83,9 @@ def test_a_hang_up_asked_for_in_the_store_explains_a_closed_room() -> None:
     ending = Ending()
     ending.callee_left(answered=True, disconnect_reason=rtc.DisconnectReason.ROOM_DELETED)  # not a hang-up
     assert ending.final is None
-    asked = record(hangup_requested_at=utcnow(), hangup_reason="ended by the MCP client",
-                   hangup_status=CallStatus.canceled)
+    asked = record(
+        hangup_requested_at=utcnow(), hangup_reason="ended by the MCP client", hangup_status=CallStatus.canceled
+    )
     assert ending.for_record("room closed", asked) == (CallStatus.canceled, "ended by the MCP client")
     decided = Ending()
     decided.settle(CallStatus.completed, "the agent ended the call")  # a decision made here stands

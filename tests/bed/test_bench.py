@@ -15,18 +15,27 @@ import pytest
 
 pytestmark = pytest.mark.bed
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 # metric → fields it must carry (besides metric, n, unit)
 EXPECTED: dict[str, tuple[str, ...]] = {
     "server_cold_start": ("p50_ms", "baseline_ms", "ratio"),
     "make_phone_call_latency": (
-        "p50_ms", "baseline_ms", "ratio", "agent_join_ms", "baseline_agent_join_ms", "ratio_excl_join",
+        "p50_ms",
+        "baseline_ms",
+        "ratio",
+        "agent_join_ms",
+        "baseline_agent_join_ms",
+        "ratio_excl_join",
     ),
     "answer_to_first_audio": ("p50_ms", "p95_ms"),
     "turn_latency": ("p50_ms", "p95_ms"),
     "concurrent_calls": (
-        "started", "completed", "lost", "cpu_s_per_call", "peak_rss_mb_per_call",
+        "started",
+        "completed",
+        "lost",
+        "cpu_s_per_call",
+        "peak_rss_mb_per_call",
     ),
 }
 
@@ -47,7 +56,10 @@ def _numbers(value: Any) -> list[float]:
 def quick_run(bed: None) -> tuple[subprocess.CompletedProcess[str], dict[str, dict[str, Any]]]:
     res = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "run.py"), "--quick"],
-        cwd=ROOT, capture_output=True, text=True, timeout=420,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=420,
     )
     lines: dict[str, dict[str, Any]] = {}
     for raw in res.stdout.splitlines():

@@ -11,9 +11,7 @@ import callagent
 from callagent import settings as settings_module
 from callagent.settings import Settings, get_settings, missing_livekit_settings
 
-ENV_NAMES = sorted(
-    str(field.validation_alias) for field in Settings.model_fields.values() if field.validation_alias
-)
+ENV_NAMES = sorted(str(field.validation_alias) for field in Settings.model_fields.values() if field.validation_alias)
 
 
 @pytest.fixture(autouse=True)
@@ -29,24 +27,59 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]
 
 
 def test_env_names_are_the_documented_ones() -> None:
-    assert ENV_NAMES == sorted(
-        [
-            "LIVEKIT_URL", "LIVEKIT_API_KEY", "LIVEKIT_API_SECRET", "SIP_OUTBOUND_TRUNK_ID",
-            "CALLAGENT_AGENT_NAME", "CALLAGENT_DB_URL", "CALLAGENT_CALLER_NAME",
-            "CALLAGENT_DEFAULT_REGION", "CALLAGENT_AGENT_JOIN_TIMEOUT_S", "CALLAGENT_RING_TIMEOUT_S",
-            "CALLAGENT_MAX_DURATION_S", "CALLAGENT_MAX_DURATION_CAP_S", "CALLAGENT_SILENCE_TIMEOUT_S",
-            "OPENAI_API_KEY", "OPENAI_BASE_URL", "CALLAGENT_LLM_MODEL", "CALLAGENT_STT_MODEL",
-            "CALLAGENT_TTS_MODEL", "CALLAGENT_TTS_VOICE", "CALLAGENT_REALTIME_MODEL",
-            "CALLAGENT_STALE_AFTER_S", "CALLAGENT_LOG_LEVEL", "CALLAGENT_WORKER_MAX_CALLS",
-            "CALLAGENT_WORKER_PORT", "CALLAGENT_WORKER_IDLE_PROCESSES",
-            "CALLAGENT_WORKER_HOST", "CALLAGENT_LIVEKIT_TIMEOUT_S", "CALLAGENT_LOG_FORMAT",
-            "DIAL_ALLOW", "DIAL_DENY", "DIAL_COUNTRIES", "DIAL_QUIET_HOURS", "DIAL_MAX_CONCURRENT",
-            "DIAL_NEVER_CALL",
-            "DIAL_MAX_PER_NUMBER_PER_DAY", "DIAL_MAX_PER_HOUR", "DIAL_CONFIRM", "DIAL_CONFIRM_TTL_S",
-            "DIAL_ALLOW_EXTENSIONS", "CALLAGENT_MAX_GOAL_CHARS", "CALLAGENT_MAX_CONTEXT_CHARS",
-            "CALLAGENT_MAX_GREETING_CHARS", "MCP_HTTP_TOKEN", "MCP_HTTP_NO_AUTH",
-            "MCP_HTTP_MAX_CONNECTIONS", "MCP_HTTP_KEEPALIVE_TIMEOUT_S", "MCP_HTTP_HEADER_TIMEOUT_S",
-        ]
+    assert (
+        sorted(
+            [
+                "LIVEKIT_URL",
+                "LIVEKIT_API_KEY",
+                "LIVEKIT_API_SECRET",
+                "SIP_OUTBOUND_TRUNK_ID",
+                "CALLAGENT_AGENT_NAME",
+                "CALLAGENT_DB_URL",
+                "CALLAGENT_CALLER_NAME",
+                "CALLAGENT_DEFAULT_REGION",
+                "CALLAGENT_AGENT_JOIN_TIMEOUT_S",
+                "CALLAGENT_RING_TIMEOUT_S",
+                "CALLAGENT_MAX_DURATION_S",
+                "CALLAGENT_MAX_DURATION_CAP_S",
+                "CALLAGENT_SILENCE_TIMEOUT_S",
+                "OPENAI_API_KEY",
+                "OPENAI_BASE_URL",
+                "CALLAGENT_LLM_MODEL",
+                "CALLAGENT_STT_MODEL",
+                "CALLAGENT_TTS_MODEL",
+                "CALLAGENT_TTS_VOICE",
+                "CALLAGENT_REALTIME_MODEL",
+                "CALLAGENT_STALE_AFTER_S",
+                "CALLAGENT_LOG_LEVEL",
+                "CALLAGENT_WORKER_MAX_CALLS",
+                "CALLAGENT_WORKER_PORT",
+                "CALLAGENT_WORKER_IDLE_PROCESSES",
+                "CALLAGENT_WORKER_HOST",
+                "CALLAGENT_LIVEKIT_TIMEOUT_S",
+                "CALLAGENT_LOG_FORMAT",
+                "DIAL_ALLOW",
+                "DIAL_DENY",
+                "DIAL_COUNTRIES",
+                "DIAL_QUIET_HOURS",
+                "DIAL_MAX_CONCURRENT",
+                "DIAL_NEVER_CALL",
+                "DIAL_MAX_PER_NUMBER_PER_DAY",
+                "DIAL_MAX_PER_HOUR",
+                "DIAL_CONFIRM",
+                "DIAL_CONFIRM_TTL_S",
+                "DIAL_ALLOW_EXTENSIONS",
+                "CALLAGENT_MAX_GOAL_CHARS",
+                "CALLAGENT_MAX_CONTEXT_CHARS",
+                "CALLAGENT_MAX_GREETING_CHARS",
+                "MCP_HTTP_TOKEN",
+                "MCP_HTTP_NO_AUTH",
+                "MCP_HTTP_MAX_CONNECTIONS",
+                "MCP_HTTP_KEEPALIVE_TIMEOUT_S",
+                "MCP_HTTP_HEADER_TIMEOUT_S",
+            ]
+        )
+        == ENV_NAMES
     )
 
 
@@ -160,7 +193,7 @@ def test_environment_wins_over_env_file(monkeypatch: pytest.MonkeyPatch, tmp_pat
 
 def test_env_file_is_in_the_project_dir() -> None:
     project = Path(callagent.__file__).resolve().parent.parent
-    assert settings_module.PROJECT_DIR == project
+    assert project == settings_module.PROJECT_DIR
     assert Settings.model_config["env_file"] == project / ".env"
 
 
@@ -184,7 +217,10 @@ def test_secrets_not_in_repr_or_str(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_missing_livekit_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     assert missing_livekit_settings(get_settings()) == [
-        "LIVEKIT_URL", "LIVEKIT_API_KEY", "LIVEKIT_API_SECRET", "SIP_OUTBOUND_TRUNK_ID",
+        "LIVEKIT_URL",
+        "LIVEKIT_API_KEY",
+        "LIVEKIT_API_SECRET",
+        "SIP_OUTBOUND_TRUNK_ID",
     ]
     monkeypatch.setenv("LIVEKIT_URL", "ws://x")
     monkeypatch.setenv("LIVEKIT_API_SECRET", "s")
@@ -232,9 +268,7 @@ def test_missing_livekit_settings(monkeypatch: pytest.MonkeyPatch) -> None:
         ("MCP_HTTP_HEADER_TIMEOUT_S", "nan", "MCP_HTTP_HEADER_TIMEOUT_S"),
     ],
 )
-def test_bad_values_name_the_setting(
-    monkeypatch: pytest.MonkeyPatch, name: str, value: str, fragment: str
-) -> None:
+def test_bad_values_name_the_setting(monkeypatch: pytest.MonkeyPatch, name: str, value: str, fragment: str) -> None:
     monkeypatch.setenv(name, value)
     with pytest.raises(ValidationError) as info:
         get_settings()

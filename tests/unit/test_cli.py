@@ -14,9 +14,9 @@ import pytest
 
 from callagent import settings as settings_module
 from callagent.cli import main
-from callagent.policy import DialPolicy, Lists
-from callagent.settings import Settings, get_settings
+from callagent.policy import DialPolicy
 from callagent.rules import Refusal, Rule
+from callagent.settings import Settings, get_settings
 from callagent.store import Database
 
 ENV_NAMES = [str(f.validation_alias) for f in Settings.model_fields.values() if f.validation_alias]
@@ -111,12 +111,15 @@ def test_refusals(db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "refusals")
     assert (code, out) == (0, "No refused calls.\n")
     with Database(db_url) as store:
-        store.refusals.record(Refusal(Rule.quiet_hours, "it is 22:30 in America/Los_Angeles"), "+14155550100",
-                             at=T0)
-        store.refusals.record(Refusal(Rule.invalid_characters, "'$(reboot)' contains '$beort'\x1b[2J"), "$(reboot)",
-                             at=T0 + timedelta(seconds=1))
-        store.refusals.record(Refusal(Rule.deny_list, "'+1 415 555 0101' matched +1415*"), "+14155550101",
-                             at=T0 + timedelta(seconds=2))
+        store.refusals.record(Refusal(Rule.quiet_hours, "it is 22:30 in America/Los_Angeles"), "+14155550100", at=T0)
+        store.refusals.record(
+            Refusal(Rule.invalid_characters, "'$(reboot)' contains '$beort'\x1b[2J"),
+            "$(reboot)",
+            at=T0 + timedelta(seconds=1),
+        )
+        store.refusals.record(
+            Refusal(Rule.deny_list, "'+1 415 555 0101' matched +1415*"), "+14155550101", at=T0 + timedelta(seconds=2)
+        )
     code, out, _ = run(capsys, "refusals")
     assert code == 0
     assert out.splitlines() == [
@@ -129,16 +132,23 @@ def test_refusals(db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "refusals", "--limit", "1", "--json")
     (row,) = [json.loads(line) for line in out.splitlines()]
     assert row == {
-        "at": "2025-01-15T20:00:02+00:00", "number": "+*******0101", "rule": "deny_list",
-        "setting": "DIAL_DENY", "message": "'+* *** *** 0101' matched +1415*",
-        "repeats": 1, "last_at": "2025-01-15T20:00:02+00:00",
+        "at": "2025-01-15T20:00:02+00:00",
+        "number": "+*******0101",
+        "rule": "deny_list",
+        "setting": "DIAL_DENY",
+        "message": "'+* *** *** 0101' matched +1415*",
+        "repeats": 1,
+        "last_at": "2025-01-15T20:00:02+00:00",
     }
 
     # A looping client's refusals share a row, and the listing says how many.
     with Database(db_url) as store:
         for i in range(3):
-            store.refusals.record(Refusal(Rule.deny_list, "'+1 415 555 0101' matched +1415*"), "+14155550101",
-                             at=T0 + timedelta(seconds=2 + i))
+            store.refusals.record(
+                Refusal(Rule.deny_list, "'+1 415 555 0101' matched +1415*"),
+                "+14155550101",
+                at=T0 + timedelta(seconds=2 + i),
+            )
     code, out, _ = run(capsys, "refusals", "--limit", "1")
     assert out.rstrip().endswith("(x4, the last at 20:00:04)"), out
 
@@ -159,8 +169,12 @@ def test_policy_prints_what_is_allowed_now(
     info = json.loads(out)
     assert info["quiet_hours"] == "21:00-08:00" and info["countries"] == ["US"]
     assert info["limits"] == {"max_concurrent": 3, "max_per_number_per_day": 2, "max_per_hour": 30}
-    assert info["usage"] == {"active_calls": 0, "calls_last_hour": 0, "concurrent_slots_left": 3,
-                             "calls_left_this_hour": 30}
+    assert info["usage"] == {
+        "active_calls": 0,
+        "calls_last_hour": 0,
+        "concurrent_slots_left": 3,
+        "calls_left_this_hour": 30,
+    }
 
     monkeypatch.setenv("DIAL_QUIET_HOURS", "off")
     monkeypatch.setenv("DIAL_MAX_CONCURRENT", "5")
@@ -195,8 +209,9 @@ def test_console_script(db_url: str, tmp_path: Path) -> None:
     assert script.exists(), "run `uv sync` to install the callagent console script"
     env = {k: v for k, v in os.environ.items() if k not in ENV_NAMES}
     env["CALLAGENT_DB_URL"] = db_url
-    added = subprocess.run([script, "dnc", "add", "+1 415 555 0107"], env=env, capture_output=True,
-                           text=True, timeout=60)
+    added = subprocess.run(
+        [script, "dnc", "add", "+1 415 555 0107"], env=env, capture_output=True, text=True, timeout=60
+    )
     assert added.returncode == 0, added.stderr
     listed = subprocess.run([script, "dnc", "list"], env=env, capture_output=True, text=True, timeout=60)
     assert listed.returncode == 0 and listed.stdout.startswith("+14155550107\t")

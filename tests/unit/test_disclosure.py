@@ -14,8 +14,8 @@ import unicodedata
 import pytest
 
 from callagent import disclosure
-from callagent.rules import Refusal, Rule
 from callagent.policy import DialPolicy, check_text, check_text_fields
+from callagent.rules import Refusal, Rule
 
 FIELDS = ("goal", "context", "greeting")
 
@@ -507,11 +507,16 @@ TEXT_FIELDS = ("goal", "context", "greeting", "idempotency_key")
 
 
 def text_fields(field: str, value: str) -> Refusal | None:
-    args: dict[str, str | None] = {"goal": "Confirm the appointment", "context": None, "greeting": None,
-                                   "idempotency_key": None}
+    args: dict[str, str | None] = {
+        "goal": "Confirm the appointment",
+        "context": None,
+        "greeting": None,
+        "idempotency_key": None,
+    }
     args[field] = value
     return DialPolicy().check_text_fields(
-        args["goal"], args["context"], args["greeting"], idempotency_key=args["idempotency_key"])
+        args["goal"], args["context"], args["greeting"], idempotency_key=args["idempotency_key"]
+    )
 
 
 @pytest.mark.parametrize("field", TEXT_FIELDS)
@@ -556,7 +561,8 @@ def test_check_text_is_the_one_character_check() -> None:
     assert refusal is not None and refusal.rule == Rule.invisible_characters
     assert refusal.message == (
         "subject contains the invisible character U+200B (ZERO WIDTH SPACE) at position 2; "
-        "send plain text (tabs and newlines are fine)")
+        "send plain text (tabs and newlines are fine)"
+    )
     refusal = check_text("subject", "abcd", 3, "SOME_SETTING")
     assert refusal is not None and refusal.rule == Rule.text_too_long and refusal.setting == "SOME_SETTING"
     # Characters are named before length.
