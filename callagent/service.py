@@ -138,6 +138,7 @@ class ConfirmationIssued:
     expires_at: datetime
     ttl_s: int
     prepared: Prepared
+    mode: str  # DIAL_CONFIRM's value: why this call is asked about
 
 
 @dataclass(frozen=True)
@@ -284,6 +285,11 @@ class CallService:
 
     # -- placing a call --------------------------------------------------------------------
 
+    @property
+    def asks_for_confirmation(self) -> bool:
+        """Whether the dial policy may ever want a person's confirmation (DIAL_CONFIRM)."""
+        return self.policy.confirm != "never"
+
     async def preflight(self, args: CallArgs) -> Prepared | Refusal:
         """What `place` would dial for `args`, and whether a person must confirm it; or the
         refusal. Nothing is written, dialed or recorded for audit: a door may ask before it
@@ -403,7 +409,9 @@ class CallService:
         issued_at = utcnow()
         token = await self.run(self.db.confirmations.issue, prepared.args_hash, ttl, now=issued_at)
         log.info("call to %s needs a confirmation; token issued (valid %d s)", mask(prepared.target.e164), ttl)
-        return ConfirmationIssued(prepared.decision.message, token, issued_at + timedelta(seconds=ttl), ttl, prepared)
+        return ConfirmationIssued(
+            prepared.decision.message, token, issued_at + timedelta(seconds=ttl), ttl, prepared, self.policy.confirm
+        )
 
     async def _dial(self, record: CallRecord, request: CallRequest) -> CallRecord:
         """Hand the call to the dialer, bounded in time; on any failure the record ends failed.

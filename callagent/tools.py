@@ -246,7 +246,7 @@ async def _ask_to_confirm(
     every round of the 2026-07-28 input-required flow.
     """
     service = _service(ctx)
-    if service.policy.confirm == "never" or confirmation_token is not None or not _client_can_elicit(ctx):
+    if not service.asks_for_confirmation or confirmation_token is not None or not _client_can_elicit(ctx):
         return None
     args = CallArgs(phone_number, goal, context, greeting, ring_timeout_s, max_duration_s, idempotency_key)
     try:
@@ -373,7 +373,7 @@ async def make_phone_call(
     args = CallArgs(phone_number, goal, context, greeting, ring_timeout_s, max_duration_s, idempotency_key)
     outcome = await _service(ctx).place(args, approved=_answer(approval), confirmation_token=confirmation_token)
     if isinstance(outcome, ConfirmationIssued):
-        return _confirmation_required(outcome, _service(ctx).policy.confirm)
+        return _confirmation_required(outcome)
     return _placed(outcome)
 
 
@@ -513,7 +513,7 @@ def _placed(placed: Placed) -> CallToolResult:
     return _result(record, text)
 
 
-def _confirmation_required(issued: ConfirmationIssued, mode: str) -> CallToolResult:
+def _confirmation_required(issued: ConfirmationIssued) -> CallToolResult:
     prepared, request = issued.prepared, issued.prepared.request
     preview = DialPreview(
         phone_number=prepared.target.e164,
@@ -536,7 +536,7 @@ def _confirmation_required(issued: ConfirmationIssued, mode: str) -> CallToolRes
     )
     lines = [
         f"Not dialed yet: a person must confirm this call first (rule 'confirmation', setting DIAL_CONFIRM="
-        f"{mode}): {issued.reason}.",
+        f"{issued.mode}): {issued.reason}.",
         "",
         "Ask your user to approve exactly this call:",
         f"  Number:   {preview.phone_number_display} ({preview.phone_number})",
