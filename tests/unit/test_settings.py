@@ -350,3 +350,20 @@ def test_errors_never_echo_other_settings(monkeypatch: pytest.MonkeyPatch) -> No
     with pytest.raises(ValidationError) as info:
         get_settings()
     assert "CALLAGENT_MAX_DURATION_CAP_S" in str(info.value) and "must-not-leak" not in str(info.value)
+
+
+def test_the_workers_health_port_listens_on_loopback_unless_opened(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The worker's HTTP health port answers on 127.0.0.1 by default, CALLAGENT_WORKER_HOST opens it."""
+    import importlib
+    import sys
+
+    for host, expected in ((None, "127.0.0.1"), ("0.0.0.0", "0.0.0.0")):
+        if host is None:
+            monkeypatch.delenv("CALLAGENT_WORKER_HOST", raising=False)
+        else:
+            monkeypatch.setenv("CALLAGENT_WORKER_HOST", host)
+        get_settings.cache_clear()
+        sys.modules.pop("calling_agent", None)
+        worker = importlib.import_module("calling_agent")
+        assert worker.server._host == expected
+    get_settings.cache_clear()
