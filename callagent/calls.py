@@ -33,6 +33,7 @@ __all__ = [
     "CallRecord",
     "CallRequest",
     "CallStatus",
+    "EndReason",
     "IllegalTransition",
     "Outcome",
     "TranscriptLine",
@@ -60,6 +61,27 @@ class CallStatus(StrEnum):
     declined = "declined"
     failed = "failed"
     canceled = "canceled"
+
+
+class EndReason(StrEnum):
+    """Why a call ended, for machines (`ended_reason` says it for people). Every terminal
+    record has exactly one; list_calls filters by it."""
+
+    agent_ended = "agent_ended"  # the agent ended the call: the conversation was done
+    callee_hung_up = "callee_hung_up"
+    voicemail_left = "voicemail_left"
+    busy = "busy"
+    declined = "declined"
+    no_answer = "no_answer"
+    silence = "silence"  # the line stayed silent for CALLAGENT_SILENCE_TIMEOUT_S
+    max_duration = "max_duration"
+    canceled = "canceled"  # ended by a client (end_call) or the operator
+    room_closed = "room_closed"  # the call's room was closed from outside, with no reason given
+    not_placed = "not_placed"  # LiveKit or the worker could not place it: nothing rang
+    sip_error = "sip_error"  # the SIP call failed (a SIP status other than busy/declined/no answer)
+    worker_lost = "worker_lost"  # the worker holding the call stopped responding
+    pipeline_error = "pipeline_error"  # speech recognition, the model or speech synthesis failed
+    worker_error = "worker_error"  # the worker ended the call unexpectedly
 
 
 # The live part of the lifecycle, in the only order it may be walked.
@@ -253,6 +275,7 @@ class CallRecord(BaseModel):
     answered_at: UtcDatetime | None = None
     ended_at: UtcDatetime | None = None
     ended_reason: str | None = None  # readable by a person, e.g. "the callee's line was busy"
+    end_reason: EndReason | None = Field(default=None, description="Why the call ended, as a code (set once it ended).")
     sip_status_code: int | None = None
     transcript: list[TranscriptLine] = Field(
         default_factory=list,
@@ -269,6 +292,7 @@ class CallRecord(BaseModel):
     hangup_requested_at: UtcDatetime | None = None
     hangup_reason: str | None = None  # the ended_reason the call gets once the hang-up is done
     hangup_status: CallStatus | None = None  # and its terminal status
+    hangup_end_reason: EndReason | None = None  # and its end reason
     max_duration_s: int = Field(gt=0)
     ring_timeout_s: int = Field(gt=0)
 
@@ -320,7 +344,7 @@ class CallRecord(BaseModel):
                 "not confirmed yet: the line may still be up"
             )
         if self.ended_reason:
-            lines.append(f"Reason: {self.ended_reason}")
+            lines.append(f"Reason: {self.ended_reason}" + (f" [{self.end_reason}]" if self.end_reason else ""))
         if self.sip_status_code is not None:
             lines.append(f"SIP status: {self.sip_status_code}")
         if self.duration_s is not None:

@@ -14,7 +14,14 @@ import time
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from callagent.calls import CALL_ID_HEADER, CallRecord, CallRequest, CallStatus, utcnow  # CALL_ID_HEADER re-exported
+from callagent.calls import (  # CALL_ID_HEADER re-exported
+    CALL_ID_HEADER,
+    CallRecord,
+    CallRequest,
+    CallStatus,
+    EndReason,
+    utcnow,
+)
 from callagent.numbers import mask
 
 if TYPE_CHECKING:
@@ -28,13 +35,13 @@ log = logging.getLogger("callagent.dialer")
 T = TypeVar("T")
 
 # How a failed `wait_until_answered` maps to a call's fate, by SIP status code.
-_SIP_OUTCOMES: dict[int, tuple[CallStatus, str]] = {
-    486: (CallStatus.busy, "the line was busy"),
-    600: (CallStatus.busy, "the callee is busy everywhere"),
-    603: (CallStatus.declined, "the callee declined the call"),
-    408: (CallStatus.no_answer, "nobody answered before the ring timeout"),
-    480: (CallStatus.no_answer, "the callee was temporarily unavailable (no answer)"),
-    487: (CallStatus.no_answer, "nobody answered before the ring timeout"),
+_SIP_OUTCOMES: dict[int, tuple[CallStatus, EndReason, str]] = {
+    486: (CallStatus.busy, EndReason.busy, "the line was busy"),
+    600: (CallStatus.busy, EndReason.busy, "the callee is busy everywhere"),
+    603: (CallStatus.declined, EndReason.declined, "the callee declined the call"),
+    408: (CallStatus.no_answer, EndReason.no_answer, "nobody answered before the ring timeout"),
+    480: (CallStatus.no_answer, EndReason.no_answer, "the callee was temporarily unavailable (no answer)"),
+    487: (CallStatus.no_answer, EndReason.no_answer, "nobody answered before the ring timeout"),
 }
 
 # How often to look for the agent and then the SIP participant in the room: each look is one
@@ -71,10 +78,10 @@ def _is_auth_error(exc: BaseException) -> bool:
     )
 
 
-def outcome_for_sip_code(code: int | None) -> tuple[CallStatus, str]:
+def outcome_for_sip_code(code: int | None) -> tuple[CallStatus, EndReason, str]:
     if code is not None and code in _SIP_OUTCOMES:
         return _SIP_OUTCOMES[code]
-    return CallStatus.failed, f"the call failed (SIP {code})" if code else "the call failed"
+    return CallStatus.failed, EndReason.sip_error, f"the call failed (SIP {code})" if code else "the call failed"
 
 
 class Dialer:
@@ -198,7 +205,7 @@ class Dialer:
             else:
                 reason = self._explain(exc)
             await self._clean_up(room, dispatch_id)
-            await self._transition(call_id, CallStatus.failed, ended_reason=reason)
+            await self._transition(call_id, CallStatus.failed, ended_reason=reason, end_reason=EndReason.not_placed)
             log.warning("call %s not placed: %s", call_id, reason)
             if isinstance(exc, DialError):
                 raise
@@ -255,8 +262,8 @@ class Dialer:
             )
         except SipCallError as exc:
             code = exc.sip_status_code
-            status, reason = outcome_for_sip_code(code)
-            await self._transition(call_id, status, sip_status_code=code, ended_reason=reason)
+            status, end_reason, reason = outcome_for_sip_code(code)
+            await self._transition(call_id, status, sip_status_code=code, ended_reason=reason, end_reason=end_reason)
             log.info("call %s: %s (SIP %s)", call_id, status, code)
             await self._clean_up(room, None)
             return
@@ -265,16 +272,17 @@ class Dialer:
         except api.ServerError as exc:
             # The ring timeout comes back as a 408 "sip request timed out" with no SIP code.
             if exc.status == 408:
-                status, reason = CallStatus.no_answer, f"nobody answered within {request.ring_timeout_s} s"
+                status, end_reason = CallStatus.no_answer, EndReason.no_answer
+                reason = f"nobody answered within {request.ring_timeout_s} s"
             else:
-                status, reason = CallStatus.failed, self._explain(exc)
-            await self._transition(call_id, status, ended_reason=reason)
+                status, end_reason, reason = CallStatus.failed, EndReason.not_placed, self._explain(exc)
+            await self._transition(call_id, status, ended_reason=reason, end_reason=end_reason)
             log.info("call %s: %s", call_id, reason)
             await self._clean_up(room, None)
             return
         except Exception as exc:
             reason = self._explain(exc)
-            if await self._transition(call_id, CallStatus.failed, ended_reason=reason):
+            if await self._transition(call_id, CallStatus.failed, ended_reason=reason, end_reason=EndReason.not_placed):
                 await self._clean_up(room, None)
             raise
         # Answered. The worker marks the call in progress too (whichever is first wins).

@@ -32,6 +32,7 @@ from callagent.calls import (
     CallRecord,
     CallRequest,
     CallStatus,
+    EndReason,
     new_call_id,
     utcnow,
 )
@@ -462,7 +463,8 @@ class CallService:
         """Fail a call that is still live (blocking, one UPDATE); returns the record as it is."""
         try:
             calls = self.db.calls
-            return calls.transition(call_id, CallStatus.failed, ended_reason=reason) or calls.get(call_id)
+            failed = calls.transition(call_id, CallStatus.failed, ended_reason=reason, end_reason=EndReason.not_placed)
+            return failed or calls.get(call_id)
         except Exception:
             log.exception("call %s: could not mark the call failed", call_id)
             return None
@@ -513,10 +515,18 @@ class CallService:
         return Waited(record, changed=True)
 
     async def list_calls(
-        self, *, status: str | None = None, phone_number: str | None = None, limit: int = 20, cursor: str | None = None
+        self,
+        *,
+        status: str | None = None,
+        end_reason: str | None = None,
+        phone_number: str | None = None,
+        limit: int = 20,
+        cursor: str | None = None,
     ) -> tuple[list[CallRecord], str | None]:
-        """Calls newest first, optionally of one status or number; and the next page's cursor."""
+        """Calls newest first, optionally of one status, end reason or number; and the next
+        page's cursor."""
         wanted = _status(status, "status") if status is not None else None
+        why = _enum(EndReason, end_reason, "end_reason") if end_reason is not None else None
         number = None
         if phone_number is not None:
             try:
@@ -527,7 +537,9 @@ class CallService:
             raise BadArgument(f"limit must be between 1 and {MAX_PAGE}, not {limit}")
         await self.reap()
         try:
-            return await self.run(self.db.calls.page, status=wanted, phone_number=number, limit=limit, cursor=cursor)
+            return await self.run(
+                self.db.calls.page, status=wanted, end_reason=why, phone_number=number, limit=limit, cursor=cursor
+            )
         except ValueError as exc:
             raise BadArgument(str(exc)) from None
 
@@ -551,14 +563,26 @@ class CallService:
                     f"The calling worker has been asked to hang up and checks every {HEARTBEAT_S:g} s: follow "
                     "the call with wait_for_call or get_call, and call end_call again if it is still live."
                 )
-            ended = await self.run(self.db.calls.transition, call_id, CallStatus.canceled, ended_reason=ENDED_BY_CLIENT)
+            ended = await self.run(
+                self.db.calls.transition,
+                call_id,
+                CallStatus.canceled,
+                ended_reason=ENDED_BY_CLIENT,
+                end_reason=EndReason.canceled,
+            )
             log.info("call %s: hung up by the MCP client", call_id)
             # None: the worker recorded the end first (with the reason asked for), or the call
             # ended on its own a moment before; the record says which.
             return Ended(ended or await self._get(call_id))
         return Ended(record, f"The call had already ended ({record.status}); nothing to hang up.")
 
-    async def hang_up(self, record: CallRecord, reason: str, status: CallStatus = CallStatus.canceled) -> str | None:
+    async def hang_up(
+        self,
+        record: CallRecord,
+        reason: str,
+        status: CallStatus = CallStatus.canceled,
+        end_reason: EndReason = EndReason.canceled,
+    ) -> str | None:
         """Ask for `record`'s call to be hung up and hang it up through LiveKit.
 
         The request is noted in the store first, so the worker holding the call hangs up by
@@ -568,7 +592,7 @@ class CallService:
         """
         from callagent.dialer import HangUpFailed
 
-        await self.run(self.db.calls.request_hangup, record.call_id, reason, status)
+        await self.run(self.db.calls.request_hangup, record.call_id, reason, status, end_reason)
         missing = missing_livekit_settings(self.settings)
         if missing:
             return f"this server cannot reach LiveKit itself ({', '.join(missing)} unset)"
@@ -600,7 +624,7 @@ class CallService:
 
     async def _reap_one(self, item: StaleCall) -> None:
         record = item.record
-        problem = await self.hang_up(record, item.reason, CallStatus.failed)
+        problem = await self.hang_up(record, item.reason, CallStatus.failed, EndReason.worker_lost)
         if problem is None:
             reason = f"{item.reason}; the server hung up the line"
         elif record.status is CallStatus.queued or utcnow() > _livekit_gives_up_at(record):
@@ -681,12 +705,17 @@ def _same_number(existing: CallRecord, number: str, key: str) -> None:
 
 
 def _status(value: str, name: str) -> CallStatus:
+    return _enum(CallStatus, value, name)
+
+
+E = TypeVar("E", CallStatus, EndReason)
+
+
+def _enum(kind: type[E], value: str, name: str) -> E:
     try:
-        return CallStatus(value.strip().lower())
+        return kind(value.strip().lower())
     except ValueError:
-        raise BadArgument(
-            f"unknown {name} {_quote(value)}; use one of: {', '.join(s.value for s in CallStatus)}"
-        ) from None
+        raise BadArgument(f"unknown {name} {_quote(value)}; use one of: {', '.join(v.value for v in kind)}") from None
 
 
 def _status_age(record: CallRecord) -> float:

@@ -34,7 +34,7 @@ from mcp_types.version import is_version_at_least
 from pydantic import BaseModel, ConfigDict, Field, RootModel, StrictInt
 
 from callagent import redact
-from callagent.calls import TERMINAL_STATUSES, CallRecord, CallStatus, disclosure
+from callagent.calls import TERMINAL_STATUSES, CallRecord, CallStatus, EndReason, disclosure
 from callagent.errors import CallagentError, NotFound
 from callagent.numbers import DialTarget, printable
 from callagent.policy import NeedsConfirmation, Rule
@@ -429,6 +429,10 @@ async def list_calls(
         str | None,
         Field(description="Only calls in this status: " + ", ".join(s.value for s in CallStatus) + "."),
     ] = None,
+    end_reason: Annotated[
+        str | None,
+        Field(description="Only calls that ended for this reason: " + ", ".join(r.value for r in EndReason) + "."),
+    ] = None,
     phone_number: Annotated[str | None, Field(max_length=64, description="Only calls to this number.")] = None,
     limit: Annotated[StrictInt, Field(ge=1, le=MAX_PAGE, description="Calls per page.")] = 20,
     cursor: Annotated[
@@ -436,9 +440,9 @@ async def list_calls(
         Field(max_length=200, description="The next_cursor of the previous page, to get the page after it."),
     ] = None,
 ) -> Annotated[CallToolResult, CallList]:
-    """List recent calls, newest first, optionally filtered by status or number; paginated."""
+    """List recent calls, newest first, optionally filtered by status, end reason or number; paginated."""
     records, next_cursor = await _service(ctx).list_calls(
-        status=status, phone_number=phone_number, limit=limit, cursor=cursor
+        status=status, end_reason=end_reason, phone_number=phone_number, limit=limit, cursor=cursor
     )
     return CallToolResult(
         content=[TextContent(type="text", text=_list_text(records, next_cursor))],
@@ -568,7 +572,7 @@ def _list_text(records: list[CallRecord], next_cursor: str | None) -> str:
         for r in records:
             line = f"- {r.call_id}  {r.status}  {mask(r.phone_number)}  {r.created_at:%Y-%m-%d %H:%M:%S} UTC"
             if r.ended_reason:
-                line += f"  ({r.ended_reason})"
+                line += f"  ({r.ended_reason}" + (f" [{r.end_reason}]" if r.end_reason else "") + ")"
             lines.append(printable(line))
     else:
         lines = ["No calls found."]

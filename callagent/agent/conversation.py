@@ -8,7 +8,7 @@ from livekit.agents import Agent, RunContext, function_tool
 from livekit.agents.beta.tools import EndCallTool
 
 from callagent.agent.instructions import instructions_for
-from callagent.calls import CallStatus
+from callagent.calls import CallStatus, EndReason
 
 if TYPE_CHECKING:
     from callagent.agent.job import CallJob
@@ -25,7 +25,9 @@ class CallAgent(Agent):
         )
 
     async def _on_end_call(self, _: Any) -> None:
-        self.call.settle(CallStatus.completed, "the agent ended the call when the conversation was done")
+        self.call.settle(
+            CallStatus.completed, EndReason.agent_ended, "the agent ended the call when the conversation was done"
+        )
 
     @function_tool
     async def leave_voicemail(self, ctx: RunContext[Any], message: str) -> None:
@@ -36,7 +38,7 @@ class CallAgent(Agent):
             message: What to say on the voicemail: who is calling, on whose behalf, why, and
                 how to call back. One to three short sentences.
         """
-        self.call.settle(CallStatus.voicemail, "reached voicemail; a message was left")
+        self.call.settle(CallStatus.voicemail, EndReason.voicemail_left, "reached voicemail; a message was left")
         handle = ctx.session.say(message, allow_interruptions=False)
         await handle.wait_for_playout()
         await self.call.hang_up()

@@ -18,7 +18,7 @@ from callagent.agent.ending import Ending
 from callagent.agent.opening import end_unless_disclosed, play_opening, prepare_opening
 from callagent.agent.session import build_session
 from callagent.agent.summary import print_summary, summarize, transcript_from
-from callagent.calls import CallRecord, CallRequest, CallStatus, utcnow
+from callagent.calls import CallRecord, CallRequest, CallStatus, EndReason, utcnow
 from callagent.dialer import HANG_UP_ATTEMPTS, HANG_UP_BACKOFF_S
 from callagent.numbers import mask
 from callagent.settings import Settings, get_settings
@@ -48,8 +48,8 @@ class CallJob:
         self.do_not_call_requested = False
         self._tasks: list[asyncio.Future[Any]] = []
 
-    def settle(self, status: CallStatus, reason: str) -> None:
-        self.ending.settle(status, reason)
+    def settle(self, status: CallStatus, end_reason: EndReason, reason: str) -> None:
+        self.ending.settle(status, end_reason, reason)
 
     def spawn(self, coro: Awaitable[Any]) -> None:
         """Run `coro` alongside the call; it is cancelled when the job finishes."""
@@ -139,7 +139,7 @@ class CallJob:
                 req.ring_timeout_s + RING_WAIT_MARGIN_S,
             )
         except TimeoutError:
-            self.settle(CallStatus.failed, "the phone line never joined the call")
+            self.settle(CallStatus.failed, EndReason.not_placed, "the phone line never joined the call")
             ctx.shutdown("no SIP participant")
             return
         self._on_sip_status(callee)
@@ -189,7 +189,7 @@ class CallJob:
         stored = None
         if self.ending.final is None:  # not decided here: was a hang-up asked for elsewhere?
             stored = await asyncio.to_thread(self.db.calls.get, req.call_id)
-        status, ended_reason = self.ending.for_record(shutdown_reason, stored)
+        status, end_reason, ended_reason = self.ending.for_record(shutdown_reason, stored)
         transcript = transcript_from(self.session) if self.session else []
         summary, outcome = await summarize(self.settings, req, transcript, status, ended_reason)
         if self.do_not_call_requested and outcome is not None:
@@ -197,7 +197,9 @@ class CallJob:
         await asyncio.to_thread(
             self.db.calls.update, req.call_id, transcript=transcript, summary=summary, outcome=outcome
         )
-        await asyncio.to_thread(self.db.calls.transition, req.call_id, status, ended_reason=ended_reason)
+        await asyncio.to_thread(
+            self.db.calls.transition, req.call_id, status, ended_reason=ended_reason, end_reason=end_reason
+        )
         return await asyncio.to_thread(self.db.calls.get, req.call_id)
 
 

@@ -14,7 +14,7 @@ from livekit import rtc
 from livekit.agents import AgentSession
 
 from callagent.agent.session import openai_client, tts_for
-from callagent.calls import CallRequest, CallStatus, disclosure
+from callagent.calls import CallRequest, CallStatus, EndReason, disclosure
 from callagent.settings import Settings
 
 if TYPE_CHECKING:
@@ -127,5 +127,9 @@ async def end_unless_disclosed(call: CallJob, audio: Prerendered) -> None:
     rendered (the TTS failed), hang up rather than let a realtime model talk on without it."""
     if await audio.rendered():
         return
-    call.settle(CallStatus.failed, "the opening AI disclosure could not be spoken (its speech synthesis failed)")
+    call.settle(
+        CallStatus.failed,
+        EndReason.pipeline_error,
+        "the opening AI disclosure could not be spoken (its speech synthesis failed)",
+    )
     await call.hang_up()

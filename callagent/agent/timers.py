@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from livekit.agents import AgentSession, UserStateChangedEvent
 
-from callagent.calls import HEARTBEAT_S, TERMINAL_STATUSES, CallRecord, CallStatus
+from callagent.agent.ending import Fate, asked_fate
+from callagent.calls import HEARTBEAT_S, TERMINAL_STATUSES, CallRecord, CallStatus, EndReason
 
 if TYPE_CHECKING:
     from callagent.agent.job import CallJob
@@ -34,7 +35,11 @@ async def say_goodbye(session: AgentSession[Any], text: str, max_s: float) -> No
 
 async def max_duration(call: CallJob) -> None:
     await asyncio.sleep(call.request.max_duration_s)
-    call.settle(CallStatus.completed, f"reached the maximum call duration ({call.request.max_duration_s} s)")
+    call.settle(
+        CallStatus.completed,
+        EndReason.max_duration,
+        f"reached the maximum call duration ({call.request.max_duration_s} s)",
+    )
     if call.session is not None:
         await say_goodbye(call.session, OUT_OF_TIME, OUT_OF_TIME_MAX_S)
     await call.hang_up()
@@ -45,20 +50,21 @@ def on_user_state(call: CallJob, ev: UserStateChangedEvent) -> None:
     if ev.new_state == "away" and call.answered.is_set():
         call.settle(
             CallStatus.completed,
+            EndReason.silence,
             f"the line stayed silent for {call.settings.silence_timeout_s:g} s; the agent hung up",
         )
         call.spawn(call.hang_up())
 
 
-def heartbeat_verdict(record: CallRecord | None) -> tuple[CallStatus, str] | None:
+def heartbeat_verdict(record: CallRecord | None) -> Fate | None:
     """What the store's answer to a heartbeat means for the call: None while it is live and
     nobody asked to hang up, else how it ends."""
     if record is None:
-        return CallStatus.failed, "the call's record disappeared from the call store"
+        return CallStatus.failed, EndReason.worker_error, "the call's record disappeared from the call store"
     if record.status in TERMINAL_STATUSES:
-        return record.status, record.ended_reason or "ended elsewhere"
+        return record.status, record.end_reason or EndReason.canceled, record.ended_reason or "ended elsewhere"
     if record.hangup_requested_at:
-        return record.hangup_status or CallStatus.canceled, record.hangup_reason or "ended elsewhere"
+        return asked_fate(record)
     return None
 
 
@@ -78,7 +84,7 @@ async def heartbeat(call: CallJob) -> None:
             await asyncio.wait_for(call.ended.wait(), HEARTBEAT_S)
 
 
-async def end_as_asked(call: CallJob, verdict: tuple[CallStatus, str]) -> None:
+async def end_as_asked(call: CallJob, verdict: Fate) -> None:
     """The call was ended or is to be hung up elsewhere: a short goodbye if someone is on the
     line, then hang up."""
     call.settle(*verdict)

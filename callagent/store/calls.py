@@ -18,7 +18,16 @@ from typing import TYPE_CHECKING, Annotated, Any, NamedTuple, TypeVar
 import sqlalchemy as sa
 from pydantic import TypeAdapter
 
-from callagent.calls import ACTIVE_STATUSES, TERMINAL_STATUSES, CallRecord, CallStatus, sources_of, utcnow
+from callagent.calls import (
+    ACTIVE_STATUSES,
+    TERMINAL_STATUSES,
+    CallRecord,
+    CallStatus,
+    EndReason,
+    IllegalTransition,
+    sources_of,
+    utcnow,
+)
 from callagent.policy import Counts
 from callagent.store import schema
 from callagent.store.do_not_call import listed
@@ -121,6 +130,8 @@ class Calls:
         status = CallStatus(status)
         sources = sorted(s.value for s in sources_of(status))
         values: dict[str, Any] = _column_values(fields)
+        if status in TERMINAL_STATUSES and values.get("end_reason") is None:
+            raise IllegalTransition(f"a call ends ({status}) with an end_reason, the code of why")
         now = utcnow()
         values["status"] = status.value
         values["updated_at"] = now
@@ -167,12 +178,18 @@ class Calls:
         return _row_to_record(row) if row is not None else self.get(call_id)
 
     def request_hangup(
-        self, call_id: str, reason: str, status: CallStatus = CallStatus.canceled, *, now: datetime | None = None
+        self,
+        call_id: str,
+        reason: str,
+        status: CallStatus = CallStatus.canceled,
+        end_reason: EndReason = EndReason.canceled,
+        *,
+        now: datetime | None = None,
     ) -> CallRecord | None:
-        """Note that a live call is to be hung up, why, and the terminal `status` it then gets;
-        the call stays live until someone confirms the hang-up with a terminal transition. The
-        first request stands. The worker holding the call sees it at its next heartbeat and
-        hangs up itself.
+        """Note that a live call is to be hung up, why, and the terminal `status` and
+        `end_reason` it then gets; the call stays live until someone confirms the hang-up with
+        a terminal transition. The first request stands. The worker holding the call sees it
+        at its next heartbeat and hangs up itself.
 
         Returns the record, or None when the call is unknown or already ended.
         """
@@ -186,6 +203,7 @@ class Calls:
                 ),
                 hangup_reason=sa.func.coalesce(_t.c.hangup_reason, sa.literal(reason[:_MAX_REASON])),
                 hangup_status=sa.func.coalesce(_t.c.hangup_status, sa.literal(CallStatus(status).value)),
+                hangup_end_reason=sa.func.coalesce(_t.c.hangup_end_reason, sa.literal(EndReason(end_reason).value)),
             )
             .returning(*_t.c)
         )
@@ -236,7 +254,7 @@ class Calls:
     ) -> CallRecord | None:
         """End a stale call as failed, only if nothing moved since it was found (a heartbeat
         that just arrived saves it). Returns the failed record, or None."""
-        fields: dict[str, Any] = {"ended_reason": reason or stale.reason}
+        fields: dict[str, Any] = {"ended_reason": reason or stale.reason, "end_reason": EndReason.worker_lost}
         if now is not None:
             fields["ended_at"] = now
         return self.transition(
@@ -252,6 +270,7 @@ class Calls:
         self,
         *,
         status: CallStatus | str | Iterable[CallStatus | str] | None = None,
+        end_reason: EndReason | str | None = None,
         phone_number: str | None = None,
         since: datetime | None = None,
         limit: int = 20,
@@ -268,6 +287,8 @@ class Calls:
         if status is not None:
             wanted = [status] if isinstance(status, str) else list(status)
             query = query.where(_t.c.status.in_([CallStatus(s).value for s in wanted]))
+        if end_reason is not None:
+            query = query.where(_t.c.end_reason == EndReason(end_reason).value)
         if phone_number is not None:
             query = query.where(_t.c.phone_number == phone_number)
         if since is not None:

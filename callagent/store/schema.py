@@ -58,6 +58,7 @@ calls = sa.Table(
     _ts("answered_at"),
     _ts("ended_at"),
     sa.Column("ended_reason", sa.Text),
+    sa.Column("end_reason", sa.String(32)),
     sa.Column("sip_status_code", sa.Integer),
     sa.Column("transcript", sa.JSON, nullable=False),
     sa.Column("summary", sa.Text),
@@ -68,10 +69,12 @@ calls = sa.Table(
     _ts("hangup_requested_at"),
     sa.Column("hangup_reason", sa.Text),
     sa.Column("hangup_status", sa.String(16)),
+    sa.Column("hangup_end_reason", sa.String(32)),
     # Newest-first pages, the dial policy's per-number counts, and the reaper's scan.
     sa.Index("ix_callagent_calls_created", "created_at", "call_id"),
     sa.Index("ix_callagent_calls_number_created", "phone_number", "created_at"),
     sa.Index("ix_callagent_calls_status", "status"),
+    sa.Index("ix_callagent_calls_end_reason", "end_reason"),
 )
 _missing = set(CallRecord.model_fields) - set(calls.c.keys())
 if _missing:  # a field added to CallRecord needs its column here

@@ -42,7 +42,7 @@ def test_conversation_completes_with_transcript_and_summary(env: dict[str, str],
 
 def test_voicemail_leaves_a_message(env: dict[str, str], worker: Worker) -> None:
     rec = place(env, "+14155550102")
-    assert rec["status"] == "voicemail", rec
+    assert rec["status"] == "voicemail" and rec["end_reason"] == "voicemail_left", rec
     call = phone_call(rec)
     assert call["beep"] is not None
     # The agent spoke after the beep: the message is on the tape.
@@ -62,26 +62,27 @@ def test_rejected_calls_are_told_apart(
 ) -> None:
     rec = place(env, number)
     assert rec["status"] == status and rec["sip_status_code"] == code, rec
+    assert rec["end_reason"] == status  # busy, declined: the code says the same
     assert rec["ended_reason"]
 
 
 def test_unanswered_call_is_no_answer(env: dict[str, str], worker: Worker) -> None:
     rec = place(env, "+14155550105", "--ring-timeout", "5")
-    assert rec["status"] == "no_answer", rec
+    assert rec["status"] == "no_answer" and rec["end_reason"] == "no_answer", rec
     assert phone_call(rec)["hangup_by"] == "canceled"
 
 
 def test_callee_hanging_up_completes_the_call(env: dict[str, str], worker: Worker) -> None:
     rec = place(env, "+14155550106")
     assert rec["status"] == "completed", rec
-    assert "callee hung up" in rec["ended_reason"]
+    assert "callee hung up" in rec["ended_reason"] and rec["end_reason"] == "callee_hung_up"
     assert phone_call(rec)["hangup_by"] == "phone"
 
 
 def test_silent_line_is_hung_up(env: dict[str, str], worker: Worker) -> None:
     rec = place(env, "+14155550101")
     assert rec["status"] == "completed", rec
-    assert "silent" in rec["ended_reason"]
+    assert "silent" in rec["ended_reason"] and rec["end_reason"] == "silence"
     assert phone_call(rec)["hangup_by"] == "remote"
 
 
@@ -221,7 +222,7 @@ def test_end_call_that_livekit_refuses_is_an_error_and_the_worker_hangs_up(
 
 
 def test_a_call_ended_by_another_process_is_hung_up_by_the_worker(patient: tuple[dict[str, str], Worker]) -> None:
-    from callagent.calls import CallStatus
+    from callagent.calls import CallStatus, EndReason
     from callagent.store import Database
 
     env, _ = patient
@@ -232,7 +233,9 @@ def test_a_call_ended_by_another_process_is_hung_up_by_the_worker(patient: tuple
         wait_status(env, call_id, {"in_progress"})
         asked_at = time.time()
         with Database(env["CALLAGENT_DB_URL"]) as store:  # as a second server would
-            assert store.calls.transition(call_id, CallStatus.canceled, ended_reason="ended by another server")
+            assert store.calls.transition(
+                call_id, CallStatus.canceled, ended_reason="ended by another server", end_reason=EndReason.canceled
+            )
         _agent_hung_up_after(call_id, asked_at)
         rec = wait_status(env, call_id, {"canceled"})
         assert rec["ended_reason"] == "ended by another server" and rec["transcript"], rec
@@ -267,3 +270,18 @@ def test_the_cli_places_a_call_through_the_same_service(env: dict[str, str], wor
     assert by_mcp.returncode != 0
     words = refused.stderr.strip().removeprefix("callagent: ")
     assert words.startswith("Refused by the dial policy, rule 'emergency_number'") and words in by_mcp.stderr
+
+
+def test_every_call_of_the_run_ended_with_a_code(env: dict[str, str], worker: Worker) -> None:
+    """Whatever ended them, every record this module's calls left has an end_reason from the
+    enum (runs after the calls above, on their store)."""
+    from callagent.calls import TERMINAL_STATUSES, EndReason
+    from callagent.store import Database
+
+    with Database(env["CALLAGENT_DB_URL"]) as store:
+        records = store.calls.page(limit=100)[0]
+    ended = [r for r in records if r.status in TERMINAL_STATUSES]
+    assert len(ended) >= 8, [r.status for r in records]
+    assert all(isinstance(r.end_reason, EndReason) for r in ended), [(r.status, r.end_reason) for r in ended]
+    codes = {r.call_id: r.end_reason for r in ended}
+    assert EndReason.agent_ended in codes.values() and EndReason.busy in codes.values()

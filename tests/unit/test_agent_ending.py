@@ -18,7 +18,7 @@ from callagent.agent import job as job_module
 from callagent.agent.ending import Ending
 from callagent.agent.job import CallJob
 from callagent.agent.timers import heartbeat_verdict
-from callagent.calls import CallRecord, CallRequest, CallStatus, Outcome, utcnow
+from callagent.calls import CallRecord, CallRequest, CallStatus, EndReason, Outcome, utcnow
 from callagent.dialer import HANG_UP_ATTEMPTS
 
 REQUEST = CallRequest(
@@ -36,37 +36,48 @@ REQUEST = CallRequest(
 
 def test_the_first_decision_stands() -> None:
     ending = Ending()
-    assert ending.settle(CallStatus.voicemail, "reached voicemail") == (CallStatus.voicemail, "reached voicemail")
-    assert ending.settle(CallStatus.completed, "the callee hung up") == (CallStatus.voicemail, "reached voicemail")
+    voicemail = (CallStatus.voicemail, EndReason.voicemail_left, "reached voicemail")
+    assert ending.settle(*voicemail) == voicemail
+    assert ending.settle(CallStatus.completed, EndReason.callee_hung_up, "the callee hung up") == voicemail
     ending.room_closed(answered=True)
     ending.session_closed(RuntimeError("boom"))
-    assert ending.final == (CallStatus.voicemail, "reached voicemail")
-    assert ending.for_record("room closed") == (CallStatus.voicemail, "reached voicemail")
+    assert ending.final == voicemail
+    assert ending.for_record("room closed") == voicemail
 
 
 @pytest.mark.parametrize(
-    ("reason", "status", "text"),
+    ("reason", "status", "code", "text"),
     [
-        (rtc.DisconnectReason.USER_REJECTED, CallStatus.declined, "the callee declined the call"),
-        (rtc.DisconnectReason.USER_UNAVAILABLE, CallStatus.no_answer, "the callee did not answer"),
-        (rtc.DisconnectReason.SIP_TRUNK_FAILURE, CallStatus.failed, "the SIP trunk failed to place the call"),
-        (rtc.DisconnectReason.CLIENT_INITIATED, CallStatus.failed, "the call ended before it was answered"),
-        (None, CallStatus.failed, "the call ended before it was answered"),
+        (rtc.DisconnectReason.USER_REJECTED, CallStatus.declined, EndReason.declined, "the callee declined the call"),
+        (rtc.DisconnectReason.USER_UNAVAILABLE, CallStatus.no_answer, EndReason.no_answer, "the callee did not answer"),
+        (
+            rtc.DisconnectReason.SIP_TRUNK_FAILURE,
+            CallStatus.failed,
+            EndReason.sip_error,
+            "the SIP trunk failed to place the call",
+        ),
+        (
+            rtc.DisconnectReason.CLIENT_INITIATED,
+            CallStatus.failed,
+            EndReason.sip_error,
+            "the call ended before it was answered",
+        ),
+        (None, CallStatus.failed, EndReason.sip_error, "the call ended before it was answered"),
     ],
 )
 def test_the_line_leaving_before_the_answer_maps_its_disconnect_reason(
-    reason: int | None, status: CallStatus, text: str
+    reason: int | None, status: CallStatus, code: EndReason, text: str
 ) -> None:
     ending = Ending()
     ending.callee_left(answered=False, disconnect_reason=reason)
-    assert ending.final == (status, text)
+    assert ending.final == (status, code, text)
 
 
 @pytest.mark.parametrize("reason", [rtc.DisconnectReason.USER_REJECTED, rtc.DisconnectReason.CLIENT_INITIATED, None])
 def test_the_line_leaving_after_the_answer_is_the_callee_hanging_up(reason: int | None) -> None:
     ending = Ending()
     ending.callee_left(answered=True, disconnect_reason=reason)
-    assert ending.final == (CallStatus.completed, "the callee hung up")
+    assert ending.final == (CallStatus.completed, EndReason.callee_hung_up, "the callee hung up")
 
 
 def test_a_closed_room_is_only_the_fallback() -> None:
@@ -74,8 +85,16 @@ def test_a_closed_room_is_only_the_fallback() -> None:
     before.room_closed(answered=False)
     after.room_closed(answered=True)
     assert before.final is None and after.final is None  # the store may know better
-    assert before.for_record("room closed") == (CallStatus.canceled, "the call was ended before it was answered")
-    assert after.for_record("room closed") == (CallStatus.completed, "the call's room was closed")
+    assert before.for_record("room closed") == (
+        CallStatus.canceled,
+        EndReason.room_closed,
+        "the call was ended before it was answered",
+    )
+    assert after.for_record("room closed") == (
+        CallStatus.completed,
+        EndReason.room_closed,
+        "the call's room was closed",
+    )
 
 
 def test_a_hang_up_asked_for_in_the_store_explains_a_closed_room() -> None:
@@ -86,10 +105,15 @@ def test_a_hang_up_asked_for_in_the_store_explains_a_closed_room() -> None:
     asked = record(
         hangup_requested_at=utcnow(), hangup_reason="ended by the MCP client", hangup_status=CallStatus.canceled
     )
-    assert ending.for_record("room closed", asked) == (CallStatus.canceled, "ended by the MCP client")
+    assert ending.for_record("room closed", asked) == (
+        CallStatus.canceled,
+        EndReason.canceled,
+        "ended by the MCP client",
+    )
     decided = Ending()
-    decided.settle(CallStatus.completed, "the agent ended the call")  # a decision made here stands
-    assert decided.for_record("x", asked) == (CallStatus.completed, "the agent ended the call")
+    done = (CallStatus.completed, EndReason.agent_ended, "the agent ended the call")
+    decided.settle(*done)  # a decision made here stands
+    assert decided.for_record("x", asked) == done
 
 
 def test_a_closed_session_decides_only_when_it_failed() -> None:
@@ -97,29 +121,34 @@ def test_a_closed_session_decides_only_when_it_failed() -> None:
     clean.session_closed(None)
     broken.session_closed(RuntimeError("the LLM is gone"))
     assert clean.final is None
-    assert broken.final == (CallStatus.failed, "the voice pipeline failed: the LLM is gone")
+    assert broken.final == (CallStatus.failed, EndReason.pipeline_error, "the voice pipeline failed: the LLM is gone")
 
 
 def test_a_job_ending_undecided_is_a_failure_saying_why() -> None:
     assert Ending().for_record("room closed") == (
         CallStatus.failed,
+        EndReason.worker_error,
         "the worker ended the call unexpectedly (room closed)",
     )
-    assert Ending().for_record("") == (CallStatus.failed, "the worker ended the call unexpectedly (shutdown)")
+    assert Ending().for_record("") == (
+        CallStatus.failed,
+        EndReason.worker_error,
+        "the worker ended the call unexpectedly (shutdown)",
+    )
 
 
 def test_a_failed_hang_up_is_noted_in_the_record() -> None:
     ending = Ending()
-    ending.settle(CallStatus.completed, "reached the maximum call duration (300 s)")
+    ending.settle(CallStatus.completed, EndReason.max_duration, "reached the maximum call duration (300 s)")
     ending.hangup_problem = "TwirpError: internal"
-    status, reason = ending.for_record("")
+    status, _, reason = ending.for_record("")
     assert status == CallStatus.completed
     assert reason.startswith(
         "reached the maximum call duration (300 s) (hanging up through LiveKit failed: "
         "TwirpError: internal; the line may have stayed open"
     )
     assert "LiveKit's own limit" in reason
-    assert ending.final == (CallStatus.completed, "reached the maximum call duration (300 s)")
+    assert ending.final == (CallStatus.completed, EndReason.max_duration, "reached the maximum call duration (300 s)")
 
 
 # -- the job, with stand-ins --------------------------------------------------------------------
@@ -226,10 +255,10 @@ def fast(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_a_hang_up_livekit_refuses_is_retried_then_reported() -> None:
     job = make_job(delete_errors=[api.TwirpError("internal", "boom", status=500)] * 5)
-    job.settle(CallStatus.completed, "the callee hung up")
+    job.settle(CallStatus.completed, EndReason.callee_hung_up, "the callee hung up")
     assert asyncio.run(job.hang_up()) is False
     assert len(deleted(job)) == HANG_UP_ATTEMPTS
-    status, reason = job.ending.for_record("")
+    status, _, reason = job.ending.for_record("")
     assert status == CallStatus.completed and reason.startswith(
         "the callee hung up (hanging up through LiveKit failed:"
     )
@@ -247,7 +276,11 @@ def test_the_room_closing_ends_the_job() -> None:
     job._on_room_closed()
     assert job.ended.is_set() and cast(FakeContext, job.ctx).shutdowns == ["room closed"]
     assert job.ending.final is None
-    assert job.ending.closed_from_outside == (CallStatus.canceled, "the call was ended before it was answered")
+    assert job.ending.closed_from_outside == (
+        CallStatus.canceled,
+        EndReason.room_closed,
+        "the call was ended before it was answered",
+    )
 
 
 def test_finish_writes_the_record_and_closes_the_store(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -259,7 +292,7 @@ def test_finish_writes_the_record_and_closes_the_store(monkeypatch: pytest.Monke
     monkeypatch.setattr(job_module, "summarize", summarize)
     store = FakeStore()
     job = make_job(store)
-    job.settle(CallStatus.completed, "the callee hung up")
+    job.settle(CallStatus.completed, EndReason.callee_hung_up, "the callee hung up")
     job.do_not_call_requested = True
     asyncio.run(job.finish("room closed"))
 
@@ -270,7 +303,7 @@ def test_finish_writes_the_record_and_closes_the_store(monkeypatch: pytest.Monke
     assert written.key_facts == ["Tuesday 10 am"] and written.goal_achieved == "yes"
     assert given.follow_ups == ["Send a reminder"]  # the model's Outcome is never mutated
     assert store.made[1][1] == ("abc123", CallStatus.completed)
-    assert store.made[1][2] == {"ended_reason": "the callee hung up"}
+    assert store.made[1][2] == {"ended_reason": "the callee hung up", "end_reason": EndReason.callee_hung_up}
 
 
 def test_finish_closes_the_store_when_a_write_fails(capsys: pytest.CaptureFixture[str]) -> None:
@@ -304,29 +337,40 @@ def test_a_live_call_carries_on() -> None:
 
 
 def test_a_call_ended_elsewhere_ends_as_the_store_says() -> None:
-    assert heartbeat_verdict(record(status=CallStatus.canceled, ended_reason="ended by another server")) == (
-        CallStatus.canceled,
-        "ended by another server",
+    assert heartbeat_verdict(
+        record(status=CallStatus.canceled, ended_reason="ended by another server", end_reason=EndReason.canceled)
+    ) == (CallStatus.canceled, EndReason.canceled, "ended by another server")
+    assert heartbeat_verdict(record(status=CallStatus.failed, end_reason=EndReason.worker_lost)) == (
+        CallStatus.failed,
+        EndReason.worker_lost,
+        "ended elsewhere",
     )
-    assert heartbeat_verdict(record(status=CallStatus.failed)) == (CallStatus.failed, "ended elsewhere")
 
 
 def test_a_missing_record_fails_the_call() -> None:
-    assert heartbeat_verdict(None) == (CallStatus.failed, "the call's record disappeared from the call store")
+    assert heartbeat_verdict(None) == (
+        CallStatus.failed,
+        EndReason.worker_error,
+        "the call's record disappeared from the call store",
+    )
 
 
 def test_a_hang_up_request_ends_the_call_with_its_status() -> None:
     asked = utcnow() - timedelta(seconds=1)
     assert heartbeat_verdict(
         record(hangup_requested_at=asked, hangup_status=CallStatus.completed, hangup_reason="ended by the MCP client")
-    ) == (CallStatus.completed, "ended by the MCP client")
-    assert heartbeat_verdict(record(hangup_requested_at=asked)) == (CallStatus.canceled, "ended elsewhere")
+    ) == (CallStatus.completed, EndReason.canceled, "ended by the MCP client")
+    assert heartbeat_verdict(record(hangup_requested_at=asked)) == (
+        CallStatus.canceled,
+        EndReason.canceled,
+        "ended elsewhere",
+    )
     # A terminal record says how it ended, whatever hang-up was asked before.
     assert heartbeat_verdict(
         record(
             status=CallStatus.failed, ended_reason="the worker died", hangup_requested_at=asked, hangup_reason="stale"
         )
-    ) == (CallStatus.failed, "the worker died")
+    ) == (CallStatus.failed, EndReason.canceled, "the worker died")
 
 
 def test_the_heartbeat_hangs_up_with_a_goodbye_when_the_store_says_so() -> None:
@@ -334,7 +378,7 @@ def test_the_heartbeat_hangs_up_with_a_goodbye_when_the_store_says_so() -> None:
         [
             record(),
             RuntimeError("database is locked"),
-            record(status=CallStatus.canceled, ended_reason="ended by another server"),
+            record(status=CallStatus.canceled, ended_reason="ended by another server", end_reason=EndReason.canceled),
         ]
     )
     job = make_job(store)
@@ -343,7 +387,7 @@ def test_the_heartbeat_hangs_up_with_a_goodbye_when_the_store_says_so() -> None:
     job.answered.set()
     asyncio.run(asyncio.wait_for(timers.heartbeat(job), 5))
     assert [name for name, _, _ in store.made] == ["heartbeat"] * 3  # a failed beat is no reason to stop
-    assert job.ending.final == (CallStatus.canceled, "ended by another server")
+    assert job.ending.final == (CallStatus.canceled, EndReason.canceled, "ended by another server")
     assert session.said == [ENDED_ELSEWHERE_GOODBYE] and GOODBYE_MAX_S > 0
     assert deleted(job) == ["call-abc123"]
 
@@ -364,7 +408,7 @@ def test_the_heartbeat_hangs_up_a_call_not_yet_answered_without_a_word() -> None
     job.session = session  # type: ignore[assignment]
     asyncio.run(asyncio.wait_for(timers.heartbeat(job), 5))
     assert session.said == [] and deleted(job) == ["call-abc123"]
-    assert job.ending.final == (CallStatus.canceled, "ended by the MCP client")
+    assert job.ending.final == (CallStatus.canceled, EndReason.canceled, "ended by the MCP client")
 
 
 def test_the_heartbeat_stops_when_the_call_has_ended() -> None:

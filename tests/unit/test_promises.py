@@ -132,7 +132,11 @@ async def test_end_call_that_cannot_hang_up_is_an_error_and_the_call_stays_live(
     assert not again.is_error and again.structured_content["status"] == "canceled", text(again)
 
 
-async def test_end_call_without_livekit_settings_is_an_error_not_a_cancel(db_url: str, store: Database) -> None:
+async def test_end_call_without_livekit_settings_is_an_error_not_a_cancel(
+    db_url: str, store: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("LIVEKIT_URL", "LIVEKIT_API_KEY", "LIVEKIT_API_SECRET", "SIP_OUTBOUND_TRUNK_ID"):
+        monkeypatch.delenv(name, raising=False)  # the bed's environment sets them
     settings = Settings(_env_file=None, CALLAGENT_DB_URL=db_url)
     record = store.calls.create(
         CallRecord(

@@ -16,6 +16,7 @@ from callagent.calls import (
     TERMINAL_STATUSES,
     CallRecord,
     CallStatus,
+    EndReason,
     IllegalTransition,
     Outcome,
     TranscriptLine,
@@ -177,7 +178,11 @@ def test_lifecycle_sets_timestamps(store: Database) -> None:
     assert answered.ended_at is None
 
     done = store.calls.transition(
-        record.call_id, "completed", ended_reason="the agent hung up: goal reached", sip_status_code=200
+        record.call_id,
+        "completed",
+        ended_reason="the agent hung up: goal reached",
+        sip_status_code=200,
+        end_reason=EndReason.agent_ended,
     )
     assert done is not None
     assert done.status is CallStatus.completed
@@ -194,7 +199,9 @@ def test_transition_respects_given_timestamps(store: Database) -> None:
     assert answered is not None
     assert answered.answered_at == T0 + timedelta(seconds=5)
     assert answered.dialed_at is not None  # skipped dialing; still stamped
-    ended = store.calls.transition(record.call_id, "busy", ended_at=T0 + timedelta(seconds=9))
+    ended = store.calls.transition(
+        record.call_id, "busy", ended_at=T0 + timedelta(seconds=9), end_reason=EndReason.busy
+    )
     assert ended is not None and ended.ended_at == T0 + timedelta(seconds=9)
     assert ended.duration_s == 4.0
 
@@ -212,23 +219,30 @@ def test_late_and_backward_transitions_are_refused(store: Database) -> None:
 
 def test_terminal_status_is_written_once(store: Database) -> None:
     record = store.calls.create(make_record())
-    first = store.calls.transition(record.call_id, "no_answer", ended_reason="nobody picked up")
+    first = store.calls.transition(
+        record.call_id, "no_answer", ended_reason="nobody picked up", end_reason=EndReason.no_answer
+    )
     assert first is not None
     for status in set(CallStatus) - {CallStatus.queued}:
-        assert store.calls.transition(record.call_id, status, ended_reason="late") is None
+        assert (
+            store.calls.transition(record.call_id, status, ended_reason="late", end_reason=EndReason.worker_error)
+            is None
+        )
     assert store.calls.get(record.call_id) == first
 
 
 def test_transition_unknown_call(store: Database) -> None:
-    assert store.calls.transition("missing", "failed") is None
+    assert store.calls.transition("missing", "failed", end_reason=EndReason.not_placed) is None
 
 
 def test_transition_rejects_bad_fields(store: Database) -> None:
     record = store.calls.create(make_record())
     with pytest.raises(ValueError, match="unknown"):
-        store.calls.transition(record.call_id, "failed", reason="typo")
+        store.calls.transition(record.call_id, "failed", reason="typo", end_reason=EndReason.not_placed)
     with pytest.raises(ValueError):
-        store.calls.transition(record.call_id, "failed", sip_status_code="not a number")
+        store.calls.transition(
+            record.call_id, "failed", sip_status_code="not a number", end_reason=EndReason.not_placed
+        )
     with pytest.raises(ValueError):
         store.calls.transition(record.call_id, "exploded")
     current = store.calls.get(record.call_id)
@@ -247,7 +261,9 @@ def test_racing_terminal_statuses_one_winner(store_url: str) -> None:
 
             def finish(s: Database, status: str) -> None:
                 barrier.wait()
-                results[status] = s.calls.transition(call_id, status, ended_reason=f"set by {status}")
+                results[status] = s.calls.transition(
+                    call_id, status, ended_reason=f"set by {status}", end_reason=EndReason.worker_error
+                )
 
             threads = [threading.Thread(target=finish, args=(s, status)) for s, status in zip(stores, terminal)]
             for t in threads:
@@ -272,7 +288,7 @@ def test_racing_terminal_statuses_one_winner(store_url: str) -> None:
 
 def test_update_fields(store: Database) -> None:
     record = store.calls.create(make_record())
-    store.calls.transition(record.call_id, "completed")
+    store.calls.transition(record.call_id, "completed", end_reason=EndReason.agent_ended)
     updated = store.calls.update(
         record.call_id,
         transcript=[{"role": "agent", "text": "Hello"}, TranscriptLine(role="callee", text="Bye", at=T0)],
@@ -322,7 +338,7 @@ def test_heartbeat(store: Database) -> None:
     beat = store.calls.get(record.call_id)
     assert beat is not None and beat.heartbeat_at is not None and beat == live
     assert beat.updated_at == record.updated_at  # a heartbeat is not a change
-    store.calls.transition(record.call_id, "canceled")
+    store.calls.transition(record.call_id, "canceled", end_reason=EndReason.canceled)
     ended = store.calls.heartbeat(record.call_id)  # tells the worker the call was ended elsewhere
     assert ended is not None and ended.status is CallStatus.canceled
     assert ended.heartbeat_at == beat.heartbeat_at  # an ended call's heartbeat is not moved
@@ -346,7 +362,9 @@ def test_request_hangup_keeps_the_call_live_until_confirmed(store: Database) -> 
     )
     beat = store.calls.heartbeat(record.call_id)
     assert beat is not None and beat.hangup_requested_at == T0  # what the worker sees
-    done = store.calls.transition(record.call_id, CallStatus.canceled, ended_reason="ended by the MCP client")
+    done = store.calls.transition(
+        record.call_id, CallStatus.canceled, ended_reason="ended by the MCP client", end_reason=EndReason.canceled
+    )
     assert done is not None and done.status is CallStatus.canceled
     assert store.calls.request_hangup(record.call_id, "late") is None  # nothing to hang up any more
     assert store.calls.request_hangup("missing", "x") is None
@@ -450,7 +468,7 @@ def test_list_filters(store: Database) -> None:
     a = store.calls.create(make_record(phone_number="+14155550101", created_at=T0))
     b = store.calls.create(make_record(phone_number="+14155550102", created_at=T0 + timedelta(minutes=1)))
     c = store.calls.create(make_record(phone_number="+14155550101", created_at=T0 + timedelta(minutes=2)))
-    store.calls.transition(b.call_id, "busy")
+    store.calls.transition(b.call_id, "busy", end_reason=EndReason.busy)
     store.calls.transition(c.call_id, "ringing")
 
     def ids(**kw: object) -> list[str]:
@@ -495,7 +513,7 @@ def test_counts(store: Database) -> None:
     assert store.calls.counts().active == 3
     store.calls.transition(two.call_id, "in_progress")
     assert store.calls.counts().active == 3
-    store.calls.transition(three.call_id, "declined")
+    store.calls.transition(three.call_id, "declined", end_reason=EndReason.declined)
     assert store.calls.counts().active == 2
     assert store.calls.counts(now=T0 + timedelta(minutes=59)).last_hour == 3
     assert store.calls.counts(now=T0 + timedelta(minutes=64)).last_hour == 2
@@ -761,7 +779,7 @@ def test_counts_and_policy_inputs(store: Database) -> None:
     store.calls.create(make_record(phone_number="+14155550101", created_at=now - timedelta(hours=2)))
     ended = store.calls.create(make_record(phone_number="+14155550101", created_at=now - timedelta(minutes=30)))
     store.calls.create(make_record(phone_number="+14155550102", created_at=now - timedelta(minutes=10)))
-    store.calls.transition(ended.call_id, "completed")
+    store.calls.transition(ended.call_id, "completed", end_reason=EndReason.agent_ended)
     assert store.calls.counts(now) == Counts(active=3, to_number_24h=0, last_hour=2)
     counts, listed = store.calls.facts("+14155550101", now)
     assert counts == Counts(active=3, to_number_24h=2, last_hour=2) and listed is False
@@ -777,13 +795,13 @@ def test_create_if_within_limits_checks_each_limit(store: Database) -> None:
     refused = within_limits(store, make_record(phone_number="+14155550102"), limits, now=now)
     assert isinstance(refused, Refusal) and refused.rule == Rule.max_concurrent
     assert refused.setting == "DIAL_MAX_CONCURRENT"
-    store.calls.transition(a.call_id, "completed")
-    store.calls.transition(b.call_id, "completed")
+    store.calls.transition(a.call_id, "completed", end_reason=EndReason.agent_ended)
+    store.calls.transition(b.call_id, "completed", end_reason=EndReason.agent_ended)
     refused = within_limits(store, make_record(phone_number="+14155550101"), limits, now=now)
     assert isinstance(refused, Refusal) and refused.rule == Rule.max_per_number_per_day
     c = within_limits(store, make_record(phone_number="+14155550102"), limits, now=now)
     assert isinstance(c, CallRecord)
-    store.calls.transition(c.call_id, "busy")
+    store.calls.transition(c.call_id, "busy", end_reason=EndReason.busy)
     refused = within_limits(store, make_record(phone_number="+14155550103"), limits, now=now)
     assert isinstance(refused, Refusal) and refused.rule == Rule.max_per_hour
     # An hour later the hourly limit has room again.
@@ -845,7 +863,7 @@ def test_twenty_simultaneous_requests_with_limit_three_create_exactly_three(stor
             live = stores[0].calls.page(status=["queued"], limit=100)[0]
             assert sorted(r.call_id for r in live) == sorted(r.call_id for r in created)  # none lost
             for r in created:  # the calls end; the next round has room for 3 again
-                stores[0].calls.transition(r.call_id, "completed")
+                stores[0].calls.transition(r.call_id, "completed", end_reason=EndReason.agent_ended)
         assert len(stores[0].calls.page(limit=100)[0]) == 9
     finally:
         for s in stores:

@@ -27,7 +27,7 @@ from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.shared.exceptions import MCPError
 from mcp_types import TextResourceContents
 
-from callagent.calls import CallRecord, CallStatus, Outcome, TranscriptLine, utcnow
+from callagent.calls import CallRecord, CallStatus, EndReason, Outcome, TranscriptLine, utcnow
 from callagent.settings import Settings
 from callagent.store import Database
 from callagent.tools import create_server
@@ -162,7 +162,13 @@ async def test_tools_are_listed_with_annotations_and_schemas(client: Client) -> 
     assert tools["wait_for_call"].input_schema["properties"]["timeout_s"]["default"] == 30
     assert set(tools["wait_for_call"].input_schema["properties"]) == {"call_id", "timeout_s", "last_status"}
     assert tools["wait_for_call"].input_schema["required"] == ["call_id"]
-    assert set(tools["list_calls"].input_schema["properties"]) == {"status", "phone_number", "limit", "cursor"}
+    assert set(tools["list_calls"].input_schema["properties"]) == {
+        "status",
+        "end_reason",
+        "phone_number",
+        "limit",
+        "cursor",
+    }
     assert "required" not in tools["list_calls"].input_schema
 
     # Structured output: every tool publishes the schema of what it returns.
@@ -567,7 +573,12 @@ def test_client_script_follows_a_call_to_its_end(client_env: dict[str, str], sto
             summary="They open at nine.",
             outcome=Outcome(goal_achieved="yes", key_facts=["opens at 9"]),
         )
-        store.calls.transition(record.call_id, CallStatus.completed, ended_reason="the agent ended the call")
+        store.calls.transition(
+            record.call_id,
+            CallStatus.completed,
+            ended_reason="the agent ended the call",
+            end_reason=EndReason.agent_ended,
+        )
         wait_for_line(r"^\[\d\d:\d\d:\d\d\] completed \(the agent ended the call\)")
         stdout, _ = proc.communicate(timeout=60)
     finally:
