@@ -125,7 +125,7 @@ async def list_tools(client: Client) -> int:
 
 async def place_call(client: Client, args: argparse.Namespace) -> int:
     arguments: dict[str, Any] = {"phone_number": args.number}
-    for key in ("goal", "context", "greeting", "caller_id", "ring_timeout_s", "max_duration_s", "idempotency_key"):
+    for key in ("goal", "context", "greeting", "dtmf", "ring_timeout_s", "max_duration_s", "idempotency_key"):
         value = getattr(args, key)
         if value is not None:
             arguments[key] = value
@@ -234,7 +234,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     call.add_argument("--goal")
     call.add_argument("--context")
     call.add_argument("--greeting")
-    call.add_argument("--caller-id", dest="caller_id", help="the number to show the callee")
+    call.add_argument("--dtmf", help="digits keyed in once answered, e.g. ww123 (w, W: pauses)")
     call.add_argument("--ring-timeout", dest="ring_timeout_s", type=int)
     call.add_argument("--max-duration", dest="max_duration_s", type=int)
     call.add_argument("--idempotency-key", dest="idempotency_key")

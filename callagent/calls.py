@@ -163,6 +163,12 @@ UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
 
 # E.164: "+", a country code not starting with 0, at most 15 digits in all.
 E164 = Annotated[str, Field(pattern=r"^\+[1-9][0-9]{1,14}$")]
+# Digits to send after the answer: 0-9 * #, with pauses w (0.5 s) and W (1 s); what a person
+# would key in for an extension or a menu. Bounded: a long string is a script, not a number.
+DTMF_CHARS = "0123456789*#wW"
+MAX_DTMF = 32
+Dtmf = Annotated[str, Field(pattern=rf"^[0-9*#wW]{{1,{MAX_DTMF}}}$")]
+
 # Short ids only: they end up in room names, URLs and log lines.
 CallId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 
@@ -218,6 +224,7 @@ class CallRequest(BaseModel):
     goal: str = Field(min_length=1, max_length=4_000)
     context: str | None = Field(default=None, max_length=8_000)
     greeting: str | None = Field(default=None, max_length=1_000)
+    dtmf: Dtmf | None = None  # digits sent once the call is answered (an extension, a menu choice)
     caller_name: str = Field(min_length=1, max_length=200)  # on whose behalf the agent calls
     max_duration_s: int = Field(gt=0)
     ring_timeout_s: int = Field(gt=0)
@@ -266,6 +273,7 @@ class CallRecord(BaseModel):
     goal: str
     context: str | None = None
     greeting: str | None = None
+    dtmf: str | None = Field(default=None, description="Digits sent once the call was answered (w, W: pauses).")
     caller_name: str
     room_name: str = ""  # filled in from call_id when not given
     idempotency_key: str | None = Field(default=None, max_length=255)
@@ -318,6 +326,7 @@ class CallRecord(BaseModel):
             goal=request.goal,
             context=request.context,
             greeting=request.greeting,
+            dtmf=request.dtmf,
             caller_name=request.caller_name,
             idempotency_key=idempotency_key,
             created_at=request.created_at,

@@ -99,6 +99,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--max-duration", type=_positive_int, metavar="S", help="seconds (default CALLAGENT_MAX_DURATION_S)")
     p.add_argument("--ring-timeout", type=_positive_int, metavar="S", help="seconds (default CALLAGENT_RING_TIMEOUT_S)")
     p.add_argument("--idempotency-key", metavar="KEY", help="a retry with the same key returns the first call")
+    p.add_argument("--dtmf", metavar="DIGITS", help="keyed in once answered, e.g. ww123 (w, W: pauses)")
     p.add_argument("--wait", action="store_true", help="follow the call until it ends")
     p.add_argument("--json", action="store_true", help="the final record as one JSON line on stdout")
     p.add_argument(
@@ -169,6 +170,7 @@ async def _place_and_follow(args: argparse.Namespace, settings: Settings, out: T
             args.ring_timeout,
             args.max_duration,
             args.idempotency_key,
+            args.dtmf,
         )
         approved: bool | None = True if args.yes else None
         if approved is None and sys.stdin.isatty():  # the operator at the terminal is the person asked

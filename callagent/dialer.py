@@ -254,6 +254,8 @@ class Dialer:
                     participant_identity=f"callee-{call_id}",
                     participant_name="callee",
                     headers={CALL_ID_HEADER: call_id},
+                    # LiveKit sends these as RFC 4733 tones once answered; its pause is w (0.5 s).
+                    dtmf=(request.dtmf or "").replace("W", "ww"),
                     ringing_timeout=Duration(seconds=request.ring_timeout_s),
                     # LiveKit's own cap, a margin above the worker's, in case the worker is gone.
                     max_call_duration=Duration(seconds=request.max_duration_s + 60),

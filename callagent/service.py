@@ -27,7 +27,9 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from callagent.calls import (
+    DTMF_CHARS,
     HEARTBEAT_S,
+    MAX_DTMF,
     TERMINAL_STATUSES,
     CallRecord,
     CallRequest,
@@ -114,6 +116,7 @@ class CallArgs:
     ring_timeout_s: int | None = None
     max_duration_s: int | None = None
     idempotency_key: str | None = None
+    dtmf: str | None = None  # digits to send once answered: 0-9 * #, pauses w (0.5 s) and W (1 s)
 
 
 @dataclass(frozen=True)
@@ -299,8 +302,6 @@ class CallService:
         target = policy.parse_number(args.phone_number)
         if isinstance(target, Refusal):
             return target
-        if target.extension is not None:  # allowed by DIAL_ALLOW_EXTENSIONS, but not dialed yet
-            return _EXTENSION_NOT_DIALED
         refusal = policy.check_text_fields(args.goal, args.context, args.greeting, idempotency_key=args.idempotency_key)
         if refusal is not None:
             return refusal
@@ -314,7 +315,8 @@ class CallService:
                 f"LiveKit is not configured: set {', '.join(missing)} in the environment or in {ENV_FILE} "
                 "(see .env.example)"
             )
-        request = _request(args, target, settings.caller_name, duration, ring_timeout_s)
+        dtmf = _dtmf(args.dtmf, target.extension)
+        request = _request(args, target, settings.caller_name, duration, ring_timeout_s, dtmf)
         args_hash = call_args_hash(
             phone_number=target.e164,
             goal=request.goal,
@@ -644,14 +646,6 @@ class CallService:
 
 # -- helpers -------------------------------------------------------------------------------------
 
-# Dropping the extension would ring the main number and talk to whoever answers there.
-_EXTENSION_NOT_DIALED = Refusal(
-    Rule.extension,
-    "this version of callagent cannot dial an extension after the call connects yet, and will not ring "
-    "the main number instead; give the number without the extension only if the main number is who "
-    "you mean to reach",
-)
-
 _TOKEN_NOT_VALID = Refusal(
     Rule.confirmation,
     "confirmation_token is not valid for this call: it is unknown, expired, already used, or was issued "
@@ -672,7 +666,26 @@ def _ring_timeout(requested: int | None, settings: Settings) -> int:
     return requested
 
 
-def _request(args: CallArgs, target: DialTarget, caller_name: str, duration: int, ring_timeout_s: int) -> CallRequest:
+def _dtmf(requested: str | None, extension: str | None) -> str | None:
+    """The digits to send once the call is answered: the client's, or the extension written
+    with the number (allowed by DIAL_ALLOW_EXTENSIONS), after a one-second pause."""
+    if requested is not None:
+        if extension is not None:
+            raise BadArgument(
+                f"the number has an extension ({extension}) and dtmf was given too; give the digits in one place"
+            )
+        if not requested or len(requested) > MAX_DTMF or any(c not in DTMF_CHARS for c in requested):
+            raise BadArgument(
+                f"dtmf may hold only the digits 0-9, * and #, and the pauses w (0.5 s) and W (1 s), at most "
+                f"{MAX_DTMF} characters; not {_quote(requested)}"
+            )
+        return requested
+    return f"W{extension}" if extension is not None else None
+
+
+def _request(
+    args: CallArgs, target: DialTarget, caller_name: str, duration: int, ring_timeout_s: int, dtmf: str | None
+) -> CallRequest:
     from pydantic import ValidationError
 
     try:
@@ -682,6 +695,7 @@ def _request(args: CallArgs, target: DialTarget, caller_name: str, duration: int
             goal=(args.goal or "").strip() or DEFAULT_GOAL,
             context=(args.context or "").strip() or None,
             greeting=(args.greeting or "").strip() or None,
+            dtmf=dtmf,
             caller_name=caller_name,
             max_duration_s=duration,
             ring_timeout_s=ring_timeout_s,

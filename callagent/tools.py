@@ -34,7 +34,7 @@ from mcp_types.version import is_version_at_least
 from pydantic import BaseModel, ConfigDict, Field, RootModel, StrictInt
 
 from callagent import redact
-from callagent.calls import TERMINAL_STATUSES, CallRecord, CallStatus, EndReason, disclosure
+from callagent.calls import MAX_DTMF, TERMINAL_STATUSES, CallRecord, CallStatus, EndReason, disclosure
 from callagent.errors import CallagentError, NotFound
 from callagent.numbers import DialTarget, printable
 from callagent.policy import NeedsConfirmation, Rule
@@ -105,6 +105,7 @@ class DialPreview(BaseModel):
         description="Said after the disclosure that an AI assistant is calling on behalf of caller_name.",
     )
     caller_name: str
+    dtmf: str | None = Field(default=None, description="Keyed in once the call is answered.")
     max_duration_s: int
     ring_timeout_s: int
     idempotency_key: str | None = None
@@ -232,6 +233,7 @@ async def _ask_to_confirm(
     goal: str | None,
     context: str | None,
     greeting: str | None,
+    dtmf: str | None,
     ring_timeout_s: int | None,
     max_duration_s: int | None,
     idempotency_key: str | None,
@@ -248,7 +250,7 @@ async def _ask_to_confirm(
     service = _service(ctx)
     if not service.asks_for_confirmation or confirmation_token is not None or not _client_can_elicit(ctx):
         return None
-    args = CallArgs(phone_number, goal, context, greeting, ring_timeout_s, max_duration_s, idempotency_key)
+    args = CallArgs(phone_number, goal, context, greeting, ring_timeout_s, max_duration_s, idempotency_key, dtmf)
     try:
         prepared = await service.preflight(args)
     except CallagentError:
@@ -266,6 +268,7 @@ async def _ask_to_confirm(
                 ("Greeting, after the AI disclosure", request.greeting or ""),
             )
         ),
+        *([f"Once answered, it keys in: {request.dtmf}"] if request.dtmf else []),
         f"The call lasts at most {request.max_duration_s} s. Asked because {prepared.decision.message}.",
     ]
     return Elicit("\n".join(lines), DialConfirmation)
@@ -327,6 +330,15 @@ async def make_phone_call(
             "calling on the operator's behalf (that disclosure is always said first)."
         ),
     ] = None,
+    dtmf: Annotated[
+        str | None,
+        Field(
+            max_length=MAX_DTMF,
+            description="Digits to key in once the call is answered, e.g. an extension: 0-9, * and #, with pauses "
+            "w (0.5 s) and W (1 s), e.g. 'ww123'. A number written with its extension (x123) is dialed the same "
+            "way where the operator allows extensions.",
+        ),
+    ] = None,
     ring_timeout_s: Annotated[
         StrictInt | None,
         Field(description="Seconds to let the phone ring, 5-120. Default: CALLAGENT_RING_TIMEOUT_S."),
@@ -370,7 +382,7 @@ async def make_phone_call(
     user and, if they approve, repeat the call with the same arguments plus its
     `confirmation_token`.
     """
-    args = CallArgs(phone_number, goal, context, greeting, ring_timeout_s, max_duration_s, idempotency_key)
+    args = CallArgs(phone_number, goal, context, greeting, ring_timeout_s, max_duration_s, idempotency_key, dtmf)
     outcome = await _service(ctx).place(args, approved=_answer(approval), confirmation_token=confirmation_token)
     if isinstance(outcome, ConfirmationIssued):
         return _confirmation_required(outcome)
@@ -527,6 +539,7 @@ def _confirmation_required(issued: ConfirmationIssued) -> CallToolResult:
         context=request.context,
         greeting=request.greeting,
         caller_name=request.caller_name,
+        dtmf=request.dtmf,
         max_duration_s=request.max_duration_s,
         ring_timeout_s=request.ring_timeout_s,
         idempotency_key=prepared.idempotency_key,
@@ -551,6 +564,8 @@ def _confirmation_required(issued: ConfirmationIssued) -> CallToolResult:
     lines.append(
         f'  Greeting: "{disclosure(preview.caller_name)}"' + (f" then: {preview.greeting}" if preview.greeting else "")
     )
+    if preview.dtmf:
+        lines.append(f"  Keys in once answered: {preview.dtmf}")
     lines += [
         f"  At most {preview.max_duration_s} s; rings for up to {preview.ring_timeout_s} s.",
         "",
@@ -606,7 +621,8 @@ def _policy_text(info: dict[str, Any]) -> str:
     text_limits = info["text_limits"]
     lines += [
         f"- A person's confirmation needed: {confirm}",
-        "- Extensions: refused (this version cannot dial them yet)",
+        "- Extensions: "
+        + ("dialed after the answer (x123, ;ext=123, or dtmf)" if info["extensions_allowed"] else "refused; use dtmf"),
         f"- Sizes: goal {text_limits['goal']}, context {text_limits['context']}, greeting "
         f"{text_limits['greeting']} characters; no control or invisible characters, and nothing "
         "that takes back the AI disclosure",

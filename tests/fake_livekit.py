@@ -73,6 +73,7 @@ class FakeLiveKit:
         self.requests: list[tuple[float, str, str]] = []  # (time, method, fault applied)
         self.deleted_rooms: list[str] = []
         self.deleted_dispatches: list[str] = []
+        self.sip_requests: list[ps.CreateSIPParticipantRequest] = []  # what was asked of the SIP bridge
         self._lock = threading.Lock()
         self._closing = threading.Event()
         fake = self
@@ -245,6 +246,7 @@ class FakeLiveKit:
                 return 200, match[0]
             if method == "CreateSIPParticipant":
                 req = ps.CreateSIPParticipantRequest.FromString(body)
+                self.sip_requests.append(req)
                 room = self.rooms.get(req.room_name)
                 if room is None:
                     return 404, "room not found"

@@ -285,3 +285,25 @@ def test_every_call_of_the_run_ended_with_a_code(env: dict[str, str], worker: Wo
     assert all(isinstance(r.end_reason, EndReason) for r in ended), [(r.status, r.end_reason) for r in ended]
     codes = {r.call_id: r.end_reason for r in ended}
     assert EndReason.agent_ended in codes.values() and EndReason.busy in codes.values()
+
+
+# -- digits at dial time -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("number", "args", "extra_env"),
+    [
+        ("+14155550101", ("--dtmf", "ww123"), {}),
+        ("+1 415 555 0101 x123", (), {"DIAL_ALLOW_EXTENSIONS": "true"}),
+    ],
+    ids=["dtmf", "extension"],
+)
+def test_digits_are_keyed_in_after_the_answer(
+    env: dict[str, str], worker: Worker, number: str, args: tuple[str, ...], extra_env: dict[str, str]
+) -> None:
+    rec = place({**env, **extra_env}, number, *args)
+    assert rec["status"] == "completed" and rec["phone_number"] == "+14155550101", rec
+    call = phone_call(rec)
+    digits = call["dtmf"]
+    assert [d["digit"] for d in digits] == ["1", "2", "3"], call["dtmf"]
+    assert all(d["at"] > call["answered_at"] for d in digits)  # never before the answer

@@ -276,13 +276,29 @@ async def test_bad_arguments_are_refused_by_name_and_nothing_is_dialed(
     assert livekit.count == 0 and store.calls.page()[0] == []
 
 
-async def test_an_allowed_extension_is_refused_until_it_can_be_dialed(
+async def test_an_allowed_extension_is_dialed_after_the_answer(
     db_url: str, store: Database, livekit: FakeLiveKit
 ) -> None:
+    """The main number rings, and the extension goes as DTMF once answered, never dropped."""
     async with Client(create_server(settings_for(db_url, livekit, DIAL_ALLOW_EXTENSIONS="true"))) as c:
         result = await c.call_tool("make_phone_call", {"phone_number": "+1 415 555 0142 ext. 123"})
-    assert result.is_error and "rule 'extension'" in text(result) and "main number" in text(result)
-    assert livekit.count == 0 and store.calls.page()[0] == []  # the main number was not rung
+        both = await c.call_tool("make_phone_call", {"phone_number": "+1 415 555 0143 x1", "dtmf": "2"})
+    assert not result.is_error, text(result)
+    (sip,) = livekit.sip_requests
+    assert sip.sip_call_to == NUMBER and sip.dtmf == "ww123"  # a one-second pause, then the extension
+    assert result.structured_content["dtmf"] == "W123"
+    assert both.is_error and "give the digits in one place" in text(both)
+
+
+@pytest.mark.parametrize("dtmf", ["", "12a", "1" * 33, "1 2", "１２", "12\n", "#*ww", "W9#"])
+async def test_dtmf_is_digits_and_pauses_only(client: Client, livekit: FakeLiveKit, dtmf: str) -> None:
+    result = await client.call_tool("make_phone_call", {"phone_number": NUMBER, "dtmf": dtmf})
+    if dtmf in ("#*ww", "W9#"):
+        assert not result.is_error, text(result)
+        assert livekit.sip_requests[-1].dtmf == dtmf.replace("W", "ww")
+    else:
+        assert result.is_error and "dtmf" in text(result), text(result)
+        assert livekit.sip_requests == []
 
 
 async def test_every_tool_refuses_unknown_arguments_and_publishes_that(client: Client) -> None:

@@ -143,6 +143,7 @@ async def test_tools_are_listed_with_annotations_and_schemas(client: Client) -> 
         "goal",
         "context",
         "greeting",
+        "dtmf",
         "ring_timeout_s",
         "max_duration_s",
         "idempotency_key",
