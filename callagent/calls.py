@@ -204,6 +204,11 @@ class Outcome(BaseModel):
     goal_achieved: Literal["yes", "partly", "no"]
     key_facts: list[str] = Field(default_factory=list)
     follow_ups: list[str] = Field(default_factory=list)
+    data: dict[str, Any] | None = Field(
+        default=None,
+        description="What the call learned, shaped by the call's result_schema (null where it did not learn it); "
+        "null without a result_schema.",
+    )
 
 
 # LiveKit keeps dispatch metadata small; we refuse anything bigger than this up front rather
@@ -225,6 +230,7 @@ class CallRequest(BaseModel):
     context: str | None = Field(default=None, max_length=8_000)
     greeting: str | None = Field(default=None, max_length=1_000)
     dtmf: Dtmf | None = None  # digits sent once the call is answered (an extension, a menu choice)
+    result_schema: dict[str, Any] | None = None  # what the client wants to learn (callagent.result_schema)
     caller_name: str = Field(min_length=1, max_length=200)  # on whose behalf the agent calls
     max_duration_s: int = Field(gt=0)
     ring_timeout_s: int = Field(gt=0)
@@ -274,6 +280,9 @@ class CallRecord(BaseModel):
     context: str | None = None
     greeting: str | None = None
     dtmf: str | None = Field(default=None, description="Digits sent once the call was answered (w, W: pauses).")
+    result_schema: dict[str, Any] | None = Field(
+        default=None, description="What the client asked the call to learn; the outcome's data follows it."
+    )
     caller_name: str
     room_name: str = ""  # filled in from call_id when not given
     idempotency_key: str | None = Field(default=None, max_length=255)
@@ -327,6 +336,7 @@ class CallRecord(BaseModel):
             context=request.context,
             greeting=request.greeting,
             dtmf=request.dtmf,
+            result_schema=request.result_schema,
             caller_name=request.caller_name,
             idempotency_key=idempotency_key,
             created_at=request.created_at,

@@ -100,6 +100,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--ring-timeout", type=_positive_int, metavar="S", help="seconds (default CALLAGENT_RING_TIMEOUT_S)")
     p.add_argument("--idempotency-key", metavar="KEY", help="a retry with the same key returns the first call")
     p.add_argument("--dtmf", metavar="DIGITS", help="keyed in once answered, e.g. ww123 (w, W: pauses)")
+    p.add_argument(
+        "--result-schema",
+        metavar="JSON",
+        type=_json_object,
+        help="a JSON Schema object of what the call should find out (the outcome's data)",
+    )
     p.add_argument("--wait", action="store_true", help="follow the call until it ends")
     p.add_argument("--json", action="store_true", help="the final record as one JSON line on stdout")
     p.add_argument(
@@ -134,6 +140,16 @@ def _parser() -> argparse.ArgumentParser:
 def _usage(parser: argparse.ArgumentParser) -> int:
     parser.print_help(sys.stderr)
     return 2
+
+
+def _json_object(text: str) -> dict[str, object]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"not JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("must be a JSON object")
+    return value
 
 
 def _positive_int(text: str) -> int:
@@ -171,6 +187,7 @@ async def _place_and_follow(args: argparse.Namespace, settings: Settings, out: T
             args.max_duration,
             args.idempotency_key,
             args.dtmf,
+            args.result_schema,
         )
         approved: bool | None = True if args.yes else None
         if approved is None and sys.stdin.isatty():  # the operator at the terminal is the person asked

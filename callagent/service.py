@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
+from callagent import result_schema
 from callagent.calls import (
     DTMF_CHARS,
     HEARTBEAT_S,
@@ -117,6 +118,7 @@ class CallArgs:
     max_duration_s: int | None = None
     idempotency_key: str | None = None
     dtmf: str | None = None  # digits to send once answered: 0-9 * #, pauses w (0.5 s) and W (1 s)
+    result_schema: dict[str, Any] | None = None  # a JSON Schema of what the call should learn
 
 
 @dataclass(frozen=True)
@@ -316,6 +318,11 @@ class CallService:
                 "(see .env.example)"
             )
         dtmf = _dtmf(args.dtmf, target.extension)
+        if args.result_schema is not None:
+            try:
+                result_schema.check(args.result_schema)
+            except result_schema.InvalidSchema as exc:
+                raise BadArgument(str(exc)) from None
         request = _request(args, target, settings.caller_name, duration, ring_timeout_s, dtmf)
         args_hash = call_args_hash(
             phone_number=target.e164,
@@ -696,6 +703,7 @@ def _request(
             context=(args.context or "").strip() or None,
             greeting=(args.greeting or "").strip() or None,
             dtmf=dtmf,
+            result_schema=args.result_schema,
             caller_name=caller_name,
             max_duration_s=duration,
             ring_timeout_s=ring_timeout_s,

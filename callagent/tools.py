@@ -234,6 +234,7 @@ async def _ask_to_confirm(
     context: str | None,
     greeting: str | None,
     dtmf: str | None,
+    result_schema: dict[str, Any] | None,
     ring_timeout_s: int | None,
     max_duration_s: int | None,
     idempotency_key: str | None,
@@ -250,7 +251,9 @@ async def _ask_to_confirm(
     service = _service(ctx)
     if not service.asks_for_confirmation or confirmation_token is not None or not _client_can_elicit(ctx):
         return None
-    args = CallArgs(phone_number, goal, context, greeting, ring_timeout_s, max_duration_s, idempotency_key, dtmf)
+    args = CallArgs(
+        phone_number, goal, context, greeting, ring_timeout_s, max_duration_s, idempotency_key, dtmf, result_schema
+    )
     try:
         prepared = await service.preflight(args)
     except CallagentError:
@@ -339,6 +342,15 @@ async def make_phone_call(
             "way where the operator allows extensions.",
         ),
     ] = None,
+    result_schema: Annotated[
+        dict[str, Any] | None,
+        Field(
+            description="What the call should find out, as a JSON Schema object, e.g. "
+            '{"type": "object", "properties": {"confirmed": {"type": "boolean"}, "time": {"type": "string"}}}. '
+            "The final record's outcome.data follows it; what the call did not learn is null. Keywords: type, "
+            "properties, required, items, enum, const, description, title, additionalProperties (false), anyOf.",
+        ),
+    ] = None,
     ring_timeout_s: Annotated[
         StrictInt | None,
         Field(description="Seconds to let the phone ring, 5-120. Default: CALLAGENT_RING_TIMEOUT_S."),
@@ -382,7 +394,9 @@ async def make_phone_call(
     user and, if they approve, repeat the call with the same arguments plus its
     `confirmation_token`.
     """
-    args = CallArgs(phone_number, goal, context, greeting, ring_timeout_s, max_duration_s, idempotency_key, dtmf)
+    args = CallArgs(
+        phone_number, goal, context, greeting, ring_timeout_s, max_duration_s, idempotency_key, dtmf, result_schema
+    )
     outcome = await _service(ctx).place(args, approved=_answer(approval), confirmation_token=confirmation_token)
     if isinstance(outcome, ConfirmationIssued):
         return _confirmation_required(outcome)

@@ -46,7 +46,7 @@ _MAX_CURSOR_CHARS = 200
 # Fields that identify a call or are managed by the store itself; everything else may be
 # written with update() / transition().
 _FIXED_FIELDS = frozenset({"call_id", "phone_number", "idempotency_key", "created_at", "updated_at", "status"})
-_JSON_FIELDS = frozenset({"transcript", "outcome"})
+_JSON_FIELDS = frozenset({"transcript", "outcome", "result_schema"})
 
 _t = schema.calls
 _LIVE = _t.c.status.in_(sorted(s.value for s in ACTIVE_STATUSES))

@@ -50,6 +50,7 @@ calls = sa.Table(
     sa.Column("context", sa.Text),
     sa.Column("greeting", sa.Text),
     sa.Column("dtmf", sa.String(64)),
+    sa.Column("result_schema", sa.JSON(none_as_null=True)),
     sa.Column("caller_name", sa.Text, nullable=False),
     sa.Column("room_name", sa.String(128), nullable=False),
     sa.Column("idempotency_key", sa.String(255), unique=True),

@@ -28,7 +28,7 @@ from callagent.agent import job as job_module
 from callagent.agent import opening as opening_module
 from callagent.agent import session as session_module
 from callagent.agent import summary as summary_module
-from callagent.calls import CallRequest, CallStatus, TranscriptLine
+from callagent.calls import CallRequest, CallStatus, EndReason, TranscriptLine
 from callagent.settings import Settings
 
 DISCLOSURE = "Hello, this is an AI assistant calling on behalf of Dr. Smith's office."
@@ -338,11 +338,11 @@ class BrokenTTS(FakeTTS):
 
 class FakeCall:
     def __init__(self) -> None:
-        self.settled: list[tuple[CallStatus, str]] = []
+        self.settled: list[tuple[CallStatus, EndReason, str]] = []
         self.hung_up = False
 
-    def settle(self, status: CallStatus, reason: str) -> None:
-        self.settled.append((status, reason))
+    def settle(self, status: CallStatus, end_reason: EndReason, reason: str) -> None:
+        self.settled.append((status, end_reason, reason))
 
     async def hang_up(self) -> bool:
         self.hung_up = True
@@ -355,7 +355,7 @@ def test_a_call_whose_disclosure_cannot_be_rendered_is_ended() -> None:
         broken = opening_module.Prerendered(BrokenTTS(), DISCLOSURE)
         await opening_module.end_unless_disclosed(call, broken)  # type: ignore[arg-type]
         assert call.hung_up and call.settled[0][0] == CallStatus.failed
-        assert "disclosure could not be spoken" in call.settled[0][1]
+        assert "disclosure could not be spoken" in call.settled[0][2] and call.settled[0][1] == EndReason.pipeline_error
         assert [f async for f in broken.frames()] == []
 
         call = FakeCall()

@@ -144,6 +144,7 @@ async def test_tools_are_listed_with_annotations_and_schemas(client: Client) -> 
         "context",
         "greeting",
         "dtmf",
+        "result_schema",
         "ring_timeout_s",
         "max_duration_s",
         "idempotency_key",
