@@ -116,7 +116,7 @@ def match_line(callee_text: str) -> tuple[Scenario, Line] | None:
     best: tuple[int, int] | None = None
     best_match: tuple[Scenario, Line] | None = None
     for sc in scenarios().values():
-        for line in sc.lines:
+        for line in sc.spoken():
             needle = _norm(line.text)
             pos = norm.rfind(needle) if needle else -1
             if pos < 0:
@@ -198,23 +198,24 @@ def summarize(messages: list[Any]) -> dict[str, Any]:
     """The summary of the call whose transcript the messages carry.
 
     The scenario is the one with the most (then the longest) callee lines found in the
-    messages; its `outcome` gives goal_achieved, key_facts and follow_ups.
+    messages; its `outcome` gives goal_achieved, key_facts and follow_ups, unless a line said
+    carries an outcome of its own (the last such line's wins).
     """
     haystack = "\n".join(_norm(message_text(m.get("content"))) for m in messages if isinstance(m, dict))
     best_key: tuple[int, int] | None = None
-    best: tuple[Scenario, list[str]] | None = None
+    best: tuple[Scenario, list[Line]] | None = None
     for sc in scenarios().values():
-        found: list[tuple[int, str]] = []
-        for line in sc.lines:
+        found: list[tuple[int, Line]] = []
+        for line in sc.spoken():
             pos = haystack.find(_norm(line.text))
             if line.text.strip() and pos >= 0:
-                found.append((pos, line.text))
+                found.append((pos, line))
         if not found:
             continue
-        key = (len(found), sum(len(text) for _, text in found))
+        key = (len(found), sum(len(line.text) for _, line in found))
         if best_key is None or key > best_key:
             best_key = key
-            best = (sc, [text for _, text in sorted(found)])  # in the order they were said
+            best = (sc, [line for _, line in sorted(found, key=lambda f: f[0])])  # in the order they were said
 
     if best is None:
         return {
@@ -223,8 +224,9 @@ def summarize(messages: list[Any]) -> dict[str, Any]:
             "key_facts": [],
             "follow_ups": [],
         }
-    sc, said = best
-    outcome = sc.outcome or {}
+    sc, said_lines = best
+    outcome = next((line.outcome for line in reversed(said_lines) if line.outcome), None) or sc.outcome or {}
+    said = [line.text for line in said_lines]
     goal = outcome.get("goal_achieved")
     key_facts = [str(f) for f in outcome.get("key_facts") or []]
     follow_ups = [str(f) for f in outcome.get("follow_ups") or []]

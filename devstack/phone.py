@@ -5,7 +5,9 @@ on top of a SIP stack so that we control every timestamp (when a line really sta
 the agent's audio really arrived) and can log them for the end-to-end tests.
 
 Per call it answers (or not) as the scenario says, plays the scenario's lines (pre-rendered with
-espeak-ng) at the right turns, records what it hears, and writes a JSON log to run_dir/phone/.
+espeak-ng) at the right turns, records what it hears, and writes a JSON log to run_dir/phone/. A
+scenario may ring with early media (183 + SDP and ringback tone before the 200) or put an
+auto-attendant in front of its lines (a prompt, an extension collected as DTMF digits).
 Only the addresses it is given are bound; it sends only to the peers that contacted it (IP literals,
 never a name lookup).
 """
@@ -32,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from devstack.board import Board
-from devstack.scenarios import CALL_ID_HEADER, Scenario, scenario_for, scenarios
+from devstack.scenarios import CALL_ID_HEADER, Attendant, Scenario, scenario_for, scenarios
 
 log = logging.getLogger("devstack.phone")
 
@@ -47,6 +49,9 @@ SEGMENT_CLOSE_S = 0.3  # silence that closes an agent_speech segment
 HANGUP_TAIL_S = 0.5  # pause after the last line before a "hangup" BYE, so the audio drains out
 MAX_CALL_S = 600.0  # safety net: hang up any answered call after 10 minutes
 BEEP_HZ, BEEP_S = 1000.0, 0.4  # voicemail tone
+RINGBACK_HZ = (440.0, 480.0)  # North American ringback (ANSI T1.401): two tones, summed...
+RINGBACK_ON_S, RINGBACK_OFF_S = 2.0, 4.0  # ...2 s on, 4 s off
+RINGBACK_PEAK = 8000  # about -12 dBFS: a ringback is quieter than speech
 SPEECH_PEAK = 20000  # rendered lines are normalised to this peak
 T1, T2, TIMER_B = 0.5, 4.0, 32.0  # RFC 3261 UDP retransmission timers
 USER_AGENT = "callagent-devstack-phone"
@@ -176,6 +181,72 @@ def beep() -> np.ndarray:
     t = np.arange(int(BEEP_S * RATE)) / RATE
     ramp = np.minimum(1.0, np.minimum(t, BEEP_S - t) / 0.005)  # 5 ms fades, no clicks
     return (np.sin(2 * np.pi * BEEP_HZ * t) * ramp * 16000).astype(np.int16)
+
+
+def ringback(seconds: float) -> np.ndarray:
+    """`seconds` of ringback tone: 440 + 480 Hz, 2 s on / 4 s off, starting with a burst."""
+    t = np.arange(int(seconds * RATE)) / RATE
+    phase = t % (RINGBACK_ON_S + RINGBACK_OFF_S)
+    ramp = np.clip(np.minimum(phase, RINGBACK_ON_S - phase) / 0.005, 0.0, 1.0)  # 5 ms fades; 0 when off
+    tone = sum(np.sin(2 * np.pi * hz * t) for hz in RINGBACK_HZ) / len(RINGBACK_HZ)
+    return np.round(tone * ramp * RINGBACK_PEAK).astype(np.int16)
+
+
+# ---------------------------------------------------------------------------------------------
+# The auto-attendant's digit collection: pure (times are given), so it is tested on its own.
+
+
+@dataclass
+class ExtensionCollector:
+    """Collects an extension from digits as they come, from `started_at` on.
+
+    The extension is complete after `max_digits` digits, or once `gap_s` passed without a new
+    digit; with no digit at all within `wait_s` of the start it is over without one. Digits
+    once it is over are not taken."""
+
+    started_at: float
+    max_digits: int = 3
+    gap_s: float = 2.0
+    wait_s: float = 10.0
+    digits: str = ""
+    last_at: float | None = None
+
+    def deadline(self) -> float:
+        """When the collection is (or was) over, given the digits so far."""
+        if self.last_at is None:
+            return self.started_at + self.wait_s
+        return self.last_at if len(self.digits) >= self.max_digits else self.last_at + self.gap_s
+
+    def done(self, now: float) -> bool:
+        return now >= self.deadline()
+
+    def press(self, digit: str, at: float) -> bool:
+        """A digit keyed at `at`; False if it came too late to count."""
+        if self.done(at):
+            return False
+        self.digits += digit
+        self.last_at = at
+        return True
+
+    @property
+    def extension(self) -> str | None:
+        return self.digits or None
+
+
+def collect_extension(
+    presses: list[tuple[str, float]],
+    started_at: float,
+    *,
+    max_digits: int = 3,
+    gap_s: float = 2.0,
+    wait_s: float = 10.0,
+) -> tuple[str | None, float]:
+    """(the extension, or None if no digit came in time; when the collection was over) for
+    digits keyed at the given times."""
+    collector = ExtensionCollector(started_at, max_digits=max_digits, gap_s=gap_s, wait_s=wait_s)
+    for digit, at in sorted(presses, key=lambda p: p[1]):
+        collector.press(digit, at)
+    return collector.extension, collector.deadline()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -449,7 +520,7 @@ class _Playout:
     text: str
     pcm: np.ndarray
     done: asyncio.Future[None]
-    kind: str = "line"  # "line" (posted to the board, logged in utterances) or "beep"
+    kind: str = "line"  # "line" (posted to the board, logged in utterances), "beep" or "ringback"
     pos: int = 0
     entry: dict[str, Any] | None = None
 
@@ -491,6 +562,7 @@ class _Call:
     segment: dict[str, Any] | None = None  # the open agent_speech entry
     segment_end: float = 0.0
     dtmf_seen: set[tuple[int, int]] = field(default_factory=set)
+    collector: ExtensionCollector | None = None  # the attendant's, while it collects an extension
 
     @property
     def ended(self) -> bool:
@@ -528,7 +600,7 @@ class Phone:
 
     async def start(self) -> None:
         self._dir.mkdir(parents=True, exist_ok=True)
-        texts = {ln.text for sc in scenarios().values() for ln in sc.lines}
+        texts = {ln.text for sc in scenarios().values() for ln in sc.spoken()}
         await asyncio.gather(*(render_speech(t) for t in sorted(texts)))
         seqs = [p.name.split("-")[0] for p in self._dir.glob("*-*.json")]
         self._seq = max((int(n) for n in seqs if n.isdigit()), default=0)  # continue after a restart
@@ -665,7 +737,8 @@ class Phone:
             "scenario": sc.name if sc else None, "invite_at": time.time(), "ringing_at": None,
             "answered_at": None, "first_audio_at": None, "utterances": [], "agent_speech": [],
             "dtmf": [], "hangup_at": None, "hangup_by": None, "final_status": None,
-            "recording": None, "ended": False, "codec": None, "beep": None,
+            "recording": None, "recording_at": None, "ended": False, "codec": None, "beep": None,
+            "early_media_at": None, "ringback": None, "extension": None, "person_reached": None,
         }  # fmt: skip
         call = _Call(self._seq, msg, addr, sc, key, name, entry)
         self._calls.append(call)
@@ -691,10 +764,15 @@ class Phone:
     async def _ring(self, call: _Call) -> None:
         sc = call.scenario
         assert sc is not None
-        ringing = self._response(call.invite, call.addr, 180, "Ringing", to_tag=call.local_tag)
-        call.last_invite_response = ringing
-        call.log["ringing_at"] = time.time()
-        self._event(call, "ringing")
+        if sc.early_media:
+            await self._early_media(call)
+        else:
+            ringing = self._response(call.invite, call.addr, 180, "Ringing", to_tag=call.local_tag)
+            call.last_invite_response = ringing
+            call.log["ringing_at"] = time.time()
+            self._event(call, "ringing")
+        if call.ended:
+            return
         if sc.answer == "never":
             return  # ring until CANCEL
         await asyncio.sleep(sc.ring_s)
@@ -734,12 +812,31 @@ class Phone:
         if call.log["final_status"] == 200 and not call.ended:
             self._end(call, "phone", bye=True)
 
-    async def _answer(self, call: _Call) -> None:
+    async def _early_media(self, call: _Call) -> None:
+        """Ring in-band: 183 Session Progress with the SDP the 200 will carry, and ringback tone
+        over RTP until the answer (which cuts it)."""
+        await self._open_media(call)
+        if call.ended:
+            return
+        progress = self._response(call.invite, call.addr, 183, "Session Progress", to_tag=call.local_tag,
+                                  body=call.answer_sdp, contact=True)  # fmt: skip
+        call.last_invite_response = progress
+        call.log["early_media_at"] = call.log["ringing_at"] = time.time()
+        self._event(call, "early_media")
+        ring_s = call.scenario.ring_s if call.scenario and call.scenario.answer != "never" else MAX_CALL_S
+        self._enqueue(call, "<ringback>", ringback(ring_s + 1.0), kind="ringback")
+
+    async def _open_media(self, call: _Call) -> None:
+        """Our RTP socket and SDP, the recording, and the media clock: at the answer, or at the
+        183 when ringing with early media. The recording starts now (`recording_at`)."""
         loop = asyncio.get_running_loop()
         for _ in range(20):  # RTP convention: an even port (RTCP would be +1)
             transport, _ = await loop.create_datagram_endpoint(
                 lambda: _Udp(lambda d, a: self._on_rtp(call, d, a)), local_addr=(self._rtp_host, 0)
             )
+            if call.ended:  # canceled meanwhile
+                transport.close()
+                return
             call.rtp, call.rtp_port = transport, transport.get_extra_info("sockname")[1]
             if call.rtp_port % 2 == 0:
                 break
@@ -747,13 +844,22 @@ class Phone:
         call.remote_rtp = media_addr(call.offer)  # else learnt from the first RTP packet
         call.answer_sdp = self._sdp(call)
         call.log["codec"] = "PCMU" if call.pt == PCMU else "PCMA"
-        call.log["answered_at"] = time.time()
         call.log["recording"] = f"{call.name}.wav"
+        call.log["recording_at"] = time.time()
         call.wav = _Wav(self._dir / call.log["recording"])
-        self._final(call, 200, "OK", call.answer_sdp)
         call.spawn(self._media(call))
+
+    async def _answer(self, call: _Call) -> None:
+        if call.rtp is None:
+            await self._open_media(call)
+            if call.ended:
+                return
+        for item in [p for p in call.queue if p.kind == "ringback"]:
+            self._cut(call, item)
+        call.log["answered_at"] = time.time()
+        self._final(call, 200, "OK", call.answer_sdp)
         call.spawn(self._script(call))
-        call.timer = loop.call_later(MAX_CALL_S, lambda: self._end(call, "phone", bye=True))
+        call.timer = asyncio.get_running_loop().call_later(MAX_CALL_S, lambda: self._end(call, "phone", bye=True))
 
     def _sdp(self, call: _Call) -> bytes:
         ip = "IP6" if ":" in self._rtp_host else "IP4"
@@ -939,9 +1045,9 @@ class Phone:
                     self._board.spoke(call.key, item.text)
                     item.entry = {"text": item.text, "start": start, "end": None}
                     call.log["utterances"].append(item.entry)
-                else:
+                else:  # beep, ringback
                     item.entry = {"start": start, "end": None}
-                    call.log["beep"] = item.entry
+                    call.log[item.kind] = item.entry
                 self._event(call, f"{item.kind}_start", text=item.text)
             chunk = item.pcm[item.pos : item.pos + FRAME_SAMPLES]
             pcm[: len(chunk)] = chunk
@@ -990,12 +1096,13 @@ class Phone:
 
     def _record(self, call: _Call, pcm: np.ndarray, ts: int, ssrc: int) -> None:
         """Append to the WAV in arrival order; fill gaps with silence so durations are real. The
-        file starts at answered_at (padded by wall clock to the first packet, or a new SSRC)."""
+        file starts at recording_at (answered_at, or early_media_at when ringing with early
+        media), padded by wall clock to the first packet, or a new SSRC."""
         if call.wav is None or call.wav.f.closed:
             return
         if ssrc != call.rec_ssrc:
             call.rec_ssrc = ssrc
-            expected = int((time.time() - call.log["answered_at"]) * RATE)
+            expected = int((time.time() - call.log["recording_at"]) * RATE)
             call.wav.silence(expected - call.wav.samples - len(pcm))
         else:
             gap = (ts - call.rec_next_ts) & 0xFFFFFFFF
@@ -1021,14 +1128,18 @@ class Phone:
             self._event(call, "agent_speech_start")
 
     def _dtmf(self, call: _Call, digit: str, how: str) -> None:
-        call.log["dtmf"].append({"digit": digit, "at": time.time()})
-        self._event(call, "dtmf", digit=digit, via=how)
+        now = time.time()
+        call.log["dtmf"].append({"digit": digit, "at": now})
+        taken = call.collector.press(digit, now) if call.collector is not None else None
+        self._event(call, "dtmf", digit=digit, via=how, **({} if taken is None else {"collected": taken}))
 
     # -- the script ---------------------------------------------------------------------------------
 
     async def _script(self, call: _Call) -> None:
         sc = call.scenario
         assert sc is not None
+        if sc.attendant is not None and not await self._attendant(call, sc.attendant):
+            return
         for line in sc.lines:
             if line.when == "after_agent":
                 await self._agent_turn(call)
@@ -1038,6 +1149,48 @@ class Phone:
             self._end(call, "phone", bye=True)
         elif sc.after_lines == "record":
             await self._play(call, "<beep>", beep(), kind="beep")
+
+    async def _attendant(self, call: _Call, att: Attendant) -> bool:
+        """The auto-attendant: say the prompt while collecting an extension (speech on the line
+        is ignored meanwhile; the first digit cuts the prompt short). True when the extension
+        put the person on; else the `invalid` line is said and the phone hangs up (False)."""
+        collector = ExtensionCollector(
+            time.time(), max_digits=att.max_digits, gap_s=att.digit_gap_s, wait_s=att.no_digit_s
+        )
+        call.collector = collector
+        prompt = self._enqueue(call, att.prompt.text, _RENDERED[att.prompt.text])
+        while not collector.done(time.time()):
+            if collector.digits and not prompt.done.done():
+                self._cut(call, prompt)
+            await asyncio.sleep(FRAME_S)
+        call.collector = None
+        reached = collector.extension == att.extension
+        call.log.update(extension=collector.extension, person_reached=reached)
+        self._event(call, "extension", extension=collector.extension, reached=reached)
+        if not reached:
+            await prompt.done  # (with no digit at all, the prompt is said to its end)
+            await self._play(call, att.invalid.text, _RENDERED[att.invalid.text])
+            await asyncio.sleep(HANGUP_TAIL_S)
+            self._end(call, "phone", bye=True)
+            return False
+        # The person picks up once the line is quiet: the agent's opening may still be playing
+        # (it starts at the answer; the digits come a second later), and an agent does not
+        # listen while it says its opening.
+        await self._line_quiet(call)
+        # Whatever of the attendant the agent's STT did not take in is gone: the next thing it
+        # hears is the person.
+        self._board.forget(call.key)
+        return True
+
+    async def _line_quiet(self, call: _Call) -> None:
+        """Wait until the agent has been quiet for AGENT_QUIET_S (at most AGENT_TIMEOUT_S)."""
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        while True:
+            now = loop.time()
+            if now - call.last_voiced >= AGENT_QUIET_S or now - start >= AGENT_TIMEOUT_S:
+                return
+            await asyncio.sleep(FRAME_S)
 
     async def _agent_turn(self, call: _Call) -> None:
         """Wait until the agent has spoken (>= AGENT_MIN_SPEECH_S) and gone quiet
@@ -1056,6 +1209,23 @@ class Phone:
                 return
 
     async def _play(self, call: _Call, text: str, pcm: np.ndarray, kind: str = "line") -> None:
+        await self._enqueue(call, text, pcm, kind).done
+
+    def _enqueue(self, call: _Call, text: str, pcm: np.ndarray, kind: str = "line") -> _Playout:
+        """Queue audio to play after what is queued; its `done` resolves when it has played."""
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        call.queue.append(_Playout(text, pcm, done, kind))
-        await done
+        item = _Playout(text, pcm, done, kind)
+        call.queue.append(item)
+        return item
+
+    def _cut(self, call: _Call, item: _Playout) -> None:
+        """Stop a playout now, played or not (a prompt cut short by a digit, ringback at the
+        answer); its log entry, if it started, ends now and says so."""
+        if item not in call.queue:
+            return
+        call.queue.remove(item)
+        if item.entry is not None:
+            item.entry.update(end=time.time(), cut=True)
+            self._event(call, f"{item.kind}_end", text=item.text, cut=True)
+        if not item.done.done():
+            item.done.set_result(None)

@@ -36,9 +36,28 @@ class Reply(BaseModel):
 class Line(BaseModel):
     text: str
     # after_agent: the phone waits until the agent has spoken and gone quiet, then says it.
-    # on_answer: said right after the phone answers (a voicemail greeting).
+    # on_answer: said right after the phone answers (a voicemail greeting), or, behind an
+    # attendant, right after the person picks up.
     when: Literal["after_agent", "on_answer"] = "after_agent"
     reply: Reply | None = None
+    # The call's outcome once this line was said, instead of the scenario's (the attendant's
+    # "not valid" goodbye: whatever the scenario was for did not happen).
+    outcome: dict[str, Any] | None = None
+
+
+class Attendant(BaseModel):
+    """An auto-attendant that answers first: it says `prompt` and collects an extension as
+    digits (RFC 4733 events or SIP INFO; the first digit cuts the prompt short). The extension
+    is complete after `max_digits` digits, or once no digit followed for `digit_gap_s`.
+    `extension` puts the person on, who then says the scenario's lines; any other digits, or
+    none within `no_digit_s` of the answer, get `invalid`, then the phone hangs up."""
+
+    prompt: Line
+    extension: str = Field(pattern=r"^[0-9*#A-D]{1,8}$")
+    invalid: Line
+    max_digits: int = Field(default=3, ge=1)
+    digit_gap_s: float = Field(default=2.0, gt=0)
+    no_digit_s: float = Field(default=10.0, gt=0)
 
 
 class Scenario(BaseModel):
@@ -46,11 +65,20 @@ class Scenario(BaseModel):
     name: str
     answer: Literal["answer", "busy", "decline", "never"]
     ring_s: float = 1.0
+    # Ring with early media: 183 Session Progress with SDP and ringback tone over RTP for
+    # ring_s (instead of a 180), then the answer.
+    early_media: bool = False
+    attendant: Attendant | None = None
     lines: list[Line] = Field(default_factory=list)
     # After its last line the phone: waits for the agent to hang up, hangs up itself,
     # or (voicemail) beeps and records until the agent hangs up.
     after_lines: Literal["wait", "hangup", "record"] = "wait"
     outcome: dict[str, Any] | None = None
+
+    def spoken(self) -> list[Line]:
+        """Every line the phone may say on this number: the attendant's, then the scenario's."""
+        attendant = [self.attendant.prompt, self.attendant.invalid] if self.attendant else []
+        return [*attendant, *self.lines]
 
 
 @cache
@@ -72,7 +100,7 @@ def reply_to(callee_text: str) -> tuple[Scenario, Line] | None:
     """The scenario line whose text the callee said (what the scripted LLM keys its answer on)."""
     norm = " ".join(callee_text.lower().split())
     for sc in scenarios().values():
-        for line in sc.lines:
+        for line in sc.spoken():
             if " ".join(line.text.lower().split()) == norm:
                 return sc, line
     return None
