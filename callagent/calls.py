@@ -73,6 +73,7 @@ class EndReason(StrEnum):
     busy = "busy"
     declined = "declined"
     no_answer = "no_answer"
+    not_in_service = "not_in_service"  # the carrier's announcement: the number is not in service
     silence = "silence"  # the line stayed silent for CALLAGENT_SILENCE_TIMEOUT_S
     max_duration = "max_duration"
     canceled = "canceled"  # ended by a client (end_call) or the operator
