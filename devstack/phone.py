@@ -1158,6 +1158,7 @@ class Phone:
             time.time(), max_digits=att.max_digits, gap_s=att.digit_gap_s, wait_s=att.no_digit_s
         )
         call.collector = collector
+        call.voiced_s = 0.0  # the agent's speech from the answer on counts toward its opening
         prompt = self._enqueue(call, att.prompt.text, _RENDERED[att.prompt.text])
         while not collector.done(time.time()):
             if collector.digits and not prompt.done.done():
@@ -1173,31 +1174,23 @@ class Phone:
             await asyncio.sleep(HANGUP_TAIL_S)
             self._end(call, "phone", bye=True)
             return False
-        # The person picks up once the line is quiet: the agent's opening may still be playing
-        # (it starts at the answer; the digits come a second later), and an agent does not
-        # listen while it says its opening.
-        await self._line_quiet(call)
+        # The person picks up once the agent has said its opening and gone quiet: the opening
+        # starts at the answer, or (livekit-sip 1.8) only once the digits have been sent, and
+        # an agent does not listen while it says its opening.
+        await self._agent_turn(call, fresh=False)
         # Whatever of the attendant the agent's STT did not take in is gone: the next thing it
         # hears is the person.
         self._board.forget(call.key)
         return True
 
-    async def _line_quiet(self, call: _Call) -> None:
-        """Wait until the agent has been quiet for AGENT_QUIET_S (at most AGENT_TIMEOUT_S)."""
+    async def _agent_turn(self, call: _Call, *, fresh: bool = True) -> None:
+        """Wait until the agent has spoken (>= AGENT_MIN_SPEECH_S, from now on; with
+        fresh=False, since the last turn or the answer) and gone quiet (AGENT_QUIET_S), or has
+        been silent for AGENT_TIMEOUT_S."""
         loop = asyncio.get_running_loop()
         start = loop.time()
-        while True:
-            now = loop.time()
-            if now - call.last_voiced >= AGENT_QUIET_S or now - start >= AGENT_TIMEOUT_S:
-                return
-            await asyncio.sleep(FRAME_S)
-
-    async def _agent_turn(self, call: _Call) -> None:
-        """Wait until the agent has spoken (>= AGENT_MIN_SPEECH_S) and gone quiet
-        (AGENT_QUIET_S), or has been silent for AGENT_TIMEOUT_S."""
-        loop = asyncio.get_running_loop()
-        start = loop.time()
-        call.voiced_s = 0.0
+        if fresh:
+            call.voiced_s = 0.0
         while True:
             await asyncio.sleep(FRAME_S)
             now = loop.time()

@@ -478,3 +478,58 @@ async def test_livekit_stt_plugin(server: ModelServer, board: Board) -> None:
     finally:
         await stt.aclose()
         await client.close()
+
+
+# --- the auto-attendant (0111) and early media (0113) -----------------------------------------
+
+
+async def test_attendant_conversation_is_scripted(client: openai.AsyncClient) -> None:
+    """The prompt and the goodbye get silence (the agent does not talk to the attendant); Jordan's
+    pick-up gets the goal, Jordan's answer the end_call tool, then a goodbye."""
+    sc = scenario_for("+14155550111")
+    assert sc is not None and sc.attendant is not None
+    prompt, invalid = sc.attendant.prompt, sc.attendant.invalid
+    pick_up, answer = sc.lines
+
+    async def reply(text: str) -> tuple[str, list]:
+        content, tool_deltas, _ = await stream_chat(client, messages=[{"role": "user", "content": text}], tools=TOOLS)
+        return content, tool_deltas
+
+    assert await reply(prompt.text) == ("", [])
+    assert await reply(invalid.text) == ("", [])  # not 0107's "Goodbye."
+    content, tools = await reply(pick_up.text)
+    assert content == pick_up.reply.text and "confirm" in content and not tools  # type: ignore[union-attr, operator]
+    content, tools = await reply(answer.text)
+    assert content == "" and [t.function.name for t in tools if t.function.name] == ["end_call"]
+    after = [
+        {"role": "user", "content": answer.text},
+        {
+            "role": "assistant",
+            "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "end_call", "arguments": "{}"}}],
+        },
+        {"role": "tool", "tool_call_id": "c1", "content": "ok"},
+    ]
+    assert (await stream_chat(client, messages=after, tools=TOOLS))[0] == answer.reply.after_tool  # type: ignore[union-attr]
+
+    async def summary(*texts: str) -> dict:
+        res = await client.chat.completions.create(
+            model="gpt-4.1",
+            messages=[{"role": "user", "content": "Transcript:\n" + "\n".join(f"callee: {t}" for t in texts)}],
+            response_format={"type": "json_object"},
+        )
+        return json.loads(res.choices[0].message.content or "")  # type: ignore[no-any-return]
+
+    reached = await summary(pick_up.text, answer.text)
+    assert reached["goal_achieved"] == "yes" and reached["key_facts"] == sc.outcome["key_facts"]  # type: ignore[index]
+    turned_away = await summary(prompt.text, invalid.text)  # the goodbye's own outcome wins
+    assert turned_away["goal_achieved"] == "no" and turned_away["key_facts"] == invalid.outcome["key_facts"]  # type: ignore[index]
+    assert turned_away["summary"].index("Harbor Dental") < turned_away["summary"].index("not valid")
+
+
+async def test_early_media_conversation_is_0100s(client: openai.AsyncClient) -> None:
+    early = scenario_for("+14155550113")
+    assert early is not None and early.lines == CONVERSATION.lines
+    res = await client.chat.completions.create(
+        model="gpt-4.1", messages=[{"role": "user", "content": early.lines[0].text}]
+    )
+    assert res.choices[0].message.content == SAM_HELLO.reply.text  # type: ignore[union-attr]

@@ -453,3 +453,207 @@ def test_events_log(tmp_path: Path) -> None:
     events = [json.loads(ln) for ln in (tmp_path / "phone" / "events.log").read_text().splitlines()]
     assert [e["event"] for e in events][:4] == ["invite", "ringing", "final", "hangup"]
     assert all(e["call"] == "0001-14155550103" and e["at"] > 0 for e in events)
+
+
+# -- the auto-attendant (0111) and early media (0113) ------------------------------------------
+
+ATTENDANT = "+14155550111"
+EARLY_MEDIA = "+14155550113"
+
+
+def test_attendant_and_early_media_scenarios_load() -> None:
+    att_sc, early, conversation = scenario_for(ATTENDANT), scenario_for("4155550113"), scenario_for("+14155550100")
+    assert att_sc is not None and early is not None and conversation is not None
+    att = att_sc.attendant
+    assert att is not None and att_sc.name == "auto_attendant" and not att_sc.early_media
+    assert att.prompt.text.startswith("Thank you for calling Harbor Dental.") and att.extension == "123"
+    assert att.invalid.text == "That extension is not valid. Goodbye." and att.invalid.outcome
+    assert (att.max_digits, att.digit_gap_s, att.no_digit_s) == (3, 2.0, 10.0)
+    assert att_sc.lines[0].text.startswith("Front office, this is Jordan speaking.")
+    assert att_sc.lines[0].when == "on_answer" and att_sc.lines[-1].reply.tool.name == "end_call"  # type: ignore[union-attr]
+    assert [ln.text for ln in att_sc.spoken()] == [att.prompt.text, att.invalid.text, *(ln.text for ln in att_sc.lines)]
+    assert early.name == "early_media" and early.early_media and early.ring_s == 4.0 and early.attendant is None
+    assert early.lines == conversation.lines and early.outcome == conversation.outcome  # 0100's conversation
+
+
+def test_extension_collection() -> None:
+    collect = ph.collect_extension
+    # digits as they come: complete at the third, later ones not taken
+    assert collect([("1", 1.0), ("2", 1.5), ("3", 2.0), ("4", 2.2)], 0.0) == ("123", 2.0)
+    # a gap of 2 s ends it: "12", over at 3.5; the 3 at 4.0 is too late
+    assert collect([("1", 1.0), ("2", 1.5), ("3", 4.0)], 0.0) == ("12", 3.5)
+    assert collect([("1", 1.0), ("2", 2.9), ("3", 4.8)], 0.0) == ("123", 4.8)  # gaps under 2 s
+    assert collect([("9", 3.0)], 0.0) == ("9", 5.0)  # a wrong extension: routing is the phone's
+    assert collect([], 100.0) == (None, 110.0)  # no digit in 10 s
+    assert collect([("1", 110.5)], 100.0) == (None, 110.0)  # too late
+    assert collect([("1", 109.9)], 100.0) == ("1", 111.9)  # just in time
+    assert collect([("2", 1.5), ("1", 1.0)], 0.0, max_digits=2) == ("12", 1.5)  # in time order
+
+    c = ph.ExtensionCollector(10.0, max_digits=3, gap_s=2.0, wait_s=10.0)
+    assert not c.done(19.9) and c.done(20.0) and c.extension is None
+    assert c.press("1", 11.0) and not c.done(12.9) and c.done(13.0)
+    assert c.press("2", 12.0) and c.press("3", 12.5) and c.done(12.5) and not c.press("4", 12.6)
+    assert c.extension == "123" and c.deadline() == 12.5
+
+
+def test_ringback_is_440_plus_480_two_on_four_off() -> None:
+    rb = ph.ringback(7.0)
+    assert len(rb) == 7 * 8000
+    on, off, again = rb[: 2 * 8000], rb[2 * 8000 + 80 : 6 * 8000 - 80], rb[6 * 8000 : 7 * 8000]
+    assert rms(on) > 3000 and np.max(np.abs(off)) == 0 and rms(again) > 3000
+    spectrum = np.abs(np.fft.rfft(on.astype(float)))
+    peaks = sorted(np.argsort(spectrum)[-2:] * 8000 / len(on))
+    assert abs(peaks[0] - 440) < 2 and abs(peaks[1] - 480) < 2
+    assert abs(rb[0]) < 200 and abs(rb[2 * 8000 - 1]) < 200  # faded in and out: no clicks
+
+
+def dtmf_event(c: Caller, digit: int, remote: tuple[str, int], ts: int) -> None:
+    """One RFC 4733 event as livekit-sip sends it: updates then three end packets, one timestamp."""
+    for i, end in enumerate([0, 0, 1, 1, 1]):
+        c.send_rtp(101, struct.pack("!BBH", digit, (0x80 if end else 0) | 10, 160 * (i + 1)), remote, ts=ts)
+
+
+async def answered(c: Caller) -> tuple[str, int]:
+    """INVITE, the 200 and our ACK: where to send our RTP."""
+    c.invite()
+    ok = await c.response("INVITE", 200)
+    sdp = parse_sdp(ok.body)
+    assert ok.status == 200 and sdp is not None
+    c.ack()
+    return HOST, sdp.port
+
+
+def test_attendant_puts_the_person_on_for_123(tmp_path: Path) -> None:
+    """The prompt plays from the answer; the agent "talks" over it (our tone) and keys 1 2 3:
+    the first digit cuts the prompt, the third completes the extension, and Jordan picks up
+    once our tone has stopped; the scenario's lines go on from there."""
+    sc = scenario_for(ATTENDANT)
+    assert sc is not None and sc.attendant is not None
+
+    async def scenario(phone: Phone, board: Board) -> tuple[dict[str, Any], str | None]:
+        c = Caller(phone, ATTENDANT)
+        await c.open()
+        remote = await answered(c)
+        greeting = asyncio.create_task(c.send_audio(tone(2.5), remote))  # the agent's opening
+        await asyncio.sleep(0.6)
+        for i, digit in enumerate((1, 2, 3)):
+            dtmf_event(c, digit, remote, ts=900000 + 1000 * i)
+            await asyncio.sleep(0.3)
+        await greeting
+        tone_end = time.time()
+        # silence until Jordan has started, then our turn and silence until the next line
+        while not phone.calls()[0]["utterances"][1:]:
+            await c.send_audio(np.zeros(800, np.int16), remote)
+        heard = board.next_unheard(c.key)  # the prompt was forgotten: the STT hears Jordan
+        assert phone.calls()[0]["utterances"][1]["start"] - tone_end > ph.AGENT_QUIET_S - 0.1
+        while not phone.calls()[0]["utterances"][1]["end"]:  # Jordan's line played out: our turn
+            await c.send_audio(np.zeros(800, np.int16), remote)
+        await c.send_audio(tone(0.5), remote)
+        while not phone.calls()[0]["utterances"][2:]:
+            await c.send_audio(np.zeros(800, np.int16), remote)
+        c.request("BYE", cseq=2, branch="z9hG4bKbye")
+        assert (await c.response("BYE")).status == 200
+        c.close()
+        return phone.calls()[0], heard
+
+    entry, heard = run(scenario, tmp_path)
+    assert entry["scenario"] == "auto_attendant" and entry["hangup_by"] == "remote"
+    assert [d["digit"] for d in entry["dtmf"]] == ["1", "2", "3"]
+    assert entry["extension"] == "123" and entry["person_reached"] is True
+    prompt, jordan, second = entry["utterances"]
+    assert prompt["text"] == sc.attendant.prompt.text and prompt["cut"] is True
+    assert abs(prompt["end"] - entry["dtmf"][0]["at"]) < 0.1  # cut by the first digit
+    assert jordan["text"] == sc.lines[0].text == heard and jordan["start"] > entry["dtmf"][-1]["at"]
+    assert second["text"] == sc.lines[1].text
+
+
+def test_attendant_turns_away_a_wrong_extension_and_silence(tmp_path: Path, monkeypatch: Any) -> None:
+    """A 9, then nothing for 2 s: "not valid", BYE. No digit at all (in 1 s here, 10 s in the
+    scenario): the prompt to its end, then the same goodbye and BYE."""
+    sc = scenario_for(ATTENDANT)
+    assert sc is not None and sc.attendant is not None
+    monkeypatch.setattr(sc.attendant, "no_digit_s", 1.0)
+
+    async def one(phone: Phone, digits: list[int]) -> dict[str, Any]:
+        c = Caller(phone, ATTENDANT)
+        await c.open()
+        remote = await answered(c)
+        key = c.key
+        await asyncio.sleep(0.5)
+        for i, digit in enumerate(digits):
+            dtmf_event(c, digit, remote, ts=500000 + 1000 * i)
+        bye = await c.next_sip(timeout=15)
+        assert bye.method == "BYE"
+        c.reply_ok(bye)
+        await asyncio.sleep(0.1)
+        c.close()
+        return next(e for e in phone.calls() if e["call_key"] == key)
+
+    async def scenario(phone: Phone, board: Board) -> list[dict[str, Any]]:
+        return list(await asyncio.gather(one(phone, [9]), one(phone, [])))
+
+    wrong, silent = run(scenario, tmp_path)
+    att = sc.attendant
+    for entry in (wrong, silent):
+        assert entry["hangup_by"] == "phone" and entry["person_reached"] is False
+        assert [u["text"] for u in entry["utterances"]] == [att.prompt.text, att.invalid.text]
+        assert entry["hangup_at"] >= entry["utterances"][-1]["end"]
+    assert wrong["extension"] == "9" and wrong["utterances"][0]["cut"] is True
+    # the goodbye follows the digit's 2 s gap
+    assert 1.9 < wrong["utterances"][1]["start"] - wrong["dtmf"][0]["at"] < 2.3
+    assert silent["extension"] is None and silent["dtmf"] == [] and "cut" not in silent["utterances"][0]
+
+
+def test_early_media_rings_in_band_before_the_answer(tmp_path: Path) -> None:
+    """0113: 183 with SDP at once (no 180), ringback over RTP (2 s of 440 + 480 Hz, then quiet),
+    the 200 with the same SDP 4 s later. Audio reaching the phone before the answer is logged
+    and recorded (the recording starts at the 183), so a test can tell it apart."""
+
+    async def scenario(phone: Phone, board: Board) -> tuple[dict[str, Any], list[tuple[float, bytes]]]:
+        c = Caller(phone, EARLY_MEDIA)
+        await c.open()
+        collector = asyncio.create_task(c.collect_rtp())
+        c.invite()
+        assert (await c.next_sip()).status == 100
+        progress = await c.response("INVITE", 183)
+        assert progress.status == 183 and progress.reason == "Session Progress" and progress.get("contact")
+        assert progress.get("content-type") == "application/sdp"
+        sdp = parse_sdp(progress.body)
+        assert sdp is not None and sdp.pick() == (0, 101)
+        remote = (HOST, sdp.port)
+        await asyncio.sleep(2.5)
+        await c.send_audio(tone(0.4), remote)  # something said into the early media
+        ok = await c.response("INVITE", 200, timeout=5)
+        assert ok.status == 200 and ok.body == progress.body  # one SDP, one media session
+        assert ph.header_param(ok.get("to") or "", "tag") == c.to_tag
+        c.ack()
+        await asyncio.sleep(0.5)
+        c.request("BYE", cseq=2, branch="z9hG4bKbye")
+        assert (await c.response("BYE")).status == 200
+        collector.cancel()
+        c.close()
+        return phone.calls()[0], c.received_rtp
+
+    entry, received = run(scenario, tmp_path)
+    assert entry["scenario"] == "early_media" and entry["final_status"] == 200
+    assert entry["early_media_at"] == entry["ringing_at"]
+    assert 0 <= entry["early_media_at"] - entry["recording_at"] < 0.05  # recorded from the 183 on
+    assert 3.9 < entry["answered_at"] - entry["early_media_at"] < 4.5
+    rb = entry["ringback"]
+    assert rb["cut"] is True and abs(rb["start"] - entry["early_media_at"]) < 0.1
+    assert abs(rb["end"] - entry["answered_at"]) < 0.1
+    # What we received before the answer: a 2 s burst of 440 + 480 Hz, then silence.
+    early = np.concatenate([g711_decode(p[12:], 0) for t, p in received if t < entry["answered_at"]])
+    assert 3.8 < len(early) / 8000 < 4.6
+    burst, gap = early[: 2 * 8000 - 400], early[2 * 8000 + 400 :]
+    assert rms(burst) > 3000 and rms(gap) < ph.SILENCE_RMS
+    spectrum = np.abs(np.fft.rfft(burst.astype(float)))
+    peaks = sorted(np.argsort(spectrum)[-2:] * 8000 / len(burst))
+    assert abs(peaks[0] - 440) < 3 and abs(peaks[1] - 480) < 3
+    # Our tone before the answer is in agent_speech and in the recording, at its place.
+    [seg] = entry["agent_speech"]
+    assert entry["early_media_at"] < entry["first_audio_at"] == seg["start"] < entry["answered_at"]
+    with wave.open(str(tmp_path / "phone" / entry["recording"])) as w:
+        pcm = np.frombuffer(w.readframes(w.getnframes()), np.int16)
+    at = int((seg["start"] - entry["recording_at"]) * 8000)
+    assert rms(pcm[at : at + 3200]) > 3000 and rms(pcm[: max(0, at - 800)]) < ph.SILENCE_RMS
