@@ -125,7 +125,16 @@ async def list_tools(client: Client) -> int:
 
 async def place_call(client: Client, args: argparse.Namespace) -> int:
     arguments: dict[str, Any] = {"phone_number": args.number}
-    for key in ("goal", "context", "greeting", "dtmf", "ring_timeout_s", "max_duration_s", "idempotency_key"):
+    for key in (
+        "goal",
+        "context",
+        "greeting",
+        "dtmf",
+        "result_schema",
+        "ring_timeout_s",
+        "max_duration_s",
+        "idempotency_key",
+    ):
         value = getattr(args, key)
         if value is not None:
             arguments[key] = value
@@ -235,6 +244,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     call.add_argument("--context")
     call.add_argument("--greeting")
     call.add_argument("--dtmf", help="digits keyed in once answered, e.g. ww123 (w, W: pauses)")
+    call.add_argument(
+        "--result-schema", dest="result_schema", type=json.loads, help="a JSON Schema object of what to find out"
+    )
     call.add_argument("--ring-timeout", dest="ring_timeout_s", type=int)
     call.add_argument("--max-duration", dest="max_duration_s", type=int)
     call.add_argument("--idempotency-key", dest="idempotency_key")

@@ -194,12 +194,25 @@ def is_summary_request(body: dict[str, Any]) -> bool:
     return isinstance(fmt, dict) and fmt.get("type") in ("json_schema", "json_object")
 
 
-def summarize(messages: list[Any]) -> dict[str, Any]:
+def requested_data(body: dict[str, Any]) -> list[str] | None:
+    """The fields of `data` the summary request's schema asks for (a call's result_schema), or
+    None when it asks for no data."""
+    fmt = body.get("response_format")
+    schema = fmt.get("json_schema", {}).get("schema", {}) if isinstance(fmt, dict) else {}
+    data = schema.get("properties", {}).get("data") if isinstance(schema, dict) else None
+    if not isinstance(data, dict):
+        return None
+    shape = next((arm for arm in data.get("anyOf", [data]) if isinstance(arm, dict) and "properties" in arm), data)
+    return list(shape.get("properties", {}))
+
+
+def summarize(messages: list[Any], data_fields: list[str] | None = None) -> dict[str, Any]:
     """The summary of the call whose transcript the messages carry.
 
     The scenario is the one with the most (then the longest) callee lines found in the
     messages; its `outcome` gives goal_achieved, key_facts and follow_ups, unless a line said
-    carries an outcome of its own (the last such line's wins).
+    carries an outcome of its own (the last such line's wins). With `data_fields`, `data`
+    holds the outcome's data for those fields, null where the scenario does not know them.
     """
     haystack = "\n".join(_norm(message_text(m.get("content"))) for m in messages if isinstance(m, dict))
     best_key: tuple[int, int] | None = None
@@ -218,12 +231,15 @@ def summarize(messages: list[Any]) -> dict[str, Any]:
             best = (sc, [line for _, line in sorted(found, key=lambda f: f[0])])  # in the order they were said
 
     if best is None:
-        return {
+        empty: dict[str, Any] = {
             "summary": NO_CONVERSATION_SUMMARY,
             "goal_achieved": "no",
             "key_facts": [],
             "follow_ups": [],
         }
+        if data_fields is not None:
+            empty["data"] = dict.fromkeys(data_fields)
+        return empty
     sc, said_lines = best
     outcome = next((line.outcome for line in reversed(said_lines) if line.outcome), None) or sc.outcome or {}
     said = [line.text for line in said_lines]
@@ -233,12 +249,16 @@ def summarize(messages: list[Any]) -> dict[str, Any]:
     summary = "The callee said: " + ", then ".join(f"'{text}'" for text in said) + "."
     if key_facts:
         summary += " " + " ".join(key_facts)
-    return {
+    answer: dict[str, Any] = {
         "summary": summary,
         "goal_achieved": goal if goal in ("yes", "partly", "no") else "no",
         "key_facts": key_facts,
         "follow_ups": follow_ups,
     }
+    if data_fields is not None:
+        known = outcome.get("data") or {}
+        answer["data"] = {name: known.get(name) for name in data_fields}
+    return answer
 
 
 def _text_pieces(text: str, words_per_piece: int = WORDS_PER_CHUNK) -> list[str]:
@@ -508,7 +528,11 @@ class ModelServer:
         if not isinstance(messages, list) or not messages:
             raise _BadRequest("'messages' must be a non-empty array.", param="messages")
 
-        answer = ScriptedAnswer(json.dumps(summarize(messages))) if is_summary_request(body) else answer_chat(body)
+        answer = (
+            ScriptedAnswer(json.dumps(summarize(messages, requested_data(body))))
+            if is_summary_request(body)
+            else answer_chat(body)
+        )
         model = str(body.get("model") or "devstack-scripted")
         prompt_tokens = sum(_count_tokens(message_text(m.get("content"))) for m in messages if isinstance(m, dict))
         tool_call: dict[str, Any] | None = None

@@ -52,6 +52,9 @@ BEEP_HZ, BEEP_S = 1000.0, 0.4  # voicemail tone
 RINGBACK_HZ = (440.0, 480.0)  # North American ringback (ANSI T1.401): two tones, summed...
 RINGBACK_ON_S, RINGBACK_OFF_S = 2.0, 4.0  # ...2 s on, 4 s off
 RINGBACK_PEAK = 8000  # about -12 dBFS: a ringback is quieter than speech
+# Special information tones before a carrier's "not in service" announcement (ANSI T1.401,
+# "vacant code"): three rising tones, 274, 274 and 380 ms.
+SIT_TONES = ((913.8, 0.274), (1370.6, 0.274), (1776.7, 0.380))
 SPEECH_PEAK = 20000  # rendered lines are normalised to this peak
 T1, T2, TIMER_B = 0.5, 4.0, 32.0  # RFC 3261 UDP retransmission timers
 USER_AGENT = "callagent-devstack-phone"
@@ -190,6 +193,16 @@ def ringback(seconds: float) -> np.ndarray:
     ramp = np.clip(np.minimum(phase, RINGBACK_ON_S - phase) / 0.005, 0.0, 1.0)  # 5 ms fades; 0 when off
     tone = sum(np.sin(2 * np.pi * hz * t) for hz in RINGBACK_HZ) / len(RINGBACK_HZ)
     return np.round(tone * ramp * RINGBACK_PEAK).astype(np.int16)
+
+
+def sit_tones() -> np.ndarray:
+    """The three special information tones, back to back, with 5 ms fades."""
+    parts = []
+    for hz, seconds in SIT_TONES:
+        t = np.arange(int(seconds * RATE)) / RATE
+        ramp = np.clip(np.minimum(t, seconds - t) / 0.005, 0.0, 1.0)
+        parts.append(np.round(np.sin(2 * np.pi * hz * t) * ramp * RINGBACK_PEAK).astype(np.int16))
+    return np.concatenate(parts)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1143,6 +1156,8 @@ class Phone:
         for line in sc.lines:
             if line.when == "after_agent":
                 await self._agent_turn(call)
+            if line.tones == "sit":
+                await self._play(call, "<sit>", sit_tones(), kind="tones")
             await self._play(call, line.text, _RENDERED[line.text])
         if sc.after_lines == "hangup":
             await asyncio.sleep(HANGUP_TAIL_S)

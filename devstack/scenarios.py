@@ -39,6 +39,8 @@ class Line(BaseModel):
     # on_answer: said right after the phone answers (a voicemail greeting), or, behind an
     # attendant, right after the person picks up.
     when: Literal["after_agent", "on_answer"] = "after_agent"
+    # Played just before the line: "sit", the special information tones of a carrier announcement.
+    tones: Literal["sit"] | None = None
     reply: Reply | None = None
     # The call's outcome once this line was said, instead of the scenario's (the attendant's
     # "not valid" goodbye: whatever the scenario was for did not happen).

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from livekit.agents import Agent, RunContext, function_tool
+from livekit.agents import Agent, RunContext, StopResponse, function_tool, llm
 from livekit.agents.beta.tools import EndCallTool
 
+from callagent.agent.announcements import not_in_service
 from callagent.agent.instructions import instructions_for
 from callagent.calls import CallStatus, EndReason
 
@@ -23,6 +24,16 @@ class CallAgent(Agent):
             instructions=instructions_for(call.request),
             tools=[EndCallTool(delete_room=True, on_tool_called=self._on_end_call)],
         )
+
+    async def on_user_turn_completed(self, turn_ctx: llm.ChatContext, new_message: llm.ChatMessage) -> None:
+        # A carrier's announcement instead of a person: end the call now, and say nothing to
+        # it (StopResponse keeps the model's reply, preemptive or not, from being spoken).
+        if not_in_service(new_message.text_content or ""):
+            self.call.settle(
+                CallStatus.failed, EndReason.not_in_service, "the number is not in service (the carrier said so)"
+            )
+            self.call.spawn(self.call.hang_up())
+            raise StopResponse()
 
     async def _on_end_call(self, _: Any) -> None:
         self.call.settle(

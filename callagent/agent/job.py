@@ -9,11 +9,10 @@ from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
 from livekit import api, rtc
-from livekit.agents import AgentSession, CloseEvent, JobContext, UserInputTranscribedEvent
+from livekit.agents import AgentSession, CloseEvent, JobContext
 from livekit.agents.voice.room_io import RoomOptions, TextOutputOptions
 
 from callagent.agent import timers
-from callagent.agent.announcements import not_in_service
 from callagent.agent.conversation import CallAgent
 from callagent.agent.ending import Ending
 from callagent.agent.opening import end_unless_disclosed, play_opening, prepare_opening
@@ -111,16 +110,6 @@ class CallJob:
         self.ended.set()
         self.ctx.shutdown("room closed")
 
-    def _on_heard(self, ev: UserInputTranscribedEvent) -> None:
-        # A carrier's announcement instead of a person: end now, saying nothing more to it.
-        if ev.is_final and self.ending.final is None and not_in_service(ev.transcript):
-            self.settle(
-                CallStatus.failed, EndReason.not_in_service, "the number is not in service (the carrier said so)"
-            )
-            if self.session is not None:
-                self.session.interrupt()
-            self.spawn(self.hang_up())
-
     def _on_session_close(self, ev: CloseEvent) -> None:
         self.ending.session_closed(ev.error)
         self.ended.set()
@@ -168,7 +157,6 @@ class CallJob:
         )
         session.on("close", self._on_session_close)
         session.on("user_state_changed", lambda ev: timers.on_user_state(self, ev))
-        session.on("user_input_transcribed", self._on_heard)
 
         # Never speak before the callee has answered.
         answered = asyncio.ensure_future(self.answered.wait())

@@ -17,7 +17,7 @@ import pytest
 from callagent.calls import room_name_for
 from devstack import phonelog
 from devstack.scenarios import scenario_for
-from helpers import Worker, phone_call, place, start_call
+from helpers import Worker, client, phone_call, place, start_call
 
 ATTENDANT = scenario_for("+14155550111")
 EARLY_MEDIA = scenario_for("+14155550113")
@@ -138,3 +138,36 @@ def test_early_media_is_not_the_answer(env: dict[str, str], worker: Worker) -> N
     # Then the conversation of 0100, to the agent's goodbye.
     assert [u["text"] for u in call["utterances"]] == [line.text for line in EARLY_MEDIA.lines]
     assert "AI assistant" in rec["transcript"][0]["text"]
+
+
+def test_a_number_not_in_service_ends_as_such_without_talking_to_the_recording(
+    env: dict[str, str], worker: Worker
+) -> None:
+    rec = place(env, "+14155550110")
+    assert rec["status"] == "failed" and rec["end_reason"] == "not_in_service", rec
+    call = phone_call(rec)
+    announcement = call["utterances"][0]
+    assert call["hangup_by"] == "remote"  # the agent's side hung up, not the recording's end
+    assert call["hangup_at"] - announcement["start"] < 10
+    # Nothing said to the announcement beyond the opening disclosure, which plays from the answer.
+    assert all(s["start"] < announcement["end"] for s in call["agent_speech"]), call["agent_speech"]
+    assert all(line["role"] == "callee" or "AI assistant" in line["text"] for line in rec["transcript"]), rec
+
+
+CONFIRMATION = {
+    "type": "object",
+    "properties": {"confirmed": {"type": "boolean"}, "time": {"type": "string"}, "price": {"type": "number"}},
+}
+
+
+def test_what_the_call_found_out_comes_back_as_data(env: dict[str, str], worker: Worker) -> None:
+    rec = place(env, "+14155550100", "--goal", GOAL, "--result-schema", json.dumps(CONFIRMATION))
+    assert rec["status"] == "completed" and rec["result_schema"] == CONFIRMATION, rec
+    # What the conversation settled, and null for what it did not (no price was mentioned).
+    assert rec["outcome"]["data"] == {"confirmed": True, "time": "ten in the morning", "price": None}
+
+    before = len(phonelog.calls())
+    bad = {"type": "object", "properties": {"when": {"type": "string", "format": "date"}}}
+    res = client(env, "call", "+14155550100", "--json", "--result-schema", json.dumps(bad), timeout=60)
+    assert res.returncode != 0 and "result_schema" in res.stderr and "'format'" in res.stderr, res.stderr
+    assert len(phonelog.calls()) == before  # refused before anything was dialed

@@ -533,3 +533,18 @@ async def test_early_media_conversation_is_0100s(client: openai.AsyncClient) -> 
         model="gpt-4.1", messages=[{"role": "user", "content": early.lines[0].text}]
     )
     assert res.choices[0].message.content == SAM_HELLO.reply.text  # type: ignore[union-attr]
+
+
+def test_the_summary_answers_the_data_asked_for_and_null_for_the_rest() -> None:
+    from devstack.models import requested_data, summarize
+
+    schema = {"properties": {"summary": {}, "data": {"anyOf": [{"type": "object", "properties": {
+        "confirmed": {}, "time": {}, "price": {}}}, {"type": "null"}]}}}  # fmt: skip
+    body = {"response_format": {"type": "json_schema", "json_schema": {"schema": schema}}}
+    fields = requested_data(body)
+    assert fields == ["confirmed", "time", "price"]
+    said = "Callee: Hello, this is Sam speaking. What is this about?\nCallee: Yes, ten in the morning works for me."
+    answer = summarize([{"role": "user", "content": said}], fields)
+    assert answer["data"] == {"confirmed": True, "time": "ten in the morning", "price": None}
+    assert "data" not in summarize([{"role": "user", "content": said}])  # only when asked
+    assert requested_data({"response_format": {"type": "json_schema", "json_schema": {"schema": {}}}}) is None

@@ -507,6 +507,17 @@ def test_ringback_is_440_plus_480_two_on_four_off() -> None:
     assert abs(rb[0]) < 200 and abs(rb[2 * 8000 - 1]) < 200  # faded in and out: no clicks
 
 
+def test_special_information_tones_rise_in_three_steps() -> None:
+    sit = ph.sit_tones()
+    bounds = np.cumsum([0] + [int(seconds * 8000) for _, seconds in ph.SIT_TONES])
+    assert len(sit) == bounds[-1]
+    for (hz, _), start, end in zip(ph.SIT_TONES, bounds[:-1], bounds[1:], strict=True):
+        part = sit[start:end].astype(float)
+        peak = np.argmax(np.abs(np.fft.rfft(part))) * 8000 / len(part)
+        assert abs(peak - hz) < 5 and rms(sit[start:end]) > 3000
+    assert ph.scenario_for("+14155550110").lines[0].tones == "sit"  # type: ignore[union-attr]
+
+
 def dtmf_event(c: Caller, digit: int, remote: tuple[str, int], ts: int) -> None:
     """One RFC 4733 event as livekit-sip sends it: updates then three end packets, one timestamp."""
     for i, end in enumerate([0, 0, 1, 1, 1]):
