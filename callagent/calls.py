@@ -74,6 +74,7 @@ class EndReason(StrEnum):
     declined = "declined"
     no_answer = "no_answer"
     not_in_service = "not_in_service"  # the carrier's announcement: the number is not in service
+    ivr_dead_end = "ivr_dead_end"  # a phone menu led nowhere (it looped, or no option served the goal)
     silence = "silence"  # the line stayed silent for CALLAGENT_SILENCE_TIMEOUT_S
     max_duration = "max_duration"
     canceled = "canceled"  # ended by a client (end_call) or the operator

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from devstack.board import Board
-from devstack.scenarios import CALL_ID_HEADER, Attendant, Scenario, scenario_for, scenarios
+from devstack.scenarios import CALL_ID_HEADER, Attendant, Menu, MenuOption, Scenario, scenario_for, scenarios
 
 log = logging.getLogger("devstack.phone")
 
@@ -1153,7 +1153,13 @@ class Phone:
         assert sc is not None
         if sc.attendant is not None and not await self._attendant(call, sc.attendant):
             return
-        for line in sc.lines:
+        lines = sc.lines
+        if sc.menu is not None:
+            option = await self._menu(call, sc.menu)
+            if option is None:
+                return
+            lines = option.lines
+        for line in lines:
             if line.when == "after_agent":
                 await self._agent_turn(call)
             if line.tones == "sit":
@@ -1197,6 +1203,31 @@ class Phone:
         # hears is the person.
         self._board.forget(call.key)
         return True
+
+    async def _menu(self, call: _Call, menu: Menu) -> MenuOption | None:
+        """The phone menu: the prompt, then one digit; an option's digit puts its desk on (the
+        option, returned), anything else repeats the prompt; after the last round the goodbye
+        and a hang-up (None). Every digit is in the call's log with its time."""
+        for round_ in range(1, menu.rounds + 1):
+            prompt = self._enqueue(call, menu.prompt.text, _RENDERED[menu.prompt.text])
+            await prompt.done
+            collector = ExtensionCollector(time.time(), max_digits=1, wait_s=menu.no_digit_s)
+            call.collector = collector
+            while not collector.done(time.time()):  # noqa: ASYNC110 - digits arrive on RTP, polled per frame
+                await asyncio.sleep(FRAME_S)
+            call.collector = None
+            choice = collector.extension
+            self._event(call, "menu_choice", digit=choice, round=round_)
+            if choice in menu.options:
+                call.log.update(menu_choice=choice, person_reached=True)
+                await self._agent_turn(call, fresh=False)  # the desk picks up once the agent is quiet
+                self._board.forget(call.key)
+                return menu.options[choice]
+        call.log.update(menu_choice=None, person_reached=False)
+        await self._play(call, menu.goodbye.text, _RENDERED[menu.goodbye.text])
+        await asyncio.sleep(HANGUP_TAIL_S)
+        self._end(call, "phone", bye=True)
+        return None
 
     async def _agent_turn(self, call: _Call, *, fresh: bool = True) -> None:
         """Wait until the agent has spoken (>= AGENT_MIN_SPEECH_S, from now on; with

@@ -62,6 +62,25 @@ class Attendant(BaseModel):
     no_digit_s: float = Field(default=10.0, gt=0)
 
 
+class MenuOption(BaseModel):
+    """Where a menu digit leads: a person who says these lines."""
+
+    lines: list[Line]
+
+
+class Menu(BaseModel):
+    """A phone menu that answers first: it says `prompt` and waits up to `no_digit_s` for one
+    digit. A digit in `options` puts that desk on (its lines replace the scenario's); any other
+    digit (or `repeat`), or none, says the prompt again; after `rounds` rounds it says
+    `goodbye` and hangs up."""
+
+    prompt: Line
+    options: dict[str, MenuOption]
+    goodbye: Line
+    rounds: int = Field(default=3, ge=1)
+    no_digit_s: float = Field(default=10.0, gt=0)
+
+
 class Scenario(BaseModel):
     number: str
     name: str
@@ -71,6 +90,7 @@ class Scenario(BaseModel):
     # ring_s (instead of a 180), then the answer.
     early_media: bool = False
     attendant: Attendant | None = None
+    menu: Menu | None = None
     lines: list[Line] = Field(default_factory=list)
     # After its last line the phone: waits for the agent to hang up, hangs up itself,
     # or (voicemail) beeps and records until the agent hangs up.
@@ -78,9 +98,14 @@ class Scenario(BaseModel):
     outcome: dict[str, Any] | None = None
 
     def spoken(self) -> list[Line]:
-        """Every line the phone may say on this number: the attendant's, then the scenario's."""
+        """Every line the phone may say on this number: the attendant's, the menu's, then the scenario's."""
         attendant = [self.attendant.prompt, self.attendant.invalid] if self.attendant else []
-        return [*attendant, *self.lines]
+        menu = (
+            [self.menu.prompt, self.menu.goodbye, *(ln for opt in self.menu.options.values() for ln in opt.lines)]
+            if self.menu
+            else []
+        )
+        return [*attendant, *menu, *self.lines]
 
 
 @cache

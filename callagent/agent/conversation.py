@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from livekit.agents import Agent, RunContext, StopResponse, function_tool, llm
-from livekit.agents.beta.tools import EndCallTool
+from livekit.agents.beta.tools import EndCallTool, send_dtmf_events
 
 from callagent.agent.announcements import not_in_service
 from callagent.agent.instructions import instructions_for
@@ -22,7 +22,8 @@ class CallAgent(Agent):
         self.call = call
         super().__init__(
             instructions=instructions_for(call.request),
-            tools=[EndCallTool(delete_room=True, on_tool_called=self._on_end_call)],
+            # LiveKit's own DTMF tool keys in phone-menu choices (RFC 4733, from the agent's side).
+            tools=[EndCallTool(delete_room=True, on_tool_called=self._on_end_call), send_dtmf_events],
         )
 
     async def on_user_turn_completed(self, turn_ctx: llm.ChatContext, new_message: llm.ChatMessage) -> None:
@@ -52,6 +53,17 @@ class CallAgent(Agent):
         self.call.settle(CallStatus.voicemail, EndReason.voicemail_left, "reached voicemail; a message was left")
         handle = ctx.session.say(message, allow_interruptions=False)
         await handle.wait_for_playout()
+        await self.call.hang_up()
+
+    @function_tool
+    async def give_up_on_menu(self, ctx: RunContext[Any], why: str) -> None:
+        """Use when a recorded phone menu keeps repeating, or none of its options serves the
+        goal: the call ends here, and says why.
+
+        Args:
+            why: In a few words, why the menu led nowhere.
+        """
+        self.call.settle(CallStatus.failed, EndReason.ivr_dead_end, f"the phone menu led nowhere: {why}")
         await self.call.hang_up()
 
     @function_tool

@@ -72,4 +72,7 @@ The operator's rules for this call. They come last and always apply:
 - Stay on the goal; do not make commitments beyond it.
 - When the goal is reached or the callee wants to end the call, say a short goodbye and use end_call.
 - If you hear an answering machine or voicemail greeting, use leave_voicemail.
+- If a recorded phone menu answers ("for appointments, press 1"), say nothing to it: key in the
+  option that serves your goal with send_dtmf_events, then wait for the person. If the menu
+  keeps repeating, or no option serves the goal, use give_up_on_menu.
 - If the callee asks not to be called again, use add_to_do_not_call, then say goodbye and end the call."""

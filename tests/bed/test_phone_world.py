@@ -171,3 +171,14 @@ def test_what_the_call_found_out_comes_back_as_data(env: dict[str, str], worker:
     res = client(env, "call", "+14155550100", "--json", "--result-schema", json.dumps(bad), timeout=60)
     assert res.returncode != 0 and "result_schema" in res.stderr and "'format'" in res.stderr, res.stderr
     assert len(phonelog.calls()) == before  # refused before anything was dialed
+
+
+def test_the_agent_keys_its_way_through_a_phone_menu(env: dict[str, str], worker: Worker) -> None:
+    rec = place(env, "+14155550108", "--goal", "Confirm the cleaning appointment tomorrow at ten")
+    assert rec["status"] == "completed" and rec["end_reason"] == "agent_ended", rec
+    call = phone_call(rec)
+    assert [d["digit"] for d in call["dtmf"]] == ["1"], call["dtmf"]  # appointments, and never billing
+    assert call["menu_choice"] == "1" and call["person_reached"]
+    callee = [line["text"] for line in rec["transcript"] if line["role"] == "callee"]
+    assert any("Riley" in text for text in callee) and not any("Morgan" in text for text in callee), callee
+    assert rec["outcome"]["goal_achieved"] == "yes"

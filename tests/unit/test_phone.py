@@ -668,3 +668,17 @@ def test_early_media_rings_in_band_before_the_answer(tmp_path: Path) -> None:
         pcm = np.frombuffer(w.readframes(w.getnframes()), np.int16)
     at = int((seg["start"] - entry["recording_at"]) * 8000)
     assert rms(pcm[at : at + 3200]) > 3000 and rms(pcm[: max(0, at - 800)]) < ph.SILENCE_RMS
+
+
+def test_the_phone_menu_scenario_loads() -> None:
+    menu_sc = scenario_for("+14155550108")
+    assert menu_sc is not None and menu_sc.menu is not None and menu_sc.name == "phone_menu"
+    menu = menu_sc.menu
+    assert "press 1" in menu.prompt.text and set(menu.options) == {"1", "2"}
+    assert (menu.rounds, menu.no_digit_s) == (3, 10.0)
+    assert menu.prompt.reply is not None and menu.prompt.reply.tool is not None
+    assert menu.prompt.reply.tool.name == "send_dtmf_events" and menu.prompt.reply.tool.arguments == {"events": ["1"]}
+    desk = menu.options["1"].lines
+    assert desk[0].text.startswith("Appointments desk, this is Riley") and desk[0].when == "on_answer"
+    spoken = [ln.text for ln in menu_sc.spoken()]
+    assert spoken[:2] == [menu.prompt.text, menu.goodbye.text] and desk[0].text in spoken
