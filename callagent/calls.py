@@ -75,6 +75,7 @@ class EndReason(StrEnum):
     no_answer = "no_answer"
     not_in_service = "not_in_service"  # the carrier's announcement: the number is not in service
     ivr_dead_end = "ivr_dead_end"  # a phone menu led nowhere (it looped, or no option served the goal)
+    hold_timeout = "hold_timeout"  # nobody picked up within max_hold_s on hold
     silence = "silence"  # the line stayed silent for CALLAGENT_SILENCE_TIMEOUT_S
     max_duration = "max_duration"
     canceled = "canceled"  # ended by a client (end_call) or the operator
@@ -236,6 +237,7 @@ class CallRequest(BaseModel):
     caller_name: str = Field(min_length=1, max_length=200)  # on whose behalf the agent calls
     max_duration_s: int = Field(gt=0)
     ring_timeout_s: int = Field(gt=0)
+    max_hold_s: int = Field(default=600, gt=0)  # how long the agent waits on hold for a person
     created_at: UtcDatetime = Field(default_factory=utcnow)
 
     def to_metadata(self) -> str:

@@ -119,6 +119,7 @@ class CallArgs:
     idempotency_key: str | None = None
     dtmf: str | None = None  # digits to send once answered: 0-9 * #, pauses w (0.5 s) and W (1 s)
     result_schema: dict[str, Any] | None = None  # a JSON Schema of what the call should learn
+    max_hold_s: int | None = None  # how long to wait on hold for a person (CALLAGENT_MAX_HOLD_S)
 
 
 @dataclass(frozen=True)
@@ -323,7 +324,8 @@ class CallService:
                 result_schema.check(args.result_schema)
             except result_schema.InvalidSchema as exc:
                 raise BadArgument(str(exc)) from None
-        request = _request(args, target, settings.caller_name, duration, ring_timeout_s, dtmf)
+        max_hold_s = _max_hold(args.max_hold_s, settings)
+        request = _request(args, target, settings.caller_name, duration, ring_timeout_s, dtmf, max_hold_s)
         args_hash = call_args_hash(
             phone_number=target.e164,
             goal=request.goal,
@@ -673,6 +675,17 @@ def _ring_timeout(requested: int | None, settings: Settings) -> int:
     return requested
 
 
+def _max_hold(requested: int | None, settings: Settings) -> int:
+    if requested is None:
+        return settings.max_hold_s
+    if isinstance(requested, bool) or requested < 1:
+        raise BadArgument(
+            f"max_hold_s must be a number of seconds of at least 1, not {requested} (leave it out to use "
+            f"CALLAGENT_MAX_HOLD_S={settings.max_hold_s}); it is capped by the call's max_duration_s"
+        )
+    return requested
+
+
 def _dtmf(requested: str | None, extension: str | None) -> str | None:
     """The digits to send once the call is answered: the client's, or the extension written
     with the number (allowed by DIAL_ALLOW_EXTENSIONS), after a one-second pause."""
@@ -691,7 +704,13 @@ def _dtmf(requested: str | None, extension: str | None) -> str | None:
 
 
 def _request(
-    args: CallArgs, target: DialTarget, caller_name: str, duration: int, ring_timeout_s: int, dtmf: str | None
+    args: CallArgs,
+    target: DialTarget,
+    caller_name: str,
+    duration: int,
+    ring_timeout_s: int,
+    dtmf: str | None,
+    max_hold_s: int,
 ) -> CallRequest:
     from pydantic import ValidationError
 
@@ -707,6 +726,7 @@ def _request(
             caller_name=caller_name,
             max_duration_s=duration,
             ring_timeout_s=ring_timeout_s,
+            max_hold_s=min(max_hold_s, duration),
         )
         request.to_metadata()  # too big for LiveKit's dispatch metadata? Say so before dialing.
     except ValidationError as exc:

@@ -69,6 +69,8 @@ class Settings(BaseSettings):
     max_duration_s: int = Field(300, gt=0, validation_alias="CALLAGENT_MAX_DURATION_S")
     max_duration_cap_s: int = Field(1800, gt=0, validation_alias="CALLAGENT_MAX_DURATION_CAP_S")
     silence_timeout_s: float = Field(20.0, gt=0, validation_alias="CALLAGENT_SILENCE_TIMEOUT_S")
+    # How long the agent waits on hold (music, "please hold") for a person, at most the call's length.
+    max_hold_s: int = Field(600, gt=0, validation_alias="CALLAGENT_MAX_HOLD_S")
     stale_after_s: float = Field(60.0, gt=0, validation_alias="CALLAGENT_STALE_AFTER_S")
     # How many calls one worker holds at once. Its load is calls / this, not CPU: a shared
     # machine's CPU says little about whether one more call fits.

@@ -236,6 +236,7 @@ async def _ask_to_confirm(
     dtmf: str | None,
     result_schema: dict[str, Any] | None,
     ring_timeout_s: int | None,
+    max_hold_s: int | None,
     max_duration_s: int | None,
     idempotency_key: str | None,
     confirmation_token: str | None,
@@ -252,7 +253,16 @@ async def _ask_to_confirm(
     if not service.asks_for_confirmation or confirmation_token is not None or not _client_can_elicit(ctx):
         return None
     args = CallArgs(
-        phone_number, goal, context, greeting, ring_timeout_s, max_duration_s, idempotency_key, dtmf, result_schema
+        phone_number,
+        goal,
+        context,
+        greeting,
+        ring_timeout_s,
+        max_duration_s,
+        idempotency_key,
+        dtmf,
+        result_schema,
+        max_hold_s,
     )
     try:
         prepared = await service.preflight(args)
@@ -355,6 +365,13 @@ async def make_phone_call(
         StrictInt | None,
         Field(description="Seconds to let the phone ring, 5-120. Default: CALLAGENT_RING_TIMEOUT_S."),
     ] = None,
+    max_hold_s: Annotated[
+        StrictInt | None,
+        Field(
+            description="Longest the agent waits on hold (music, 'please hold') for a person, in seconds. "
+            "Default: CALLAGENT_MAX_HOLD_S; at most the call's max_duration_s."
+        ),
+    ] = None,
     max_duration_s: Annotated[
         StrictInt | None,
         Field(
@@ -395,7 +412,16 @@ async def make_phone_call(
     `confirmation_token`.
     """
     args = CallArgs(
-        phone_number, goal, context, greeting, ring_timeout_s, max_duration_s, idempotency_key, dtmf, result_schema
+        phone_number,
+        goal,
+        context,
+        greeting,
+        ring_timeout_s,
+        max_duration_s,
+        idempotency_key,
+        dtmf,
+        result_schema,
+        max_hold_s,
     )
     outcome = await _service(ctx).place(args, approved=_answer(approval), confirmation_token=confirmation_token)
     if isinstance(outcome, ConfirmationIssued):

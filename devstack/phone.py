@@ -34,7 +34,16 @@ from typing import Any
 import numpy as np
 
 from devstack.board import Board
-from devstack.scenarios import CALL_ID_HEADER, Attendant, Menu, MenuOption, Scenario, scenario_for, scenarios
+from devstack.scenarios import (
+    CALL_ID_HEADER,
+    Attendant,
+    Hold,
+    Menu,
+    MenuOption,
+    Scenario,
+    scenario_for,
+    scenarios,
+)
 
 log = logging.getLogger("devstack.phone")
 
@@ -193,6 +202,21 @@ def ringback(seconds: float) -> np.ndarray:
     ramp = np.clip(np.minimum(phase, RINGBACK_ON_S - phase) / 0.005, 0.0, 1.0)  # 5 ms fades; 0 when off
     tone = sum(np.sin(2 * np.pi * hz * t) for hz in RINGBACK_HZ) / len(RINGBACK_HZ)
     return np.round(tone * ramp * RINGBACK_PEAK).astype(np.int16)
+
+
+# Hold music: a simple arpeggio (C major, 0.25 s a note), quieter than speech.
+HOLD_NOTES_HZ = (261.6, 329.6, 392.0, 523.3)
+HOLD_NOTE_S = 0.25
+
+
+def hold_music(seconds: float) -> np.ndarray:
+    """`seconds` of hold music: notes, each with 10 ms fades, at ringback level."""
+    per_note = int(HOLD_NOTE_S * RATE)
+    t = np.arange(per_note) / RATE
+    ramp = np.clip(np.minimum(t, HOLD_NOTE_S - t) / 0.01, 0.0, 1.0)
+    notes = [np.round(np.sin(2 * np.pi * hz * t) * ramp * RINGBACK_PEAK).astype(np.int16) for hz in HOLD_NOTES_HZ]
+    count = int(seconds * RATE) // per_note + 1
+    return np.concatenate([notes[i % len(notes)] for i in range(count)])[: int(seconds * RATE)]
 
 
 def sit_tones() -> np.ndarray:
@@ -1159,7 +1183,9 @@ class Phone:
             if option is None:
                 return
             lines = option.lines
-        for line in lines:
+        for i, line in enumerate(lines):
+            if sc.hold is not None and i == sc.hold.after + 1:
+                await self._hold(call, sc.hold)
             if line.when == "after_agent":
                 await self._agent_turn(call)
             if line.tones == "sit":
@@ -1203,6 +1229,20 @@ class Phone:
         # hears is the person.
         self._board.forget(call.key)
         return True
+
+    async def _hold(self, call: _Call, hold: Hold) -> None:
+        """The hold queue: music, the announcement every `every_s`, for `seconds` in all."""
+        call.log["hold"] = {"start": time.time(), "end": None}
+        self._event(call, "hold_start")
+        left = hold.seconds
+        while left > 0:
+            music = min(hold.every_s, left)
+            await self._play(call, "<hold music>", hold_music(music), kind="music")
+            left -= music
+            if left > 0:
+                await self._play(call, hold.announcement.text, _RENDERED[hold.announcement.text])
+        call.log["hold"]["end"] = time.time()
+        self._event(call, "hold_end")
 
     async def _menu(self, call: _Call, menu: Menu) -> MenuOption | None:
         """The phone menu: the prompt, then one digit; an option's digit puts its desk on (the

@@ -81,6 +81,16 @@ class Menu(BaseModel):
     no_digit_s: float = Field(default=10.0, gt=0)
 
 
+class Hold(BaseModel):
+    """A hold queue after the scenario's line `after`: hold music for `seconds`, `announcement`
+    every `every_s`, then the scenario's next lines (a person picks up)."""
+
+    after: int = 0
+    seconds: float = Field(default=40.0, gt=0)
+    every_s: float = Field(default=15.0, gt=0)
+    announcement: Line
+
+
 class Scenario(BaseModel):
     number: str
     name: str
@@ -91,6 +101,7 @@ class Scenario(BaseModel):
     early_media: bool = False
     attendant: Attendant | None = None
     menu: Menu | None = None
+    hold: Hold | None = None
     lines: list[Line] = Field(default_factory=list)
     # After its last line the phone: waits for the agent to hang up, hangs up itself,
     # or (voicemail) beeps and records until the agent hangs up.
@@ -105,7 +116,8 @@ class Scenario(BaseModel):
             if self.menu
             else []
         )
-        return [*attendant, *menu, *self.lines]
+        hold = [self.hold.announcement] if self.hold else []
+        return [*attendant, *menu, *hold, *self.lines]
 
 
 @cache

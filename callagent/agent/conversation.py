@@ -8,7 +8,9 @@ from livekit.agents import Agent, RunContext, StopResponse, function_tool, llm
 from livekit.agents.beta.tools import EndCallTool, send_dtmf_events
 
 from callagent.agent.announcements import not_in_service
+from callagent.agent.hold import is_hold_announcement
 from callagent.agent.instructions import instructions_for
+from callagent.agent.opening import hold_over_greeting
 from callagent.calls import CallStatus, EndReason
 
 if TYPE_CHECKING:
@@ -27,14 +29,21 @@ class CallAgent(Agent):
         )
 
     async def on_user_turn_completed(self, turn_ctx: llm.ChatContext, new_message: llm.ChatMessage) -> None:
-        # A carrier's announcement instead of a person: end the call now, and say nothing to
-        # it (StopResponse keeps the model's reply, preemptive or not, from being spoken).
-        if not_in_service(new_message.text_content or ""):
+        """Before the model answers what was heard: recordings get no answer. StopResponse keeps
+        the model's reply, preemptive or not, from being spoken."""
+        heard = " ".join((new_message.text_content or "").split())
+        if not_in_service(heard):  # a carrier's announcement: end the call now
             self.call.settle(
                 CallStatus.failed, EndReason.not_in_service, "the number is not in service (the carrier said so)"
             )
             self.call.spawn(self.call.hang_up())
             raise StopResponse()
+        if is_hold_announcement(heard) or (self.call.on_hold and not heard):
+            self.call.hold()  # music and the queue's announcements: wait, silently
+            raise StopResponse()
+        if self.call.on_hold:  # the first words that are not the queue: a person picked up
+            self.call.unhold()
+            self.session.say(hold_over_greeting(self.call.request), allow_interruptions=False, add_to_chat_ctx=True)
 
     async def _on_end_call(self, _: Any) -> None:
         self.call.settle(

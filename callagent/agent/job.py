@@ -46,10 +46,27 @@ class CallJob:
         self.session: AgentSession[Any] | None = None
         self.ending = Ending()
         self.do_not_call_requested = False
+        self.on_hold = False  # music or a queue's announcements: the agent waits, silently
+        self._hold_timer: asyncio.Task[None] | None = None
         self._tasks: list[asyncio.Future[Any]] = []
 
     def settle(self, status: CallStatus, end_reason: EndReason, reason: str) -> None:
         self.ending.settle(status, end_reason, reason)
+
+    def hold(self) -> None:
+        """On hold: silent, no silence timeout, and at most max_hold_s before giving up."""
+        if not self.on_hold:
+            self.on_hold = True
+            log.info("on hold; waiting up to %d s for a person", self.request.max_hold_s)
+            self._hold_timer = asyncio.ensure_future(timers.hold_timeout(self))
+            self._tasks.append(self._hold_timer)
+
+    def unhold(self) -> None:
+        if self.on_hold:
+            self.on_hold = False
+            log.info("off hold: a person picked up")
+            if self._hold_timer is not None:
+                self._hold_timer.cancel()
 
     def spawn(self, coro: Awaitable[Any]) -> None:
         """Run `coro` alongside the call; it is cancelled when the job finishes."""

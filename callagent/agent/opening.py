@@ -25,6 +25,11 @@ log = logging.getLogger(__name__)
 LEADING_SILENCE_RMS = 100.0  # int16 RMS below which a greeting frame counts as silence
 
 
+def hold_over_greeting(req: CallRequest) -> str:
+    """What the person who picks up after hold hears first: the disclosure again, short."""
+    return f"Hi, thanks for picking up. I'm an AI assistant calling on behalf of {req.caller_name}."
+
+
 def greeting_for(req: CallRequest) -> str:
     """The first words: always says it is an AI assistant and on whose behalf it calls.
 

@@ -46,14 +46,25 @@ async def max_duration(call: CallJob) -> None:
 
 
 def on_user_state(call: CallJob, ev: UserStateChangedEvent) -> None:
-    # "away": neither side spoke for the session's user_away_timeout (CALLAGENT_SILENCE_TIMEOUT_S).
-    if ev.new_state == "away" and call.answered.is_set():
+    # "away": neither side spoke for the session's user_away_timeout (CALLAGENT_SILENCE_TIMEOUT_S);
+    # on hold, silence is what waiting sounds like (max_hold_s bounds it instead).
+    if ev.new_state == "away" and call.answered.is_set() and not call.on_hold:
         call.settle(
             CallStatus.completed,
             EndReason.silence,
             f"the line stayed silent for {call.settings.silence_timeout_s:g} s; the agent hung up",
         )
         call.spawn(call.hang_up())
+
+
+async def hold_timeout(call: CallJob) -> None:
+    await asyncio.sleep(call.request.max_hold_s)
+    call.settle(
+        CallStatus.failed,
+        EndReason.hold_timeout,
+        f"nobody picked up within {call.request.max_hold_s} s on hold (max_hold_s)",
+    )
+    await call.hang_up()
 
 
 def heartbeat_verdict(record: CallRecord | None) -> Fate | None:

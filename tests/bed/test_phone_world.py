@@ -182,3 +182,21 @@ def test_the_agent_keys_its_way_through_a_phone_menu(env: dict[str, str], worker
     callee = [line["text"] for line in rec["transcript"] if line["role"] == "callee"]
     assert any("Riley" in text for text in callee) and not any("Morgan" in text for text in callee), callee
     assert rec["outcome"]["goal_achieved"] == "yes"
+
+
+def test_the_agent_waits_silently_on_hold_and_greets_the_person(env: dict[str, str], worker: Worker) -> None:
+    """40 s of hold music and announcements (far past the bed's 6 s silence timeout): the agent
+    says nothing meanwhile, then greets the person with the disclosure and completes the call."""
+    rec = place(env, "+14155550109", "--goal", "Confirm the cleaning appointment tomorrow at ten")
+    assert rec["status"] == "completed" and rec["end_reason"] == "agent_ended", rec
+    call = phone_call(rec)
+    hold = call["hold"]
+    assert hold["end"] - hold["start"] >= 39
+    during = [s for s in call["agent_speech"] if s["start"] < hold["end"] and (s["end"] or s["start"]) > hold["start"]]
+    assert during == [], during  # silent through the music and the announcements
+    casey = next(u for u in call["utterances"] if u["text"].startswith("Thanks for holding"))
+    after = [s for s in call["agent_speech"] if s["start"] >= casey["start"]]
+    assert after, call["agent_speech"]
+    agent_lines = [line["text"] for line in rec["transcript"] if line["role"] == "agent"]
+    assert any("AI assistant" in text for text in agent_lines[1:]), agent_lines  # the disclosure again
+    assert any("Casey" in line["text"] for line in rec["transcript"] if line["role"] == "callee")

@@ -445,3 +445,32 @@ def test_the_job_tags_its_log_lines_with_the_call_id(
     assert ctx.log_context_fields == {"call_id": "abc123"} and ran
     joining = [r.getMessage() for r in caplog.records if "joining" in r.getMessage()]
     assert joining and "abc123" not in joining[0]
+
+
+def test_on_hold_silence_does_not_end_the_call_but_max_hold_s_does() -> None:
+    async def scenario() -> CallJob:
+        job = make_job()
+        job.request = REQUEST.model_copy(update={"max_hold_s": 1})
+        job.answered.set()
+        job.hold()
+        timers.on_user_state(job, SimpleNamespace(new_state="away"))  # type: ignore[arg-type]
+        assert job.ending.final is None  # silence on hold is waiting, not the end
+        await asyncio.sleep(1.3)
+        return job
+
+    job = asyncio.run(scenario())
+    assert job.ending.final is not None and job.ending.final[:2] == (CallStatus.failed, EndReason.hold_timeout)
+    assert deleted(job) == ["call-abc123"]
+
+
+def test_a_person_after_hold_ends_the_wait() -> None:
+    async def scenario() -> CallJob:
+        job = make_job()
+        job.request = REQUEST.model_copy(update={"max_hold_s": 1})
+        job.hold()
+        job.unhold()
+        await asyncio.sleep(1.3)
+        return job
+
+    job = asyncio.run(scenario())
+    assert job.ending.final is None and not job.on_hold and deleted(job) == []

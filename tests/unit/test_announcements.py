@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from callagent.agent.announcements import not_in_service
+from callagent.agent.hold import is_hold_announcement
 
 
 @pytest.mark.parametrize(
@@ -38,3 +39,30 @@ def test_announcements_are_recognised(heard: str) -> None:
 )
 def test_people_are_not_announcements(heard: str) -> None:
     assert not not_in_service(heard)
+
+
+@pytest.mark.parametrize(
+    "heard",
+    [
+        "Thank you for calling Harbor Dental. All our agents are busy. Please hold.",
+        "Your call is important to us. Please continue to hold.",
+        "Please stay on the line, the next available representative will be with you shortly.",
+        "You are caller number three in the queue.",
+        "Todos nuestros agentes están ocupados. Por favor, espere.",
+    ],
+)
+def test_hold_announcements_are_recognised(heard: str) -> None:
+    assert is_hold_announcement(heard)
+
+
+@pytest.mark.parametrize(
+    "heard",
+    [
+        "Thanks for holding, this is Casey at the front desk. How can I help you?",
+        "Hello, this is Sam speaking. What is this about?",
+        "Can you hold on a second while I check the calendar?",
+        "Yes, tomorrow at ten works.",
+    ],
+)
+def test_people_are_not_hold_announcements(heard: str) -> None:
+    assert not is_hold_announcement(heard)

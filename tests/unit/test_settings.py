@@ -58,6 +58,7 @@ def test_env_names_are_the_documented_ones() -> None:
                 "CALLAGENT_WORKER_HOST",
                 "CALLAGENT_LIVEKIT_TIMEOUT_S",
                 "CALLAGENT_LOG_FORMAT",
+                "CALLAGENT_MAX_HOLD_S",
                 "DIAL_ALLOW",
                 "DIAL_DENY",
                 "DIAL_COUNTRIES",

@@ -145,6 +145,7 @@ async def test_tools_are_listed_with_annotations_and_schemas(client: Client) -> 
         "greeting",
         "dtmf",
         "result_schema",
+        "max_hold_s",
         "ring_timeout_s",
         "max_duration_s",
         "idempotency_key",
