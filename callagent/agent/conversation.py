@@ -16,12 +16,16 @@ from callagent.calls import CallStatus, EndReason
 if TYPE_CHECKING:
     from callagent.agent.job import CallJob
 
+# The same recording heard this many times: the menu is a loop, and the call gives up.
+MENU_LOOP_ROUNDS = 3
+
 
 class CallAgent(Agent):
     """The conversation. Its tool docstrings are the model's contract."""
 
     def __init__(self, call: CallJob) -> None:
         self.call = call
+        self._heard: dict[str, int] = {}
         super().__init__(
             instructions=instructions_for(call.request),
             # LiveKit's own DTMF tool keys in phone-menu choices (RFC 4733, from the agent's side).
@@ -38,12 +42,29 @@ class CallAgent(Agent):
             )
             self.call.spawn(self.call.hang_up())
             raise StopResponse()
+        if heard and self._heard_again(heard) >= MENU_LOOP_ROUNDS:  # a recording going round in circles
+            self.call.settle(
+                CallStatus.failed,
+                EndReason.ivr_dead_end,
+                f"the phone menu repeated itself {MENU_LOOP_ROUNDS} times without reaching a person",
+            )
+            self.call.spawn(self.call.hang_up())
+            raise StopResponse()
         if is_hold_announcement(heard) or (self.call.on_hold and not heard):
             self.call.hold()  # music and the queue's announcements: wait, silently
             raise StopResponse()
         if self.call.on_hold:  # the first words that are not the queue: a person picked up
             self.call.unhold()
             self.session.say(hold_over_greeting(self.call.request), allow_interruptions=False, add_to_chat_ctx=True)
+
+    def _heard_again(self, heard: str) -> int:
+        """How often these very words were heard on this call (people do not repeat a whole
+        sentence word for word three times; menus do). Hold announcements are exempt."""
+        if is_hold_announcement(heard):
+            return 0
+        key = heard.lower()
+        self._heard[key] = self._heard.get(key, 0) + 1
+        return self._heard[key]
 
     async def _on_end_call(self, _: Any) -> None:
         self.call.settle(

@@ -474,3 +474,25 @@ def test_a_person_after_hold_ends_the_wait() -> None:
 
     job = asyncio.run(scenario())
     assert job.ending.final is None and not job.on_hold and deleted(job) == []
+
+
+def test_a_menu_heard_three_times_is_a_dead_end() -> None:
+    from livekit.agents import StopResponse, llm
+
+    from callagent.agent.conversation import MENU_LOOP_ROUNDS, CallAgent
+
+    async def scenario() -> CallJob:
+        job = make_job()
+        agent = CallAgent(job)
+        menu = "For appointments, press 1. For billing, press 2."
+        for _ in range(MENU_LOOP_ROUNDS - 1):
+            await agent.on_user_turn_completed(llm.ChatContext(), llm.ChatMessage(role="user", content=[menu]))
+        assert job.ending.final is None  # twice is a menu, not yet a loop
+        with pytest.raises(StopResponse):
+            await agent.on_user_turn_completed(llm.ChatContext(), llm.ChatMessage(role="user", content=[menu]))
+        await asyncio.sleep(0.1)
+        return job
+
+    job = asyncio.run(scenario())
+    assert job.ending.final is not None and job.ending.final[:2] == (CallStatus.failed, EndReason.ivr_dead_end)
+    assert deleted(job) == ["call-abc123"]
