@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
-from callagent import disclosure
 from callagent.numbers import DialTarget, NumberRefused, check_number, mask, time_zones
 from callagent.rules import Refusal, Rule
 from callagent.sensitive_numbers import SERVICES
@@ -494,6 +493,9 @@ def check_text_fields(
     )
     if refusal is not None:
         return refusal
+    # Imported here: its patterns take ~70 ms to compile, which the server's start need not pay.
+    from callagent import disclosure
+
     return (
         disclosure.check("goal", goal) or disclosure.check("context", context) or disclosure.check("greeting", greeting)
     )

@@ -82,8 +82,10 @@ def prewarm(proc: JobProcess) -> None:
     # below the pause at a comma (0.25 s split callees' sentences and tripled turn latency).
     # The VAD ships its model.
     proc.userdata["vad"] = silero.VAD.load(min_silence_duration=0.35, prefix_padding_duration=0.3)
-    # First-use imports measured blocking a new call's event loop for 0.1-1.6 s.
-    for module in ("openai.resources.audio", "openai.resources.chat"):
+    # First-use imports measured blocking a new call's event loop for 0.1-1.6 s; the call
+    # store's SQLAlchemy for up to 9 s with ten calls starting at once on 2 cores (no agent
+    # then joined within CALLAGENT_AGENT_JOIN_TIMEOUT_S), and jsonschema at the summary.
+    for module in ("openai.resources.audio", "openai.resources.chat", "callagent.store", "jsonschema"):
         importlib.import_module(module)
     from livekit.agents import tokenize
 
