@@ -1249,13 +1249,18 @@ class Phone:
         option, returned), anything else repeats the prompt; after the last round the goodbye
         and a hang-up (None). Every digit is in the call's log with its time."""
         for round_ in range(1, menu.rounds + 1):
-            prompt = self._enqueue(call, menu.prompt.text, _RENDERED[menu.prompt.text])
-            await prompt.done
-            collector = ExtensionCollector(time.time(), max_digits=1, wait_s=menu.no_digit_s)
+            # A digit counts from the prompt's start (and cuts it short), as on a real menu.
+            pcm = _RENDERED[menu.prompt.text]
+            prompt = self._enqueue(call, menu.prompt.text, pcm)
+            collector = ExtensionCollector(time.time(), max_digits=1, wait_s=len(pcm) / RATE + menu.no_digit_s)
             call.collector = collector
-            while not collector.done(time.time()):  # noqa: ASYNC110 - digits arrive on RTP, polled per frame
+            while not collector.done(time.time()):
+                if collector.digits and not prompt.done.done():
+                    self._cut(call, prompt)
                 await asyncio.sleep(FRAME_S)
             call.collector = None
+            if not prompt.done.done():
+                self._cut(call, prompt)
             choice = collector.extension
             self._event(call, "menu_choice", digit=choice, round=round_)
             if choice in menu.options:

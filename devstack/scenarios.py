@@ -69,8 +69,8 @@ class MenuOption(BaseModel):
 
 
 class Menu(BaseModel):
-    """A phone menu that answers first: it says `prompt` and waits up to `no_digit_s` for one
-    digit. A digit in `options` puts that desk on (its lines replace the scenario's); any other
+    """A phone menu that answers first: it says `prompt` (a digit cuts it short) and waits up
+    to `no_digit_s` after it for one digit. A digit in `options` puts that desk on (its lines replace the scenario's); any other
     digit (or `repeat`), or none, says the prompt again; after `rounds` rounds it says
     `goodbye` and hangs up."""
 

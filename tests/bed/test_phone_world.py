@@ -17,7 +17,16 @@ import pytest
 from callagent.calls import room_name_for
 from devstack import phonelog
 from devstack.scenarios import scenario_for
-from helpers import Worker, client, phone_call, place, start_call
+from helpers import Worker, bed_env, client, phone_call, place, start_call
+
+
+@pytest.fixture(scope="module")
+def env(bed: None, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The bed's environment, with the production default's silence timeout: a menu waits 10 s
+    for a digit before it repeats, and the agent may only hear it on the repeat (the first
+    round plays while it says its opening)."""
+    return bed_env(tmp_path_factory.mktemp("phone-world"), CALLAGENT_WORKER_PORT="0", CALLAGENT_SILENCE_TIMEOUT_S="20")
+
 
 ATTENDANT = scenario_for("+14155550111")
 EARLY_MEDIA = scenario_for("+14155550113")
