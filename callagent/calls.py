@@ -36,7 +36,9 @@ __all__ = [
     "EndReason",
     "IllegalTransition",
     "Outcome",
+    "Recording",
     "TranscriptLine",
+    "Transfer",
     "can_transition",
     "disclosure",
     "is_terminal",
@@ -59,6 +61,7 @@ class CallStatus(StrEnum):
     no_answer = "no_answer"
     busy = "busy"
     declined = "declined"
+    transferred = "transferred"  # handed to a person at transfer_to: the agent's part is over
     failed = "failed"
     canceled = "canceled"
 
@@ -68,6 +71,7 @@ class EndReason(StrEnum):
     record has exactly one; list_calls filters by it."""
 
     agent_ended = "agent_ended"  # the agent ended the call: the conversation was done
+    transferred = "transferred"  # the agent handed the callee to a person at transfer_to
     callee_hung_up = "callee_hung_up"
     voicemail_left = "voicemail_left"
     busy = "busy"
@@ -127,10 +131,11 @@ def can_transition(old: CallStatus | str, new: CallStatus | str) -> bool:
     return _ACTIVE_ORDER.index(new) > _ACTIVE_ORDER.index(old)
 
 
-def disclosure(caller_name: str) -> str:
+def disclosure(caller_name: str, *, recorded: bool = False) -> str:
     """The first sentence of every call, fixed by the operator's settings: nothing a client
-    sends replaces it, and the model never generates it."""
-    return f"Hello, this is an AI assistant calling on behalf of {caller_name}."
+    sends replaces it, and the model never generates it. A recorded call says so in it."""
+    recording = "; this call is recorded" if recorded else ""
+    return f"Hello, this is an AI assistant calling on behalf of {caller_name}{recording}."
 
 
 class IllegalTransition(ValueError):
@@ -171,6 +176,12 @@ E164 = Annotated[str, Field(pattern=r"^\+[1-9][0-9]{1,14}$")]
 DTMF_CHARS = "0123456789*#wW"
 MAX_DTMF = 32
 Dtmf = Annotated[str, Field(pattern=rf"^[0-9*#wW]{{1,{MAX_DTMF}}}$")]
+
+# A call is handed over warm (the agent briefs the person first, then connects them) or cold
+# (a SIP REFER: the phone network connects the callee to the target itself).
+TransferMode = Literal["warm", "cold"]
+DEFAULT_TRANSFER_WHEN = "when the callee asks for a person, or when the goal says to connect them"
+MAX_TRANSFER_WHEN = 500
 
 # Short ids only: they end up in room names, URLs and log lines.
 CallId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
@@ -214,6 +225,50 @@ class Outcome(BaseModel):
     )
 
 
+class Transfer(BaseModel):
+    """One attempt to hand the call to a person at `to`; a call may record several."""
+
+    model_config = ConfigDict(frozen=True)
+
+    to: E164
+    mode: TransferMode
+    started_at: UtcDatetime
+    answered_at: UtcDatetime | None = Field(default=None, description="When the person at the target picked up.")
+    ended_at: UtcDatetime | None = Field(default=None, description="When the attempt succeeded or failed.")
+    outcome: Literal["connected", "accepted", "no_answer", "busy", "declined", "refused", "failed"] | None = Field(
+        default=None,
+        description="connected: warm transfer, callee and target talk; accepted: cold transfer, the network took "
+        "the SIP REFER; the rest: the transfer did not happen and the agent went back to the callee. "
+        "null while it is under way.",
+    )
+    sip_status_code: int | None = None
+    reason: str | None = Field(default=None, description="What happened, in words.")
+
+
+class Recording(BaseModel):
+    """The call's audio file: one channel per party, read as the resource calls://{call_id}/recording."""
+
+    model_config = ConfigDict(frozen=True)
+
+    file: str = Field(description="The file's name in the operator's CALLAGENT_RECORDINGS_DIR.")
+    mime_type: str = "audio/ogg"
+    codec: str = "opus"
+    channels: list[str] = Field(
+        default_factory=lambda: ["callee", "agent"], description="What each channel holds, in order."
+    )
+    sample_rate: int = 48000
+    started_at: UtcDatetime
+    duration_s: float | None = None
+    bytes: int | None = None
+    sha256: str | None = None
+    state: Literal["recording", "complete", "incomplete", "lost", "deleted"] = Field(
+        default="recording",
+        description="recording: the call is live; complete; incomplete: cut short (what was written is "
+        "playable); lost: no audio was kept; deleted: removed after the retention period.",
+    )
+    note: str | None = Field(default=None, description="Why a recording is incomplete, lost or deleted.")
+
+
 # LiveKit keeps dispatch metadata small; we refuse anything bigger than this up front rather
 # than letting the server truncate or reject it halfway through placing a call.
 MAX_METADATA_BYTES = 64_000
@@ -238,6 +293,11 @@ class CallRequest(BaseModel):
     max_duration_s: int = Field(gt=0)
     ring_timeout_s: int = Field(gt=0)
     max_hold_s: int = Field(default=600, gt=0)  # how long the agent waits on hold for a person
+    # A person to hand the callee to (on CALLAGENT_TRANSFER_NUMBERS), when transfer_when says.
+    transfer_to: E164 | None = None
+    transfer_when: str | None = Field(default=None, max_length=MAX_TRANSFER_WHEN)
+    transfer_mode: TransferMode = "warm"
+    record: bool = False  # record the call (the disclosure says so)
     created_at: UtcDatetime = Field(default_factory=utcnow)
 
     def to_metadata(self) -> str:
@@ -288,6 +348,12 @@ class CallRecord(BaseModel):
         default=None, description="What the client asked the call to learn; the outcome's data follows it."
     )
     caller_name: str
+    transfer_to: E164 | None = Field(default=None, description="Who the callee may be handed to.")
+    transfer_when: str | None = None
+    transfer_mode: TransferMode | None = None
+    transfers: list[Transfer] = Field(default_factory=list, description="Every attempt to hand the call over.")
+    record: bool = Field(default=False, description="Whether the call is recorded (the disclosure said so).")
+    recording: Recording | None = None
     room_name: str = ""  # filled in from call_id when not given
     idempotency_key: str | None = Field(default=None, max_length=255)
     created_at: UtcDatetime  # defaults to now
@@ -328,6 +394,10 @@ class CallRecord(BaseModel):
                 data["created_at"] = utcnow()
             if data.get("updated_at") is None:
                 data["updated_at"] = data["created_at"]
+            if data.get("transfers") is None:  # a store older than transfers
+                data["transfers"] = []
+            if data.get("record") is None:
+                data["record"] = False
         return data
 
     @classmethod
@@ -342,6 +412,10 @@ class CallRecord(BaseModel):
             dtmf=request.dtmf,
             result_schema=request.result_schema,
             caller_name=request.caller_name,
+            transfer_to=request.transfer_to,
+            transfer_when=request.transfer_when if request.transfer_to else None,
+            transfer_mode=request.transfer_mode if request.transfer_to else None,
+            record=request.record,
             idempotency_key=idempotency_key,
             created_at=request.created_at,
             updated_at=request.created_at,
@@ -372,6 +446,16 @@ class CallRecord(BaseModel):
             lines.append(f"SIP status: {self.sip_status_code}")
         if self.duration_s is not None:
             lines.append(f"Duration: {self.duration_s:.0f} s")
+        for t in self.transfers:
+            verb = {"connected": "Handed to", "accepted": "Transferred (SIP REFER accepted) to"}.get(
+                t.outcome or "", "Transfer attempt to"
+            )
+            state = "" if t.outcome in ("connected", "accepted") else f": {t.outcome or 'under way'}"
+            lines.append(f"{verb} {mask(t.to)} ({t.mode}){state}" + (f" ({t.reason})" if t.reason else ""))
+        if self.recording is not None:
+            rec = self.recording
+            size = f", {rec.duration_s:.0f} s" if rec.duration_s is not None else ""
+            lines.append(f"Recording: {rec.state}{size}" + (f" ({rec.note})" if rec.note else ""))
         if self.summary:
             lines.append(f"Summary: {self.summary}")
         if self.outcome is not None:

@@ -53,6 +53,7 @@ __all__ = [
 ]
 
 ConfirmMode = Literal["never", "unlisted", "always"]
+RecordingMode = Literal["off", "on_request", "always"]
 
 DEFAULT_QUIET_HOURS = (time(21, 0), time(8, 0))
 
@@ -166,6 +167,8 @@ class DialPolicy:
     max_greeting_chars: int = 500
     max_duration_s: int = 300
     max_duration_cap_s: int = 1800
+    transfer_numbers: tuple[str, ...] = ()  # CALLAGENT_TRANSFER_NUMBERS: who a call may be handed to
+    recording: RecordingMode = "off"  # CALLAGENT_RECORDING
 
     @classmethod
     def from_settings(cls, s: Settings) -> DialPolicy:
@@ -189,6 +192,8 @@ class DialPolicy:
             max_greeting_chars=s.max_greeting_chars,
             max_duration_s=s.max_duration_s,
             max_duration_cap_s=s.max_duration_cap_s,
+            transfer_numbers=s.transfer_numbers,
+            recording=s.recording,
         )
 
     @property
@@ -298,6 +303,53 @@ class DialPolicy:
                     "is placed (DIAL_CONFIRM=unlisted)"
                 )
         return Allowed()
+
+    def record(self, requested: bool | None) -> bool | Refusal:
+        """Whether the call is recorded: CALLAGENT_RECORDING decides; `requested` is the
+        client's record argument (None: not given). Asking while recording is off is refused."""
+        if self.recording == "always":
+            return True
+        if requested and self.recording == "off":
+            return Refusal(
+                Rule.recording,
+                "record=true was asked, but the operator has turned recording off; call without record, or "
+                "ask the operator to set CALLAGENT_RECORDING=on_request",
+            )
+        return bool(requested)
+
+    def transfer_target(self, raw: str) -> DialTarget | Refusal:
+        """The number a call may be handed to, or why not: it must be a number the policy lets
+        be dialed at all, and on the operator's CALLAGENT_TRANSFER_NUMBERS."""
+        target = self.parse_number(raw)
+        if isinstance(target, Refusal):
+            return Refusal(target.rule, f"transfer_to: {target.message}", target.setting)
+        if target.extension is not None:
+            return Refusal(Rule.transfer_target, "transfer_to may not carry an extension; list the number itself")
+        if not self.transfer_numbers:
+            return Refusal(
+                Rule.transfer_target,
+                "no call may be handed over: the operator lists no transfer targets (CALLAGENT_TRANSFER_NUMBERS)",
+            )
+        if target.e164 not in self.transfer_numbers:
+            return Refusal(
+                Rule.transfer_target,
+                f"transfer_to {mask(target.e164)} is not one of the operator's transfer targets "
+                f"({len(self.transfer_numbers)} listed in CALLAGENT_TRANSFER_NUMBERS)",
+            )
+        return target
+
+    def check_transfer(self, number_e164: str, *, now: datetime, counts: Counts, lists: Lists) -> Refusal | None:
+        """May the transfer leg to `number_e164` be dialed now? The target's own rules (see
+        `transfer_target`), then the dial policy as for any call: deny and do-not-call lists,
+        countries, allow list, quiet hours at the target, and the volume limits, with the leg
+        counted as one more line. The operator listed it, so it needs no confirmation."""
+        target = self.transfer_target(number_e164)
+        if isinstance(target, Refusal):
+            return target
+        decision = self.check(target.e164, now=now, counts=counts, lists=lists, confirmed=True)
+        if isinstance(decision, Refusal):
+            return Refusal(decision.rule, f"transfer_to: {decision.message}", decision.setting)
+        return None
 
     def admit(self, number: str, counts: Counts, on_do_not_call: bool) -> Refusal | None:
         """The last word before a call is recorded, on facts read under the store's write
@@ -575,6 +627,8 @@ def describe(policy: DialPolicy, *, counts: Counts | None = None) -> dict[str, A
             "numbers on the do-not-call list",
         ],
         "never_call_list": [_show(e) for e in policy.never_call],
+        "transfer_targets": [_show(e) for e in policy.transfer_numbers],
+        "recording": policy.recording,
         "settings": {rule.value: rule.setting for rule in Rule},
     }
     if counts is not None:

@@ -48,6 +48,9 @@ class Rule(StrEnum):
     max_per_number_per_day = "max_per_number_per_day", "DIAL_MAX_PER_NUMBER_PER_DAY"
     max_per_hour = "max_per_hour", "DIAL_MAX_PER_HOUR"
     confirmation = "confirmation", "DIAL_CONFIRM"
+    # Handing a call over and recording it.
+    transfer_target = "transfer_target", "CALLAGENT_TRANSFER_NUMBERS"
+    recording = "recording", "CALLAGENT_RECORDING"
     # What the client sends with the number.
     text_too_long = (
         "text_too_long",

@@ -28,9 +28,11 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from callagent import result_schema
 from callagent.calls import (
+    DEFAULT_TRANSFER_WHEN,
     DTMF_CHARS,
     HEARTBEAT_S,
     MAX_DTMF,
+    MAX_TRANSFER_WHEN,
     TERMINAL_STATUSES,
     CallRecord,
     CallRequest,
@@ -59,6 +61,7 @@ from callagent.policy import (
     Refusal,
     Rule,
     call_args_hash,
+    check_text,
     describe,
 )
 from callagent.redact import redact_url
@@ -120,6 +123,10 @@ class CallArgs:
     dtmf: str | None = None  # digits to send once answered: 0-9 * #, pauses w (0.5 s) and W (1 s)
     result_schema: dict[str, Any] | None = None  # a JSON Schema of what the call should learn
     max_hold_s: int | None = None  # how long to wait on hold for a person (CALLAGENT_MAX_HOLD_S)
+    transfer_to: str | None = None  # a person to hand the call to (CALLAGENT_TRANSFER_NUMBERS)
+    transfer_when: str | None = None  # when to hand it over, in plain words
+    transfer_mode: str | None = None  # warm (default) or cold
+    record: bool | None = None  # record the call (CALLAGENT_RECORDING)
 
 
 @dataclass(frozen=True)
@@ -325,7 +332,32 @@ class CallService:
             except result_schema.InvalidSchema as exc:
                 raise BadArgument(str(exc)) from None
         max_hold_s = _max_hold(args.max_hold_s, settings)
-        request = _request(args, target, settings.caller_name, duration, ring_timeout_s, dtmf, max_hold_s)
+        record = policy.record(args.record)
+        if isinstance(record, Refusal):
+            return record
+        transfer = _transfer(args)
+        if isinstance(transfer, Refusal):
+            return transfer
+        transfer_to: str | None = None
+        if args.transfer_to is not None:
+            found = policy.transfer_target(args.transfer_to)
+            if isinstance(found, Refusal):
+                return found
+            transfer_to = found.e164
+            if transfer_to == target.e164:
+                raise BadArgument("transfer_to is the number being called; give the number of someone else")
+        request = _request(
+            args,
+            target,
+            settings.caller_name,
+            duration,
+            ring_timeout_s,
+            dtmf,
+            max_hold_s,
+            record,
+            transfer_to,
+            transfer,
+        )
         args_hash = call_args_hash(
             phone_number=target.e164,
             goal=request.goal,
@@ -334,6 +366,10 @@ class CallService:
             ring_timeout_s=ring_timeout_s,
             max_duration_s=duration,
             idempotency_key=args.idempotency_key,
+            transfer_to=request.transfer_to,
+            transfer_when=request.transfer_when,
+            transfer_mode=request.transfer_mode,
+            record=request.record,
         )
         if args.idempotency_key is not None:
             # A retry of a call already placed gets that call back, whatever the limits say
@@ -348,6 +384,17 @@ class CallService:
         decision = policy.check(target.e164, now=now, counts=counts, lists=lists, confirmed=False)
         if isinstance(decision, Refusal):
             return decision
+        if transfer_to is not None:
+            # The leg to the target is one more line, dialed while this call is live.
+            leg_counts, leg_on_dnc = await self.run(self.db.calls.facts, transfer_to, now)
+            refusal = policy.check_transfer(
+                transfer_to,
+                now=now,
+                counts=Counts(leg_counts.active + 1, leg_counts.last_hour, leg_counts.to_number_24h),
+                lists=Lists(do_not_call=frozenset({transfer_to}) if leg_on_dnc else frozenset()),
+            )
+            if refusal is not None:
+                return refusal
         return Prepared(target, request, decision, args_hash, args.idempotency_key)
 
     async def place(
@@ -703,6 +750,26 @@ def _dtmf(requested: str | None, extension: str | None) -> str | None:
     return f"W{extension}" if extension is not None else None
 
 
+def _transfer(args: CallArgs) -> tuple[str, str] | Refusal:
+    """transfer_mode and transfer_when, checked; they mean nothing without transfer_to."""
+    if args.transfer_to is None:
+        given = [name for name in ("transfer_when", "transfer_mode") if getattr(args, name) is not None]
+        if given:
+            raise BadArgument(f"{' and '.join(given)} only apply with transfer_to; give transfer_to or leave them out")
+        return ("warm", DEFAULT_TRANSFER_WHEN)
+    mode = (args.transfer_mode or "warm").strip().lower()
+    if mode not in ("warm", "cold"):
+        raise BadArgument(
+            f"transfer_mode must be 'warm' (the agent briefs the person, then connects the callee) or 'cold' "
+            f"(a SIP REFER), not {_quote(args.transfer_mode)}"
+        )
+    when = (args.transfer_when or "").strip() or DEFAULT_TRANSFER_WHEN
+    refusal = check_text("transfer_when", when, MAX_TRANSFER_WHEN)
+    if refusal is not None:
+        return refusal
+    return (mode, when)
+
+
 def _request(
     args: CallArgs,
     target: DialTarget,
@@ -711,6 +778,9 @@ def _request(
     ring_timeout_s: int,
     dtmf: str | None,
     max_hold_s: int,
+    record: bool,
+    transfer_to: str | None,
+    transfer: tuple[str, str],
 ) -> CallRequest:
     from pydantic import ValidationError
 
@@ -727,6 +797,10 @@ def _request(
             max_duration_s=duration,
             ring_timeout_s=ring_timeout_s,
             max_hold_s=min(max_hold_s, duration),
+            transfer_to=transfer_to,
+            transfer_mode=transfer[0],
+            transfer_when=transfer[1] if transfer_to else None,
+            record=record,
         )
         request.to_metadata()  # too big for LiveKit's dispatch metadata? Say so before dialing.
     except ValidationError as exc:

@@ -24,6 +24,7 @@ __all__ = [
     "default_db_url",
     "get_settings",
     "missing_livekit_settings",
+    "recordings_dir",
 ]
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -124,6 +125,18 @@ class Settings(BaseSettings):
     dial_confirm: Literal["never", "unlisted", "always"] = Field("never", validation_alias="DIAL_CONFIRM")
     dial_confirm_ttl_s: int = Field(300, ge=10, le=3600, validation_alias="DIAL_CONFIRM_TTL_S")
     dial_allow_extensions: bool = Field(False, validation_alias="DIAL_ALLOW_EXTENSIONS")
+    # Who a call may be handed to (make_phone_call's transfer_to): exact numbers only, E.164 or
+    # written for CALLAGENT_DEFAULT_REGION. Empty: no call is ever transferred. The transfer leg
+    # also passes the dial policy like any call.
+    transfer_numbers: Annotated[tuple[str, ...], NoDecode] = Field((), validation_alias="CALLAGENT_TRANSFER_NUMBERS")
+    # How long the transfer target's phone rings before the agent goes back to the callee.
+    transfer_ring_timeout_s: int = Field(20, ge=5, le=120, validation_alias="CALLAGENT_TRANSFER_RING_TIMEOUT_S")
+    # off: never record (record=true is refused); on_request: when make_phone_call asks; always.
+    recording: Literal["off", "on_request", "always"] = Field("off", validation_alias="CALLAGENT_RECORDING")
+    # Where recordings are written (mode 0600, folder 0700); default: next to the SQLite call
+    # store, else the user's data directory. Read by the server (calls://.../recording).
+    recordings_dir: Path | None = Field(None, validation_alias="CALLAGENT_RECORDINGS_DIR")
+    recording_retention_days: int = Field(30, ge=1, le=3650, validation_alias="CALLAGENT_RECORDING_RETENTION_DAYS")
     # Sizes of what a client may send; the upper bounds are what a CallRequest can carry.
     max_goal_chars: int = Field(2000, ge=1, le=4000, validation_alias="CALLAGENT_MAX_GOAL_CHARS")
     max_context_chars: int = Field(4000, ge=0, le=8000, validation_alias="CALLAGENT_MAX_CONTEXT_CHARS")
@@ -154,14 +167,21 @@ class Settings(BaseSettings):
             raise ValueError(f"CALLAGENT_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, not {value!r}")
         return value
 
-    @field_validator("dial_allow", "dial_deny", "dial_never_call", mode="before")
+    @field_validator("dial_allow", "dial_deny", "dial_never_call", "transfer_numbers", mode="before")
     @classmethod
     def _number_list(cls, value: object, info: ValidationInfo) -> object:
-        names = {"dial_allow": "DIAL_ALLOW", "dial_deny": "DIAL_DENY", "dial_never_call": "DIAL_NEVER_CALL"}
+        names = {
+            "dial_allow": "DIAL_ALLOW",
+            "dial_deny": "DIAL_DENY",
+            "dial_never_call": "DIAL_NEVER_CALL",
+            "transfer_numbers": "CALLAGENT_TRANSFER_NUMBERS",
+        }
         name = names[str(info.field_name)]
         region = info.data.get("default_region")  # validated before: declared earlier
         out: list[str] = []
         for entry in _split(value, name):
+            if entry.endswith("*") and name == "CALLAGENT_TRANSFER_NUMBERS":
+                raise ValueError(f"{name}: {entry!r} is a prefix; list each number a call may be handed to")
             if entry.endswith("*"):
                 if not _PREFIX.fullmatch(entry):
                     raise ValueError(
@@ -224,7 +244,7 @@ class Settings(BaseSettings):
             raise ValueError(f"DIAL_QUIET_HOURS {value!r} starts and ends at the same time; give a real window or off")
         return (start, end)
 
-    @field_validator("dial_confirm", mode="before")
+    @field_validator("dial_confirm", "recording", mode="before")
     @classmethod
     def _lower(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
@@ -251,6 +271,16 @@ def _split(value: object, name: str) -> list[str]:
     else:
         raise ValueError(f"{name} must be a comma-separated list")
     return [re.sub(r"[\s\-().]", "", entry) for entry in raw if entry.strip()]
+
+
+def recordings_dir(s: Settings) -> Path:
+    """Where call recordings live: CALLAGENT_RECORDINGS_DIR, else a `recordings` folder next to
+    the SQLite call store, else (PostgreSQL) in the user's data directory."""
+    if s.recordings_dir is not None:
+        return s.recordings_dir.expanduser()
+    if s.db_url.startswith("sqlite:///") and s.db_url != "sqlite:///:memory:":
+        return Path(s.db_url.removeprefix("sqlite:///")).expanduser().parent / "recordings"
+    return Path(default_db_url().removeprefix("sqlite:///")).parent / "recordings"
 
 
 @cache

@@ -34,9 +34,18 @@ from mcp_types.version import is_version_at_least
 from pydantic import BaseModel, ConfigDict, Field, RootModel, StrictInt
 
 from callagent import redact
-from callagent.calls import MAX_DTMF, TERMINAL_STATUSES, CallRecord, CallStatus, EndReason, disclosure
+from callagent.calls import (
+    DEFAULT_TRANSFER_WHEN,
+    MAX_DTMF,
+    MAX_TRANSFER_WHEN,
+    TERMINAL_STATUSES,
+    CallRecord,
+    CallStatus,
+    EndReason,
+    disclosure,
+)
 from callagent.errors import CallagentError, NotFound
-from callagent.numbers import DialTarget, printable
+from callagent.numbers import DialTarget, mask, printable
 from callagent.policy import NeedsConfirmation, Rule
 from callagent.service import (
     DEFAULT_GOAL,
@@ -106,6 +115,10 @@ class DialPreview(BaseModel):
     )
     caller_name: str
     dtmf: str | None = Field(default=None, description="Keyed in once the call is answered.")
+    transfer_to: str | None = Field(default=None, description="Who the callee may be handed to (E.164).")
+    transfer_mode: str | None = None
+    transfer_when: str | None = None
+    record: bool = Field(default=False, description="Whether the call will be recorded.")
     max_duration_s: int
     ring_timeout_s: int
     idempotency_key: str | None = None
@@ -180,6 +193,8 @@ class DialPolicyInfo(BaseModel):
     text_limits: dict[str, int]
     max_duration_s: dict[str, int]
     never_called: list[str]
+    transfer_targets: list[str] = Field(default_factory=list, description="Numbers a call may be handed to (masked).")
+    recording: str = Field("off", description="CALLAGENT_RECORDING: off, on_request or always.")
     settings: dict[str, str | None] = Field(description="Which setting governs each rule (null: none can).")
     usage: dict[str, int] | None = Field(default=None, description="Live calls and what is left right now.")
 
@@ -240,6 +255,10 @@ async def _ask_to_confirm(
     max_duration_s: int | None,
     idempotency_key: str | None,
     confirmation_token: str | None,
+    transfer_to: str | None = None,
+    transfer_when: str | None = None,
+    transfer_mode: str | None = None,
+    record: bool | None = None,
 ) -> Elicit[DialConfirmation] | None:
     """Resolver for make_phone_call's `approval`: ask the person (MCP elicitation) when the
     policy wants a confirmation, the client can ask, and no confirmation_token was given.
@@ -263,6 +282,10 @@ async def _ask_to_confirm(
         dtmf,
         result_schema,
         max_hold_s,
+        transfer_to,
+        transfer_when,
+        transfer_mode,
+        record,
     )
     try:
         prepared = await service.preflight(args)
@@ -273,7 +296,7 @@ async def _ask_to_confirm(
     request = prepared.request
     lines = [
         f"Place a phone call to {_display(prepared.target)}?",
-        f'The agent first says: "{disclosure(request.caller_name)}"',
+        f'The agent first says: "{disclosure(request.caller_name, recorded=request.record)}"',
         *_shown_texts(
             (
                 ("Goal", request.goal),
@@ -282,6 +305,14 @@ async def _ask_to_confirm(
             )
         ),
         *([f"Once answered, it keys in: {request.dtmf}"] if request.dtmf else []),
+        *(
+            [
+                f"It may hand the callee to {mask(request.transfer_to)} ({request.transfer_mode}), {request.transfer_when}."
+            ]
+            if request.transfer_to
+            else []
+        ),
+        *(["The call is recorded."] if request.record else []),
         f"The call lasts at most {request.max_duration_s} s. Asked because {prepared.decision.message}.",
     ]
     return Elicit("\n".join(lines), DialConfirmation)
@@ -394,12 +425,42 @@ async def make_phone_call(
             "same arguments once your user has approved the call. Single use, short-lived.",
         ),
     ] = None,
+    transfer_to: Annotated[
+        str | None,
+        Field(
+            max_length=64,
+            description="A person to hand the callee to, e.g. your user or a front desk: only numbers the operator "
+            "lists (CALLAGENT_TRANSFER_NUMBERS). The call's status becomes `transferred` once handed over.",
+        ),
+    ] = None,
+    transfer_when: Annotated[
+        str | None,
+        Field(
+            max_length=MAX_TRANSFER_WHEN,
+            description=f"When to hand over, in plain words. Default: {DEFAULT_TRANSFER_WHEN!r}.",
+        ),
+    ] = None,
+    transfer_mode: Annotated[
+        Literal["warm", "cold"] | None,
+        Field(
+            description="warm (default): the callee waits on hold while the agent briefs the person, then they are "
+            "connected; if nobody answers the agent goes back to the callee. cold: a SIP REFER, where the trunk "
+            "allows it.",
+        ),
+    ] = None,
+    record: Annotated[
+        bool | None,
+        Field(
+            description="Record the call (the callee is told in the first sentence). Refused when the operator "
+            "has recording off (CALLAGENT_RECORDING). The recording is the resource calls://{call_id}/recording.",
+        ),
+    ] = None,
 ) -> Annotated[CallToolResult, MakeCallResult]:
     """Place an outbound phone call; an AI voice agent holds the conversation toward `goal`.
 
     Returns as soon as the phone is ringing (within seconds), with the `call_id` and status.
     Then call `wait_for_call` with the `call_id` until the status is terminal (completed,
-    voicemail, no_answer, busy, declined, failed, canceled) to get the transcript, summary and
+    voicemail, no_answer, busy, declined, transferred, failed, canceled) to get the transcript, summary and
     outcome. The agent always says first that it is an AI assistant calling on the operator's
     behalf.
 
@@ -422,6 +483,10 @@ async def make_phone_call(
         dtmf,
         result_schema,
         max_hold_s,
+        transfer_to,
+        transfer_when,
+        transfer_mode,
+        record,
     )
     outcome = await _service(ctx).place(args, approved=_answer(approval), confirmation_token=confirmation_token)
     if isinstance(outcome, ConfirmationIssued):
@@ -448,7 +513,7 @@ async def wait_for_call(
 
     Returns early on any status change (e.g. ringing → in_progress), or after `timeout_s` with
     the call unchanged. Call it again until the status is terminal (completed, voicemail,
-    no_answer, busy, declined, failed, canceled); the final record holds the transcript,
+    no_answer, busy, declined, transferred, failed, canceled); the final record holds the transcript,
     summary and outcome. Sends progress notifications while waiting.
     """
 
@@ -580,6 +645,10 @@ def _confirmation_required(issued: ConfirmationIssued) -> CallToolResult:
         greeting=request.greeting,
         caller_name=request.caller_name,
         dtmf=request.dtmf,
+        transfer_to=request.transfer_to,
+        transfer_mode=request.transfer_mode if request.transfer_to else None,
+        transfer_when=request.transfer_when,
+        record=request.record,
         max_duration_s=request.max_duration_s,
         ring_timeout_s=request.ring_timeout_s,
         idempotency_key=prepared.idempotency_key,
@@ -602,10 +671,17 @@ def _confirmation_required(issued: ConfirmationIssued) -> CallToolResult:
     if preview.context:
         lines.append(f"  Context:  {preview.context}")
     lines.append(
-        f'  Greeting: "{disclosure(preview.caller_name)}"' + (f" then: {preview.greeting}" if preview.greeting else "")
+        f'  Greeting: "{disclosure(preview.caller_name, recorded=preview.record)}"'
+        + (f" then: {preview.greeting}" if preview.greeting else "")
     )
     if preview.dtmf:
         lines.append(f"  Keys in once answered: {preview.dtmf}")
+    if preview.transfer_to:
+        lines.append(
+            f"  May hand the callee to: {preview.transfer_to} ({preview.transfer_mode}), {preview.transfer_when}"
+        )
+    if preview.record:
+        lines.append("  The call is recorded.")
     lines += [
         f"  At most {preview.max_duration_s} s; rings for up to {preview.ring_timeout_s} s.",
         "",

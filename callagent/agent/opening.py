@@ -27,14 +27,15 @@ LEADING_SILENCE_RMS = 100.0  # int16 RMS below which a greeting frame counts as 
 
 def hold_over_greeting(req: CallRequest) -> str:
     """What the person who picks up after hold hears first: the disclosure again, short."""
-    return f"Hi, thanks for picking up. I'm an AI assistant calling on behalf of {req.caller_name}."
+    recording = "; this call is recorded" if req.record else ""
+    return f"Hi, thanks for picking up. I'm an AI assistant calling on behalf of {req.caller_name}{recording}."
 
 
 def greeting_for(req: CallRequest) -> str:
     """The first words: always says it is an AI assistant and on whose behalf it calls.
 
     A call's own greeting is added after the disclosure, never instead of it."""
-    opening = disclosure(req.caller_name)
+    opening = disclosure(req.caller_name, recorded=req.record)
     extra = (req.greeting or "").strip()
     return f"{opening} {extra}" if extra else opening
 

@@ -46,7 +46,7 @@ _MAX_CURSOR_CHARS = 200
 # Fields that identify a call or are managed by the store itself; everything else may be
 # written with update() / transition().
 _FIXED_FIELDS = frozenset({"call_id", "phone_number", "idempotency_key", "created_at", "updated_at", "status"})
-_JSON_FIELDS = frozenset({"transcript", "outcome", "result_schema"})
+_JSON_FIELDS = frozenset({"transcript", "outcome", "result_schema", "transfers", "recording"})
 
 _t = schema.calls
 _LIVE = _t.c.status.in_(sorted(s.value for s in ACTIVE_STATUSES))
@@ -335,6 +335,8 @@ def _record_to_row(record: CallRecord) -> dict[str, Any]:
     row["status"] = record.status.value
     row["transcript"] = [line.model_dump(mode="json") for line in record.transcript]
     row["outcome"] = None if record.outcome is None else record.outcome.model_dump(mode="json")
+    row["transfers"] = [t.model_dump(mode="json") for t in record.transfers]
+    row["recording"] = None if record.recording is None else record.recording.model_dump(mode="json")
     return row
 
 

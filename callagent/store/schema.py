@@ -52,6 +52,12 @@ calls = sa.Table(
     sa.Column("dtmf", sa.String(64)),
     sa.Column("result_schema", sa.JSON(none_as_null=True)),
     sa.Column("caller_name", sa.Text, nullable=False),
+    sa.Column("transfer_to", sa.String(16)),
+    sa.Column("transfer_when", sa.Text),
+    sa.Column("transfer_mode", sa.String(8)),
+    sa.Column("transfers", sa.JSON(none_as_null=True)),  # null in a store older than transfers: none
+    sa.Column("record", sa.Boolean, nullable=False, server_default=sa.text("false")),
+    sa.Column("recording", sa.JSON(none_as_null=True)),
     sa.Column("room_name", sa.String(128), nullable=False),
     sa.Column("idempotency_key", sa.String(255), unique=True),
     _ts("created_at", nullable=False),

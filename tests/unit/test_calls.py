@@ -48,6 +48,7 @@ def test_status_sets_partition_all_statuses() -> None:
     assert {
         "completed",
         "voicemail",
+        "transferred",
         "no_answer",
         "busy",
         "declined",
@@ -69,6 +70,7 @@ def test_status_values_and_both_spellings() -> None:
         "no_answer",
         "busy",
         "declined",
+        "transferred",
         "failed",
         "canceled",
     ]

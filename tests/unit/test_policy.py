@@ -64,6 +64,8 @@ EXPECTED_SETTING: dict[str, str | None] = {
     Rule.invisible_characters: None,
     Rule.ai_disclosure: None,
     Rule.max_duration: "CALLAGENT_MAX_DURATION_CAP_S",
+    Rule.transfer_target: "CALLAGENT_TRANSFER_NUMBERS",
+    Rule.recording: "CALLAGENT_RECORDING",
 }
 TEXT_SETTING = {
     "goal": "CALLAGENT_MAX_GOAL_CHARS",
@@ -87,6 +89,11 @@ class Call:
     dnc: tuple[str, ...] = ()
     confirmed: bool = False
     policy: dict[str, Any] = field(default_factory=dict)  # DialPolicy overrides
+    transfer_to: str | None = None
+    record: bool | None = None
+
+
+DESK = "+14155550112"
 
 
 def place(call: Call) -> Decision:
@@ -101,9 +108,21 @@ def place(call: Call) -> Decision:
     duration = policy.duration(call.max_duration_s)
     if isinstance(duration, Refusal):
         return duration
-    return policy.check(
-        target.e164, now=call.now, counts=call.counts, lists=Lists(frozenset(call.dnc)), confirmed=call.confirmed
-    )
+    recorded = policy.record(call.record)
+    if isinstance(recorded, Refusal):
+        return recorded
+    if call.transfer_to is not None:
+        found = policy.transfer_target(call.transfer_to)
+        if isinstance(found, Refusal):
+            return found
+    lists = Lists(frozenset(call.dnc))
+    decision = policy.check(target.e164, now=call.now, counts=call.counts, lists=lists, confirmed=call.confirmed)
+    if call.transfer_to is None or isinstance(decision, Refusal):
+        return decision
+    c = call.counts  # the leg is one more line, dialed while this call is live
+    leg = Counts(c.active + 1, c.last_hour, 0)
+    refusal = policy.check_transfer(call.transfer_to, now=call.now, counts=leg, lists=lists)
+    return refusal if refusal is not None else decision
 
 
 ANYWHERE = {"countries": ("*",)}
@@ -251,6 +270,39 @@ BAD: list[tuple[str, Call, str]] = [
     ("Jamaica shares +1, not US", Call(number="+1 876 555 0123"), Rule.country),
     ("AU not among US,CA", Call(number="+61 412 345 678", policy={"countries": ("US", "CA")}), Rule.country),
     ("non-geographic +800 needs 001", Call(number="+800 1234 5678", policy=ANYWHERE), Rule.country),
+    # -- recording and transfer --
+    ("record while recording is off", Call(record=True), Rule.recording),
+    ("transfer with no targets listed", Call(transfer_to=DESK), Rule.transfer_target),
+    (
+        "transfer to an unlisted number",
+        Call(transfer_to="+1 415 555 0113", policy={"transfer_numbers": (DESK,)}),
+        Rule.transfer_target,
+    ),
+    (
+        "transfer to an emergency number",
+        Call(transfer_to="911", policy={"transfer_numbers": (DESK,)}),
+        Rule.emergency_number,
+    ),
+    (
+        "transfer to a premium-rate number",
+        Call(transfer_to="+1 900 555 0199", policy={"transfer_numbers": ("+19005550199",)}),
+        Rule.premium_rate,
+    ),
+    (
+        "transfer target on the do-not-call list",
+        Call(transfer_to=DESK, dnc=(DESK,), policy={"transfer_numbers": (DESK,)}),
+        Rule.do_not_call,
+    ),
+    (
+        "transfer leg over the concurrency limit",
+        Call(counts=Counts(active=2), transfer_to=DESK, policy={"transfer_numbers": (DESK,)}),
+        Rule.max_concurrent,
+    ),
+    (
+        "transfer target abroad",
+        Call(transfer_to="+44 20 7946 0958", policy={"transfer_numbers": ("+442079460958",)}),
+        Rule.country,
+    ),
 ]
 
 

@@ -261,7 +261,7 @@ async def test_a_dispatch_whose_answer_was_lost_is_deleted(db_url: str, store: D
     ("args", "fragment"),
     [
         ({"phone_number": NUMBER, "greting": "Hi"}, "no argument 'greting'"),
-        ({"phone_number": NUMBER, "transfer_to": "+14155550112"}, "no argument 'transfer_to'"),
+        ({"phone_number": NUMBER, "transfer_number": "+14155550112"}, "no argument 'transfer_number'"),
         ({"phone_number": NUMBER, "max_duration_s": True}, "max_duration_s"),
         ({"phone_number": NUMBER, "ring_timeout_s": False}, "ring_timeout_s"),
         ({"phone_number": NUMBER, "max_duration_s": "60"}, "max_duration_s"),

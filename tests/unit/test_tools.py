@@ -150,6 +150,10 @@ async def test_tools_are_listed_with_annotations_and_schemas(client: Client) -> 
         "max_duration_s",
         "idempotency_key",
         "confirmation_token",
+        "transfer_to",
+        "transfer_when",
+        "transfer_mode",
+        "record",
     }
     assert "wait_for_call" in make.description
 
