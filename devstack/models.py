@@ -5,8 +5,9 @@ instead, so a whole call runs without internet and without real models:
 
 - chat completions are scripted: the callee's line (the STT transcript the worker sends back as
   the user message) is looked up in scenarios.json and the scripted reply (text or tool call)
-  is returned; a `response_format` request is the end-of-call summary and gets the scenario's
-  outcome as JSON;
+  is returned (after a tool call, the text that follows it: the line's after_tool_error for a
+  result starting with "Not done:"); a `response_format` request is the end-of-call summary and
+  gets the scenario's outcome as JSON;
 - speech is real audio rendered by espeak-ng, so the phone side gets something to hear and the
   agent's speaking latency is measurable;
 - transcription does not listen at all: the phone posts each line it starts saying on the
@@ -33,7 +34,7 @@ import numpy as np
 from aiohttp import web
 
 from devstack.board import Board
-from devstack.scenarios import CALL_ID_HEADER, Line, Scenario, ToolCall, reply_to, scenarios
+from devstack.scenarios import CALL_ID_HEADER, Line, Reply, Scenario, ToolCall, reply_to, scenarios
 
 logger = logging.getLogger("devstack.models")
 
@@ -53,6 +54,7 @@ GENERIC_REPLY = "I see. Could you tell me a bit more?"
 NOT_HEARD_REPLY = "Sorry, I did not catch that."
 AFTER_UNKNOWN_TOOL_REPLY = "Okay."
 NO_CONVERSATION_SUMMARY = "No conversation took place."
+TOOL_FAILED_PREFIX = "not done:"  # a tool result starting so (any case) is a failure
 
 WORDS_PER_CHUNK = 4  # streamed text: a few words per SSE chunk, like a real model
 ARGS_PER_CHUNK = 24  # streamed tool-call arguments: characters per chunk
@@ -138,6 +140,20 @@ def offered_tools(body: dict[str, Any]) -> set[str]:
     return names
 
 
+def tool_failed(result: str) -> bool:
+    """Whether a tool's result says it did not do its job: the worker's tools start such a
+    result with "Not done:" (a transfer nobody took, ...)."""
+    return result.strip().lower().startswith(TOOL_FAILED_PREFIX)
+
+
+def _after_tool(reply: Reply, *, failed: bool) -> str:
+    """What the script says once a tool call is over: `after_tool_error` when the tool failed
+    (if the line has one), else `after_tool`."""
+    if failed and reply.after_tool_error is not None:
+        return reply.after_tool_error
+    return reply.after_tool or ""
+
+
 def _answer_line(line: Line | None, tools: set[str]) -> ScriptedAnswer:
     """The scripted reply to a callee line, given which tools the request offers."""
     reply = line.reply if line is not None else None
@@ -146,8 +162,8 @@ def _answer_line(line: Line | None, tools: set[str]) -> ScriptedAnswer:
     if reply.tool is not None:
         if reply.tool.name in tools:
             return ScriptedAnswer(None, reply.tool)
-        # the worker didn't offer the tool: say what would have followed it
-        return ScriptedAnswer(reply.after_tool or "")
+        # the worker didn't offer the tool: say what follows it not being done
+        return ScriptedAnswer(_after_tool(reply, failed=True))
     if reply.text is not None:
         return ScriptedAnswer(reply.text)
     return ScriptedAnswer(GENERIC_REPLY)
@@ -170,8 +186,8 @@ def answer_chat(body: dict[str, Any]) -> ScriptedAnswer:
         return _answer_line(found[1] if found else None, offered_tools(body))
 
     if last.get("role") == "tool":
-        # the tool's result is in: say what the script says follows the call; the line is
-        # the one the user said before the assistant message that made the call
+        # the tool's result is in: say what the script says follows the call (or its failure);
+        # the line is the one the user said before the assistant message that made the call
         i = len(turns) - 1
         while i >= 0 and not (turns[i].get("role") == "assistant" and turns[i].get("tool_calls")):
             i -= 1
@@ -182,7 +198,8 @@ def answer_chat(body: dict[str, Any]) -> ScriptedAnswer:
         found = match_line(user_text) if i >= 0 and user_text.strip() else None
         if found is None or found[1].reply is None:
             return ScriptedAnswer(AFTER_UNKNOWN_TOOL_REPLY)
-        return ScriptedAnswer(found[1].reply.after_tool or "")
+        failed = tool_failed(message_text(last.get("content")))
+        return ScriptedAnswer(_after_tool(found[1].reply, failed=failed))
 
     # the assistant spoke last (e.g. asked to continue): nothing scripted to key on
     return ScriptedAnswer(GENERIC_REPLY)

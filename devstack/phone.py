@@ -8,6 +8,9 @@ Per call it answers (or not) as the scenario says, plays the scenario's lines (p
 espeak-ng) at the right turns, records what it hears, and writes a JSON log to run_dir/phone/. A
 scenario may ring with early media (183 + SDP and ringback tone before the 200) or put an
 auto-attendant in front of its lines (a prompt, an extension collected as DTMF digits).
+An answered call takes a cold transfer (an in-dialog REFER, RFC 3515): 202, then NOTIFYs with
+the progress as message/sipfrag, the final status being what the Refer-To number's scenario would
+answer; after a 200 the phone hangs up the leg (RFC 5589), after a failure the call goes on.
 Only the addresses it is given are bound; it sends only to the peers that contacted it (IP literals,
 never a name lookup).
 """
@@ -67,7 +70,13 @@ SIT_TONES = ((913.8, 0.274), (1370.6, 0.274), (1776.7, 0.380))
 SPEECH_PEAK = 20000  # rendered lines are normalised to this peak
 T1, T2, TIMER_B = 0.5, 4.0, 32.0  # RFC 3261 UDP retransmission timers
 USER_AGENT = "callagent-devstack-phone"
-ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE"
+ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REFER"
+# A cold transfer (REFER) to a number that rings and never answers fails after this long
+# (480), and a successful one is followed by our BYE this long after the final NOTIFY was answered.
+REFER_NO_ANSWER_S = 8.0
+TRANSFER_BYE_S = 0.2
+# The final status of a cold transfer to a number, by how its scenario answers.
+TRANSFER_STATUS = {"answer": (200, "OK"), "busy": (486, "Busy Here"), "decline": (603, "Decline")}
 PCMU, PCMA = 0, 8
 DTMF_CHARS = "0123456789*#ABCD"
 
@@ -600,6 +609,8 @@ class _Call:
     segment_end: float = 0.0
     dtmf_seen: set[tuple[int, int]] = field(default_factory=set)
     collector: ExtensionCollector | None = None  # the attendant's, while it collects an extension
+    transferring: bool = False  # a REFER was accepted and its final status is not in yet
+    transfers: int = 0  # REFERs accepted and transfers over (each a fresh start for the agent's turn)
 
     @property
     def ended(self) -> bool:
@@ -625,8 +636,8 @@ class Phone:
         self._calls: list[_Call] = []
         self._by_cid: dict[str, _Call] = {}
         self._responses: dict[tuple[str, str, int, str], bytes] = {}  # request key -> last response
-        self._pending: dict[str, asyncio.Event] = {}  # branch of our requests -> answered
-        self._bg: set[asyncio.Task[None]] = set()  # our client transactions
+        self._pending: dict[str, asyncio.Future[int]] = {}  # branch of our requests -> final status
+        self._bg: set[asyncio.Task[Any]] = set()  # our client transactions
         self._seq = 0
         self._events: Any = None
 
@@ -728,9 +739,9 @@ class Phone:
         if msg is None:
             return
         if msg.status is not None:
-            ev = self._pending.get(msg.branch)
-            if ev is not None and msg.status >= 200:
-                ev.set()
+            answered = self._pending.get(msg.branch)
+            if answered is not None and msg.status >= 200 and not answered.done():
+                answered.set_result(msg.status)
             return
         if not (msg.call_id and msg.get("via") and msg.get("from") and msg.get("to") and msg.get("cseq")):
             log.warning("dropping malformed %s from %s", msg.method, addr)
@@ -776,6 +787,7 @@ class Phone:
             "dtmf": [], "hangup_at": None, "hangup_by": None, "final_status": None,
             "recording": None, "recording_at": None, "ended": False, "codec": None, "beep": None,
             "early_media_at": None, "ringback": None, "extension": None, "person_reached": None,
+            "transfer": None,
         }  # fmt: skip
         call = _Call(self._seq, msg, addr, sc, key, name, entry)
         self._calls.append(call)
@@ -975,17 +987,93 @@ class Phone:
         if call is not None and m:
             self._dtmf(call, m.group(1).upper(), "info")
 
+    def _on_refer(self, msg: SipMessage, addr: tuple[Any, ...]) -> None:
+        """A cold transfer (RFC 3515) inside an answered call: 202, then the transfer's progress
+        as NOTIFYs (see _transfer). Outside a live dialog 481; a second REFER while one is under
+        way 491; no Refer-To 400."""
+        call = self._by_cid.get(msg.call_id)
+        to_tag = header_param(msg.get("to") or "", "tag")
+        if call is None or call.ended or call.log["final_status"] != 200 or to_tag not in (None, call.local_tag):
+            self._response(msg, addr, 481, "Call/Transaction Does Not Exist", to_tag=to_tag or uuid.uuid4().hex[:12])
+            return
+        refer_to = msg.get("refer-to")
+        if not refer_to:
+            self._response(msg, addr, 400, "Missing Refer-To", to_tag=call.local_tag)
+            return
+        if call.transferring:
+            self._response(msg, addr, 491, "Request Pending", to_tag=call.local_tag)
+            return
+        self._response(msg, addr, 202, "Accepted", to_tag=call.local_tag, contact=True)
+        uri = uri_of(refer_to)
+        digits = "".join(ch for ch in uri_user(uri).split("?")[0] if ch.isdigit())
+        target = scenario_for(digits) if digits else None
+        call.acked.set()  # a request from the caller implies our 200 arrived
+        call.transferring = True
+        call.transfers += 1
+        call.log["transfer"] = {
+            "to": target.number if target else ("+" + digits if digits else uri), "refer_to": uri,
+            "referred_at": time.time(), "status": None, "reason": None, "at": None,
+        }  # fmt: skip
+        self._event(call, "refer", to=call.log["transfer"]["to"], refer_to=uri)
+        call.spawn(self._transfer(call, msg.cseq[0], target))
+
+    async def _transfer(self, call: _Call, refer_cseq: int, target: Scenario | None) -> None:
+        """The transfer's progress, as the transferee reports it (RFC 3515 2.4.4): "100 Trying",
+        then the final status the target's scenario gives: 200 after it rang, 486 / 603, 480
+        when it never answers (after REFER_NO_ANSWER_S), 404 for a number without a scenario.
+        Each NOTIFY waits for the previous one's answer (RFC 6665 4.2.2). After a 200 the phone
+        hangs up, as a transferee does once transferred (RFC 5589); otherwise the call goes on."""
+        if target is None:
+            (status, reason), wait = (404, "Not Found"), 0.0
+        elif target.answer == "never":
+            (status, reason), wait = (480, "Temporarily Unavailable"), REFER_NO_ANSWER_S
+        else:
+            (status, reason), wait = TRANSFER_STATUS[target.answer], target.ring_s
+        event = f"refer;id={refer_cseq}"
+        entry = call.log["transfer"]
+        try:
+            trying, _ = await asyncio.gather(self._notify(call, event, 100, "Trying", final=False), asyncio.sleep(wait))
+            if call.ended:
+                return
+            if trying is not None and trying >= 300:  # the subscription is gone: nothing to report to
+                self._event(call, "transfer_abandoned", notify_status=trying)
+                return
+            entry.update(status=status, reason=reason, at=time.time())
+            final = self._notify(call, event, status, reason, final=True)
+            self._event(call, "transfer", to=entry["to"], status=status)
+            if status == 200:
+                await final
+                await asyncio.sleep(TRANSFER_BYE_S)
+                self._end(call, "phone", bye=True)
+        finally:
+            call.transferring = False
+            call.transfers += 1
+
+    def _notify(self, call: _Call, event: str, status: int, reason: str, *, final: bool) -> asyncio.Task[int | None]:
+        """A NOTIFY of a REFER's progress: `SIP/2.0 <status> <reason>` as message/sipfrag."""
+        state = "terminated;reason=noresource" if final else "active;expires=60"
+        headers = (f"Event: {event}", f"Subscription-State: {state}",
+                   f"Contact: <sip:phone@{_hp(self._sip_host, self._sip_port)}>",
+                   "Content-Type: message/sipfrag;version=2.0")  # fmt: skip
+        return self._request(call, "NOTIFY", headers, f"SIP/2.0 {status} {reason}\r\n".encode())
+
     # -- our requests ------------------------------------------------------------------------------
 
     def _send_bye(self, call: _Call) -> None:
-        """An in-dialog BYE (RFC 3261 12.2.1): R-URI = the caller's Contact, Route = its
-        Record-Route set, From/To = the INVITE's To/From with tags swapped in, our own CSeq."""
+        self._request(call, "BYE")
+
+    def _request(
+        self, call: _Call, method: str, headers: tuple[str, ...] = (), body: bytes = b""
+    ) -> asyncio.Task[int | None]:
+        """Send an in-dialog request (RFC 3261 12.2.1): R-URI = the caller's Contact, Route = its
+        Record-Route set, From/To = the INVITE's To/From with tags swapped in, our own CSeq. The
+        task retransmits it until answered and gives the final status (None: no answer)."""
         inv = call.invite
         target = uri_of(inv.get("contact") or "") or (inv.uri or "")
         routes = inv.all("record-route")
         call.local_cseq += 1
         branch = "z9hG4bK" + uuid.uuid4().hex[:16]
-        lines = [f"BYE {target} SIP/2.0",
+        lines = [f"{method} {target} SIP/2.0",
                  f"Via: SIP/2.0/UDP {_hp(self._sip_host, self._sip_port)};branch={branch};rport",
                  "Max-Forwards: 70"]  # fmt: skip
         lines += [f"Route: {r}" for r in routes]
@@ -993,35 +1081,39 @@ class Phone:
         if header_param(to, "tag") is None:
             to += f";tag={call.local_tag}"
         lines += [f"From: {to}", f"To: {inv.get('from') or ''}", f"Call-ID: {inv.call_id}",
-                  f"CSeq: {call.local_cseq} BYE", f"User-Agent: {USER_AGENT}",
-                  "Content-Length: 0"]  # fmt: skip
-        data = ("\r\n".join(lines) + "\r\n\r\n").encode()
+                  f"CSeq: {call.local_cseq} {method}", f"User-Agent: {USER_AGENT}", *headers,
+                  f"Content-Length: {len(body)}"]  # fmt: skip
+        data = ("\r\n".join(lines) + "\r\n\r\n").encode() + body
         # Next hop: first route, else the remote target. Only IP literals (no lookups); anything
         # else goes back to where the INVITE came from.
         host, port = uri_hostport(uri_of(routes[0]) if routes else target)
         dest = (host, port) if is_ip(host) else call.addr
-        ev = asyncio.Event()
-        self._pending[branch] = ev
-        task = asyncio.get_running_loop().create_task(self._transact(data, dest, branch, ev))
+        answered: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._pending[branch] = answered
+        task = asyncio.get_running_loop().create_task(self._transact(data, dest, branch, answered, method))
         self._bg.add(task)
         task.add_done_callback(self._bg.discard)
+        return task
 
-    async def _transact(self, data: bytes, dest: tuple[Any, ...], branch: str, ev: asyncio.Event) -> None:
+    async def _transact(
+        self, data: bytes, dest: tuple[Any, ...], branch: str, answered: asyncio.Future[int], method: str
+    ) -> int | None:
         """Non-INVITE client transaction over UDP: retransmit until a final response (timer E/F)."""
         interval, waited = T1, 0.0
         try:
             self._send(data, dest)
             while waited < TIMER_B:
                 try:
-                    await asyncio.wait_for(ev.wait(), interval)
-                    return
+                    return await asyncio.wait_for(asyncio.shield(answered), interval)
                 except TimeoutError:
                     waited += interval
                     self._send(data, dest)
                     interval = min(interval * 2, T2)
-            log.warning("no response to BYE %s", branch)
+            log.warning("no response to %s %s", method, branch)
+            return None
         finally:
             self._pending.pop(branch, None)
+            answered.cancel()  # (a no-op once answered)
 
     def _end(self, call: _Call, by: str, *, bye: bool = False) -> None:
         """Tear a call down (idempotent): stop media and scripts, close the recording, log."""
@@ -1187,7 +1279,7 @@ class Phone:
             if sc.hold is not None and i == sc.hold.after + 1:
                 await self._hold(call, sc.hold)
             if line.when == "after_agent":
-                await self._agent_turn(call)
+                await self._agent_turn(call, quiet_s=line.min_quiet_s or AGENT_QUIET_S)
             if line.tones == "sit":
                 await self._play(call, "<sit>", sit_tones(), kind="tones")
             await self._play(call, line.text, _RENDERED[line.text])
@@ -1274,21 +1366,26 @@ class Phone:
         self._end(call, "phone", bye=True)
         return None
 
-    async def _agent_turn(self, call: _Call, *, fresh: bool = True) -> None:
+    async def _agent_turn(self, call: _Call, *, fresh: bool = True, quiet_s: float = AGENT_QUIET_S) -> None:
         """Wait until the agent has spoken (>= AGENT_MIN_SPEECH_S, from now on; with
-        fresh=False, since the last turn or the answer) and gone quiet (AGENT_QUIET_S), or has
-        been silent for AGENT_TIMEOUT_S."""
+        fresh=False, since the last turn or the answer) and gone quiet (`quiet_s`), or has
+        been silent for AGENT_TIMEOUT_S. While a transfer is under way nothing counts: the
+        wait starts afresh once it failed (the agent will tell the callee)."""
         loop = asyncio.get_running_loop()
         start = loop.time()
         if fresh:
             call.voiced_s = 0.0
+        transfers = call.transfers
         while True:
             await asyncio.sleep(FRAME_S)
             now = loop.time()
+            if call.transferring or call.transfers != transfers:
+                start, call.voiced_s, transfers = now, 0.0, call.transfers
+                continue
             quiet = now - max(start, call.last_voiced)
-            if call.voiced_s >= AGENT_MIN_SPEECH_S and quiet >= AGENT_QUIET_S:
+            if call.voiced_s >= AGENT_MIN_SPEECH_S and quiet >= quiet_s:
                 return
-            if quiet >= AGENT_TIMEOUT_S:
+            if quiet >= max(AGENT_TIMEOUT_S, quiet_s):
                 self._event(call, "agent_timeout")
                 return
 

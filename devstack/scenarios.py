@@ -31,6 +31,9 @@ class Reply(BaseModel):
     text: str | None = None
     tool: ToolCall | None = None
     after_tool: str | None = None  # the text the LLM says once the tool's result came back
+    # ...instead, when the tool's result says it did not work (starts with "Not done:"), or when
+    # the worker did not offer the tool (a transfer that failed or could not be tried)
+    after_tool_error: str | None = None
 
 
 class Line(BaseModel):
@@ -42,6 +45,11 @@ class Line(BaseModel):
     # Played just before the line: "sit", the special information tones of a carrier announcement.
     tones: Literal["sit"] | None = None
     reply: Reply | None = None
+    # after_agent only: how long the agent must have been quiet before the phone says this line,
+    # instead of the phone's default (0.7 s). Longer than any pause in the worker's hold music
+    # (its clip's longest is about 4 s, 6 s across its loop), it keeps a line for the end of a
+    # hold rather than a pause in the music.
+    min_quiet_s: float | None = Field(default=None, gt=0)
     # The call's outcome once this line was said, instead of the scenario's (the attendant's
     # "not valid" goodbye: whatever the scenario was for did not happen).
     outcome: dict[str, Any] | None = None

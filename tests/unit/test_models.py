@@ -11,6 +11,7 @@ import io
 import json
 import wave
 from collections.abc import AsyncIterator
+from typing import Any
 
 import aiohttp
 import numpy as np
@@ -30,8 +31,13 @@ from devstack.models import (
     NOT_HEARD_REPLY,
     LinearResampler,
     ModelServer,
+    ScriptedAnswer,
+    _answer_line,
+    answer_chat,
+    match_line,
+    summarize,
 )
-from devstack.scenarios import CALL_ID_HEADER, scenario_for
+from devstack.scenarios import CALL_ID_HEADER, ToolCall, scenario_for
 
 pytestmark = pytest.mark.anyio
 
@@ -548,3 +554,103 @@ def test_the_summary_answers_the_data_asked_for_and_null_for_the_rest() -> None:
     assert answer["data"] == {"confirmed": True, "time": "ten in the morning", "price": None}
     assert "data" not in summarize([{"role": "user", "content": said}])  # only when asked
     assert requested_data({"response_format": {"type": "json_schema", "json_schema": {"schema": {}}}}) is None
+
+
+# --- call transfer: the front desk (0112) and the callee who asks for a person (0114) --------------
+
+FRONT_DESK = scenario_for("+14155550112")
+ASKS_FOR_PERSON = scenario_for("+14155550114")
+assert FRONT_DESK and ASKS_FOR_PERSON
+TRANSFER_TOOLS = [
+    {"type": "function", "function": {"name": name, "description": name, "parameters": {"type": "object"}}}
+    for name in ("end_call", "transfer_call", "connect_to_caller", "decline_transfer")
+]
+DECLINED = "Not done: the front desk declined the call (SIP 603). Tell the callee and offer a call back."
+
+
+def after_tool(line_text: str, tool: str, result: str) -> dict[str, Any]:
+    """A chat request whose last turn is `tool`'s result, the call made after the callee's line."""
+    return {
+        "messages": [
+            {"role": "system", "content": "You are a polite caller."},
+            {"role": "user", "content": line_text},
+            {
+                "role": "assistant",
+                "tool_calls": [{"id": "c1", "type": "function", "function": {"name": tool, "arguments": "{}"}}],
+            },
+            {"role": "tool", "tool_call_id": "c1", "content": result},
+        ],
+        "tools": TRANSFER_TOOLS,
+    }
+
+
+def test_transfer_scenarios_are_scripted() -> None:
+    """Each line of 0112 and 0114 is found as itself and gets its intended reply."""
+    for sc in (FRONT_DESK, ASKS_FOR_PERSON):
+        for line in sc.lines:
+            found = match_line(f"  {line.text.upper()} ")
+            assert found is not None and found[0].number == sc.number and found[1] is line
+    hello, sure, parking = FRONT_DESK.lines
+    tools = {t["function"]["name"] for t in TRANSFER_TOOLS}
+    briefing = _answer_line(hello, tools)
+    assert briefing.tool is None and briefing.content and "front desk" in briefing.content
+    assert "May I put them through?" in briefing.content
+    connect = _answer_line(sure, tools)
+    assert connect.tool == ToolCall(name="connect_to_caller") and sure.reply and sure.reply.after_tool == ""
+    assert _answer_line(parking, tools).content
+
+    sam, ask, also, bye = ASKS_FOR_PERSON.lines
+    assert "ten" in (_answer_line(sam, tools).content or "")
+    assert _answer_line(ask, tools).tool == ToolCall(name="transfer_call")
+    assert ask.reply and ask.reply.after_tool == "" and ask.reply.after_tool_error
+    assert ask.reply.after_tool_error.startswith("I am sorry, I could not reach the front desk")
+    for line in (also, bye):
+        assert _answer_line(line, tools).tool == ToolCall(name="end_call")
+    assert also.reply and also.reply.after_tool and "parking" in also.reply.after_tool
+
+
+def test_a_failed_tool_gets_after_tool_error() -> None:
+    """A tool result starting with "Not done:" (any case, after blanks) picks after_tool_error;
+    any other result after_tool; a line without after_tool_error keeps after_tool either way."""
+    ask = ASKS_FOR_PERSON.lines[1]
+    assert ask.reply is not None
+    assert answer_chat(after_tool(ask.text, "transfer_call", DECLINED)).content == ask.reply.after_tool_error
+    assert answer_chat(after_tool(ask.text, "transfer_call", "  NOT DONE: nobody answered")).content == (
+        ask.reply.after_tool_error
+    )
+    for result in ("Transferred to the front desk.", "", "The transfer is not done yet: still ringing"):
+        answer = answer_chat(after_tool(ask.text, "transfer_call", result))
+        assert answer == ScriptedAnswer("") and ask.reply.after_tool == ""
+    assert answer_chat(after_tool(SAM_BYE.text, "end_call", "Not done: x")).content == "Thank you, goodbye."
+    # the worker did not offer transfer_call (no transfer target): it can't be done
+    no_transfer = {"messages": [{"role": "user", "content": ask.text}], "tools": TOOLS}
+    assert answer_chat(no_transfer) == ScriptedAnswer(ask.reply.after_tool_error)
+    assert answer_chat({"messages": [{"role": "user", "content": SAM_BYE.text}]}).content == "Thank you, goodbye."
+
+
+async def test_after_tool_error_over_the_wire(client: openai.AsyncClient) -> None:
+    ask = ASKS_FOR_PERSON.lines[1]
+    assert ask.reply is not None
+    body = after_tool(ask.text, "transfer_call", DECLINED)
+    content, tool_deltas, _ = await stream_chat(client, messages=body["messages"], tools=body["tools"])
+    assert content == ask.reply.after_tool_error and not tool_deltas
+    body = after_tool(ask.text, "transfer_call", "Connected.")
+    res = await client.chat.completions.create(model="gpt-4.1", messages=body["messages"], tools=body["tools"])
+    assert res.choices[0].message.content == "" and res.choices[0].finish_reason == "stop"
+
+
+def test_transfer_calls_summarize_to_their_scenarios() -> None:
+    """The main call's transcript is 0114's (not 0107's "Goodbye."); the briefing session's,
+    with the agent's briefing in it, is the front desk's."""
+    assert ASKS_FOR_PERSON.outcome and FRONT_DESK.outcome
+    main = summarize([{"role": "user", "content": " ".join(line.text for line in ASKS_FOR_PERSON.lines)}])
+    assert main["goal_achieved"] == "yes" and main["key_facts"] == ASKS_FOR_PERSON.outcome["key_facts"]
+    briefing = FRONT_DESK.lines[0].reply
+    assert briefing is not None and briefing.text
+    desk = summarize(
+        [
+            {"role": "assistant", "content": briefing.text},
+            {"role": "user", "content": "\n".join(line.text for line in FRONT_DESK.lines[:2])},
+        ]
+    )
+    assert desk["key_facts"] == FRONT_DESK.outcome["key_facts"]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import struct
 import time
 import uuid
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 
 from devstack import phone as ph
 from devstack.board import Board
@@ -682,3 +684,237 @@ def test_the_phone_menu_scenario_loads() -> None:
     assert desk[0].text.startswith("Appointments desk, this is Riley") and desk[0].when == "on_answer"
     spoken = [ln.text for ln in menu_sc.spoken()]
     assert spoken[:2] == [menu.prompt.text, menu.goodbye.text] and desk[0].text in spoken
+
+
+# -- cold transfer (REFER) and the transfer scenarios (0112, 0114) -----------------------------
+
+FRONT_DESK = "+14155550112"
+ASKS_FOR_PERSON = "+14155550114"
+REFER_EVENT = re.compile(r"^refer(;id=(\d+))?$")  # livekit-sip's referIdRegexp (on the lower-cased value)
+
+
+async def next_request(c: Caller, method: str, timeout: float = 5.0) -> SipMessage:
+    """The next request `method` the phone sends us (responses and other requests skipped)."""
+    while True:
+        msg = await c.next_sip(timeout)
+        if msg.method == method:
+            return msg
+
+
+def refer(c: Caller, refer_to: str | None, cseq: int, branch: str) -> bytes:
+    extra = [f"Referred-By: <sip:caller@{HOST}>"] + ([f"Refer-To: {refer_to}"] if refer_to else [])
+    return c.request("REFER", cseq=cseq, branch=branch, extra=extra)
+
+
+def assert_notify(c: Caller, notify: SipMessage, refer_cseq: int, body: bytes, state: str) -> None:
+    """A NOTIFY as livekit-sip takes it: in our dialog, Event refer;id=<REFER's CSeq>, sipfrag."""
+    assert notify.uri == f"sip:caller@{HOST}:{c.sip_port};transport=udp" and notify.call_id == c.call_id
+    assert ph.header_param(notify.get("to") or "", "tag") == c.tag
+    assert ph.header_param(notify.get("from") or "", "tag") == c.to_tag
+    m = REFER_EVENT.match((notify.get("event") or "").lower())
+    assert m and m.group(2) == str(refer_cseq)
+    assert (notify.get("subscription-state") or "").startswith(state)
+    assert notify.get("content-type") == "message/sipfrag;version=2.0" and notify.get("contact")
+    assert notify.body == body and notify.cseq[1] == "NOTIFY"
+
+
+def test_cold_transfer_to_the_front_desk(tmp_path: Path) -> None:
+    """REFER to 0112 (answers after 1 s): 202 (again for a retransmitted REFER), NOTIFY 100
+    (retransmitted until answered), NOTIFY 200 once the desk "answered", then the phone's BYE."""
+
+    async def scenario(phone: Phone, board: Board) -> tuple[dict[str, Any], dict[str, float]]:
+        c = Caller(phone, "+14155550100")
+        await c.open()
+        await answered(c)
+        t: dict[str, float] = {"refer": time.time()}
+        sent = refer(c, f"<sip:{FRONT_DESK}@{HOST}:5060>", 2, "z9hG4bKrefer")
+        c.sip_t.sendto(sent, phone.sip_address)  # a retransmission: the same 202, no second transfer
+        accepted: list[SipMessage] = []
+        notifies: list[SipMessage] = []
+        while len(accepted) < 2 or not notifies:
+            msg = await c.next_sip()
+            (notifies if msg.method == "NOTIFY" else accepted).append(msg)
+        assert [(m.cseq, m.status) for m in accepted] == [((2, "REFER"), 202)] * 2
+        assert accepted[0].get("contact") and ph.header_param(accepted[0].get("to") or "", "tag") == c.to_tag
+        [trying] = notifies
+        assert_notify(c, trying, 2, b"SIP/2.0 100 Trying\r\n", "active")
+        again = await next_request(c, "NOTIFY", timeout=1.0)  # unanswered: retransmitted after T1
+        assert again.branch == trying.branch and again.cseq == trying.cseq
+        c.reply_ok(again)
+        final = await next_request(c, "NOTIFY", timeout=3.0)
+        t["final"] = time.time()
+        assert_notify(c, final, 2, b"SIP/2.0 200 OK\r\n", "terminated")
+        assert final.cseq[0] > trying.cseq[0] and final.branch != trying.branch
+        c.reply_ok(final)
+        bye = await next_request(c, "BYE", timeout=2.0)
+        t["bye"] = time.time()
+        assert bye.cseq[0] > final.cseq[0]
+        c.reply_ok(bye)
+        await asyncio.sleep(0.2)
+        assert not phone._pending
+        c.close()
+        return phone.calls()[0], t
+
+    entry, t = run(scenario, tmp_path)
+    transfer = entry["transfer"]
+    assert transfer["to"] == FRONT_DESK and transfer["refer_to"] == f"sip:{FRONT_DESK}@{HOST}:5060"
+    assert (transfer["status"], transfer["reason"]) == (200, "OK")
+    assert t["refer"] < transfer["referred_at"] < transfer["at"] <= t["final"]
+    assert 0.95 < transfer["at"] - transfer["referred_at"] < 1.6  # the desk's ring_s
+    assert 0.1 < t["bye"] - t["final"] < 1.0  # before livekit-sip's own hang-up (1 s)
+    assert entry["hangup_by"] == "phone" and entry["ended"] and entry["hangup_at"] >= transfer["at"]
+    assert read_log(tmp_path, "+14155550100")["transfer"] == transfer
+
+
+def test_failed_cold_transfers_and_the_call_goes_on(tmp_path: Path, monkeypatch: Any) -> None:
+    """Busy, declined, unknown and never-answering targets (Refer-To as tel: or sip:, with or
+    without + and <>): 100 then the failure as the final NOTIFY, no BYE; while the transfer is
+    under way the phone takes no turn, afterwards it waits for the agent to speak again."""
+    monkeypatch.setattr(ph, "REFER_NO_ANSWER_S", 1.0)
+    cases = [
+        ("tel:+14155550103", "+14155550103", 486, "Busy Here"),
+        (f"<sip:4155550104@{HOST}>", "+14155550104", 603, "Decline"),
+        (f"<sip:+14155550199@{HOST};user=phone>", "+14155550199", 404, "Not Found"),
+        (f"sip:14155550105@{HOST}", "+14155550105", 480, "Temporarily Unavailable"),
+    ]
+
+    async def one(phone: Phone, refer_to: str, status: int, reason: str) -> tuple[dict[str, Any], float]:
+        c = Caller(phone, "+14155550100")
+        await c.open()
+        remote = await answered(c)
+        await c.send_audio(tone(0.4), remote)  # the agent spoke: the phone's turn in 0.7 s...
+        refer(c, refer_to, 2, "z9hG4bKrefer")  # ...but a transfer comes first
+        assert (await c.response("REFER")).status == 202
+        if status == 480:  # one REFER at a time
+            refer(c, refer_to, 3, "z9hG4bKrefer2")
+            assert (await c.response("REFER")).status == 491
+        trying = await next_request(c, "NOTIFY")
+        c.reply_ok(trying)
+        final = await next_request(c, "NOTIFY", timeout=3.0)
+        final_at = time.time()
+        assert_notify(c, final, 2, f"SIP/2.0 {status} {reason}\r\n".encode(), "terminated")
+        c.reply_ok(final)
+        await c.send_audio(np.zeros(8000 * 2, np.int16), remote)  # no BYE, and no line: not its turn
+        assert c.sip.queue.empty()
+
+        def entry() -> dict[str, Any]:
+            return next(e for e in phone.calls() if e["call_key"] == c.key)
+
+        assert entry()["utterances"] == [] and not entry()["ended"]
+        await c.send_audio(tone(0.4), remote)  # the agent tells the callee: now the phone answers
+        while not entry()["utterances"]:
+            await c.send_audio(np.zeros(800, np.int16), remote)
+        c.request("BYE", cseq=4, branch="z9hG4bKbye")
+        assert (await c.response("BYE")).status == 200
+        c.close()
+        return entry(), final_at
+
+    async def scenario(phone: Phone, board: Board) -> list[tuple[dict[str, Any], float]]:
+        return list(await asyncio.gather(*(one(phone, r, s, why) for r, _, s, why in cases)))
+
+    results = run(scenario, tmp_path)
+    for (entry, final_at), (refer_to, number, status, reason) in zip(results, cases, strict=True):
+        transfer = entry["transfer"]
+        assert transfer["to"] == number and transfer["refer_to"] == ph.uri_of(refer_to)
+        assert (transfer["status"], transfer["reason"]) == (status, reason)
+        assert transfer["at"] <= final_at
+        assert entry["hangup_by"] == "remote" and len(entry["utterances"]) == 1
+        assert entry["utterances"][0]["start"] > final_at + 2.0
+    waited = {s: e["transfer"]["at"] - e["transfer"]["referred_at"] for (e, _), (_, _, s, _) in zip(results, cases)}
+    assert waited[486] < 0.3 and waited[404] < 0.3 and 0.95 < waited[603] < 1.5 and 0.95 < waited[480] < 1.5
+
+
+def test_refer_outside_a_dialog_or_without_refer_to(tmp_path: Path) -> None:
+    async def scenario(phone: Phone, board: Board) -> dict[str, Any]:
+        stranger = Caller(phone, "+14155550100")
+        await stranger.open()
+        refer(stranger, f"<sip:{FRONT_DESK}@{HOST}>", 1, "z9hG4bKstray")  # no such call
+        assert (await stranger.response("REFER")).status == 481
+        stranger.close()
+        c = Caller(phone, "+14155550101")
+        await c.open()
+        await answered(c)
+        refer(c, None, 2, "z9hG4bKnoreferto")
+        assert (await c.response("REFER")).status == 400
+        c.request("BYE", cseq=3, branch="z9hG4bKbye")
+        assert (await c.response("BYE")).status == 200
+        c.close()
+        return phone.calls()[0]
+
+    entry = run(scenario, tmp_path)
+    assert entry["transfer"] is None and entry["hangup_by"] == "remote"
+
+
+def test_transfer_scenarios_load() -> None:
+    desk, asks, conversation = scenario_for(FRONT_DESK), scenario_for(ASKS_FOR_PERSON), scenario_for("+14155550100")
+    assert desk is not None and asks is not None and conversation is not None
+    assert (desk.name, desk.answer, desk.ring_s, desk.after_lines) == ("front_desk", "answer", 1.0, "wait")
+    assert [ln.text for ln in desk.lines] == [
+        "Front desk, this is Alex.",
+        "Sure, put them through.",
+        "There is free parking behind the building.",
+    ]
+    assert all(ln.when == "after_agent" and ln.min_quiet_s is None for ln in desk.lines)
+    assert (asks.name, asks.answer, asks.after_lines) == ("asks_for_person", "answer", "hangup")
+    assert len(asks.lines) == 4 and all(ln.when == "after_agent" for ln in asks.lines)
+    assert [ln.min_quiet_s for ln in asks.lines] == [None, None, 6.5, None]  # waits out the hold music
+    assert asks.outcome and asks.outcome["goal_achieved"] == "yes"
+    # every line of theirs is theirs alone (0113 shares 0100's on purpose)
+    everywhere = [ln.text for sc in ph.scenarios().values() for ln in sc.spoken()]
+    for ln in [*desk.lines, *asks.lines]:
+        assert everywhere.count(ln.text) == 1, ln.text
+    assert not {ln.text for ln in asks.lines} & {ln.text for ln in conversation.lines}
+
+
+def test_a_line_with_min_quiet_waits_out_pauses_in_hold_music(tmp_path: Path, monkeypatch: Any) -> None:
+    """A line with `min_quiet_s` (0114's third, 6.5 s; 0100's first with 2 s here) is said only
+    after that much quiet: the 1.2 s pauses of "hold music" don't give the phone its turn."""
+    sc = scenario_for("+14155550100")
+    assert sc is not None
+    monkeypatch.setattr(sc.lines[0], "min_quiet_s", 2.0)
+
+    async def scenario(phone: Phone, board: Board) -> tuple[dict[str, Any], float]:
+        c = Caller(phone, "+14155550100")
+        await c.open()
+        remote = await answered(c)
+        for _ in range(3):  # "please hold", then music with pauses
+            await c.send_audio(tone(0.5), remote)
+            await c.send_audio(np.zeros(int(8000 * 1.2), np.int16), remote)
+            assert phone.calls()[0]["utterances"] == []
+        quiet_from = time.time() - 1.2
+        while not phone.calls()[0]["utterances"]:
+            await c.send_audio(np.zeros(800, np.int16), remote)
+        c.request("BYE", cseq=2, branch="z9hG4bKbye")
+        assert (await c.response("BYE")).status == 200
+        c.close()
+        return phone.calls()[0], quiet_from
+
+    entry, quiet_from = run(scenario, tmp_path)
+    [line] = entry["utterances"]
+    assert line["text"] == sc.lines[0].text and 1.9 < line["start"] - quiet_from < 2.5
+
+
+def test_the_workers_hold_music_has_no_pause_as_long_as_0114s_min_quiet() -> None:
+    """livekit-agents' hold music clip, as the phone hears it (volume 0.8, 48 kHz -> 8 kHz,
+    G.711), looped: its longest stretch under the phone's speech threshold is shorter than the
+    quiet 0114 waits for before asking about parking (it does have some: ~1.6 s fading in,
+    ~4.3 s at its end)."""
+    av = pytest.importorskip("av")
+    from livekit.agents.voice.background_audio import BuiltinAudioClip
+
+    sc = scenario_for(ASKS_FOR_PERSON)
+    assert sc is not None and sc.lines[2].min_quiet_s is not None
+    with av.open(BuiltinAudioClip.HOLD_MUSIC.path()) as container:
+        resampler = av.AudioResampler(format="s16", layout="mono", rate=48000)
+        frames = [f for fr in container.decode(audio=0) for f in resampler.resample(fr)]
+        frames += resampler.resample(None)
+    clip = np.concatenate([f.to_ndarray().reshape(-1) for f in frames]).astype(np.float64) * 0.8
+    pcm = np.clip(np.round(ph.resample(clip, 48000, 8000)), -32768, 32767).astype(np.int16)
+    looped = g711_decode(g711_encode(np.concatenate([pcm, pcm]), 0), 0).astype(np.float64)
+    n = len(looped) // 160
+    quiet = np.sqrt((looped[: n * 160].reshape(n, 160) ** 2).mean(axis=1)) <= ph.SILENCE_RMS
+    longest = run_ = 0
+    for q in quiet:
+        run_ = run_ + 1 if q else 0
+        longest = max(longest, run_)
+    assert 1.0 < longest * ph.FRAME_S < sc.lines[2].min_quiet_s - 0.3
