@@ -14,6 +14,7 @@ from livekit.agents import AgentServer, cli
 
 from callagent import redact
 from callagent.agent import entrypoint, prewarm
+from callagent.agent.recording import expire_in_background
 from callagent.settings import get_settings
 
 settings = get_settings()
@@ -38,4 +39,6 @@ server = AgentServer(
 server.rtc_session(entrypoint, agent_name=settings.agent_name)
 
 if __name__ == "__main__":
+    # Recordings past CALLAGENT_RECORDING_RETENTION_DAYS go at start and hourly (the server's reaper too).
+    expire_in_background(settings)
     cli.run_app(server)

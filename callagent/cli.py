@@ -1,10 +1,12 @@
 """`callagent`: the operator's command line: place a call, the do-not-call list, the refusal
 log and the dial policy.
 
-    callagent call NUMBER --goal G [--wait] [--json] [--yes]
+    callagent call NUMBER --goal G [--wait] [--json] [--yes] [--record]
                                           place a call through the service (same policy, same
                                           records, same refusals as the MCP tool); --wait
                                           follows it to its end
+    callagent recording CALL_ID -o FILE   export a recorded call's audio (Ogg/Opus, channels
+                                          callee and agent) to FILE, mode 0600 (`-o -`: stdout)
     callagent dnc list                    every number on the do-not-call list, in full
     callagent dnc add NUMBER [--reason R]
     callagent dnc remove NUMBER
@@ -14,6 +16,10 @@ log and the dial policy.
 It opens the same call store as the server and the worker (CALLAGENT_DB_URL), so a number
 added here is refused by the next make_phone_call. Numbers are masked in output, except in
 `dnc list`: the operator owns that list and must be able to read it.
+
+Exit status: 0 done; 1 another failure; 2 a usage error; 3 refused by the dial policy; 4 not
+placed; 5 hang-up not confirmed; 6 not configured; 7 the call store failed; 8 no such call or
+recording.
 """
 
 from __future__ import annotations
@@ -76,6 +82,7 @@ def _exit_status(exc: Exception) -> int:
         errors.HangUpNotConfirmed: 5,
         errors.NotConfigured: 6,
         errors.StoreUnavailable: 7,
+        errors.NotFound: 8,
     }
     return next((code for kind, code in table.items() if isinstance(exc, kind)), 1)
 
@@ -106,6 +113,7 @@ def _parser() -> argparse.ArgumentParser:
         type=_json_object,
         help="a JSON Schema object of what the call should find out (the outcome's data)",
     )
+    p.add_argument("--record", action="store_true", default=None, help="record the call (CALLAGENT_RECORDING)")
     p.add_argument("--wait", action="store_true", help="follow the call until it ends")
     p.add_argument("--json", action="store_true", help="the final record as one JSON line on stdout")
     p.add_argument(
@@ -134,6 +142,11 @@ def _parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("policy", help="what the dial policy allows now (JSON)")
     p.set_defaults(handler=_policy)
+
+    p = commands.add_parser("recording", help="export a recorded call's audio (Ogg/Opus: callee, agent)")
+    p.add_argument("call_id")
+    p.add_argument("-o", "--output", required=True, metavar="FILE", help="where to write it (mode 0600); - for stdout")
+    p.set_defaults(handler=_recording)
     return parser
 
 
@@ -188,6 +201,7 @@ async def _place_and_follow(args: argparse.Namespace, settings: Settings, out: T
             args.idempotency_key,
             args.dtmf,
             args.result_schema,
+            record=args.record,
         )
         approved: bool | None = True if args.yes else None
         if approved is None and sys.stdin.isatty():  # the operator at the terminal is the person asked
@@ -318,7 +332,64 @@ def _policy(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     return 0
 
 
+def _recording(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    import asyncio
+
+    return asyncio.run(_export_recording(args, settings, out))
+
+
+async def _export_recording(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    import asyncio
+    import hashlib
+
+    from callagent.service import CallService
+
+    service = CallService(settings)
+    try:
+        rec, path = await service.recording(args.call_id)
+    finally:
+        await service.aclose()
+    try:
+        data = await asyncio.to_thread(path.read_bytes)
+        if args.output == "-":
+            sys.stdout.buffer.write(data)
+            sys.stdout.buffer.flush()
+        else:
+            await asyncio.to_thread(_write_private, args.output, data)
+    except OSError as exc:
+        where = "stdout" if args.output == "-" else printable(args.output)
+        print(f"callagent: could not export the recording to {where}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    if rec.sha256 and hashlib.sha256(data).hexdigest() != rec.sha256:
+        print(
+            f"callagent: warning: the file does not match its record (sha256 differs): it changed after call "
+            f"{args.call_id} ended",
+            file=sys.stderr,
+        )
+    length = f"{rec.duration_s:.1f} s, " if rec.duration_s is not None else ""
+    note = f" ({printable(rec.note)})" if rec.note else ""
+    report = (
+        f"Call {args.call_id}'s recording ({rec.state}{note}): {length}{len(data)} bytes, {rec.mime_type} "
+        f"{rec.codec}, channels: {', '.join(rec.channels)}"
+    )
+    if args.output == "-":
+        print(report, file=sys.stderr)
+    else:
+        out.write(f"{report}; written to {printable(args.output)}\n")
+    return 0
+
+
 # -- helpers --------------------------------------------------------------------------------
+
+
+def _write_private(name: str, data: bytes) -> None:
+    """Write `data` to `name`, readable by its owner only (0600, also when it existed)."""
+    import os
+
+    fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        os.fchmod(fd, 0o600)
+        f.write(data)
 
 
 def _store(settings: Settings) -> Database:

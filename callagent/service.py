@@ -24,9 +24,10 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
-from callagent import result_schema
+from callagent import recordings, result_schema
 from callagent.calls import (
     DEFAULT_TRANSFER_WHEN,
     DTMF_CHARS,
@@ -38,6 +39,7 @@ from callagent.calls import (
     CallRequest,
     CallStatus,
     EndReason,
+    Recording,
     new_call_id,
     utcnow,
 )
@@ -65,7 +67,7 @@ from callagent.policy import (
     describe,
 )
 from callagent.redact import redact_url
-from callagent.settings import ENV_FILE, Settings, missing_livekit_settings
+from callagent.settings import ENV_FILE, Settings, missing_livekit_settings, recordings_dir
 
 if TYPE_CHECKING:
     from callagent.dialer import Dialer
@@ -102,6 +104,12 @@ LIVEKIT_CALL_MARGIN_S = 60
 POLL_INTERVAL_S = 0.2
 PROGRESS_INTERVAL_S = 1.0
 REAP_INTERVAL_S = 5.0
+# Recordings past CALLAGENT_RECORDING_RETENTION_DAYS are looked for at most this often per
+# process (one directory listing; the worker looks too).
+EXPIRE_INTERVAL_S = 3600.0
+# A recording still marked "recording" this long after its call ended lost its worker: the
+# worker closes the file into the record within seconds of the end.
+RECORDING_SETTLE_S = 120.0
 MAX_PAGE = 100
 ENDED_BY_CLIENT = "ended by the MCP client"
 
@@ -196,6 +204,7 @@ class CallService:
         self._dialer: Dialer | None = None
         self._lock = threading.Lock()
         self._last_reap = -math.inf
+        self._last_expiry = -math.inf
         self._warm_thread: threading.Thread | None = None
         self._timers: list[threading.Timer] = []
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -531,7 +540,56 @@ class CallService:
 
     async def get(self, call_id: str) -> CallRecord:
         await self.reap()
-        return await self._get(call_id)
+        record = await self._get(call_id)
+        rec = record.recording
+        if (
+            rec is not None
+            and rec.state == "recording"
+            and record.ended_at is not None
+            and (utcnow() - record.ended_at).total_seconds() > RECORDING_SETTLE_S
+        ):
+            record = await self._recording_lost_with_worker(record, rec)  # its worker died before closing it
+        return record
+
+    async def recording(self, call_id: str) -> tuple[Recording, Path]:
+        """A recorded call's audio file (Ogg/Opus; channels: callee, agent) and what its record
+        says of it. NotFound, naming why, when there is none to read: no such call, not
+        recorded, not answered, still live, lost, deleted after the retention period."""
+        record = await self.get(call_id)
+        rec, ref = record.recording, f"call {record.call_id}"
+        if rec is None:
+            if not record.record:
+                raise NotFound(
+                    f"{ref} was not recorded: make_phone_call(record=true) asks for a recording where the operator "
+                    f"allows it (CALLAGENT_RECORDING={self.settings.recording}; on_request or always)"
+                )
+            if record.status in TERMINAL_STATUSES:
+                raise NotFound(
+                    f"{ref} was to be recorded, but it was never answered ({record.status}): there is no audio"
+                )
+            if record.answered_at is None:
+                raise NotFound(f"{ref} has not been answered yet; its recording starts at the answer")
+            raise NotFound(f"{ref} is still being recorded; the recording can be read once the call has ended")
+        if rec.state == "recording":
+            raise NotFound(f"{ref} is still being recorded; the recording can be read once the call has ended")
+        if rec.state in ("lost", "deleted"):
+            raise NotFound(f"the recording of {ref} is {rec.state}: {rec.note or 'no reason was recorded'}")
+        # The file's name comes from the call id, never from the stored record.
+        path = recordings_dir(self.settings) / recordings.file_name(record.call_id)
+        if not path.is_file():
+            raise NotFound(
+                f"the recording of {ref} is missing from the recordings folder (CALLAGENT_RECORDINGS_DIR={path.parent}); "
+                "it was moved or deleted outside callagent"
+            )
+        return rec, path
+
+    async def _recording_lost_with_worker(self, record: CallRecord, rec: Recording) -> CallRecord:
+        """Mark the recording of a call whose worker died: incomplete (what was written is
+        playable) or lost. The file is left alone: retention deletes it in time."""
+        path = recordings_dir(self.settings) / recordings.file_name(record.call_id)
+        settled = recordings.lost_with_worker(rec, await asyncio.to_thread(recordings.inspect, path))
+        log.warning("call %s: recording %s: %s", record.call_id, settled.state, settled.note)
+        return await self.run(self.db.calls.update, record.call_id, recording=settled)
 
     async def _get(self, call_id: str) -> CallRecord:
         record = await self.run(self.db.calls.get, call_id)
@@ -671,6 +729,23 @@ class CallService:
         stale = await self.run(self._due_stale)
         if stale:
             await asyncio.gather(*(self._reap_one(item) for item in stale))
+        await self._expire_recordings()
+
+    async def _expire_recordings(self) -> None:
+        """Delete the recordings past CALLAGENT_RECORDING_RETENTION_DAYS, marking their records;
+        at most once every EXPIRE_INTERVAL_S. A failure is logged: no use case fails for it."""
+        now = time.monotonic()
+        with self._lock:
+            if now - self._last_expiry < EXPIRE_INTERVAL_S:
+                return
+            self._last_expiry = now
+        directory, days = recordings_dir(self.settings), self.settings.recording_retention_days
+        try:
+            names = await asyncio.to_thread(recordings.due, directory, days)
+            if names:
+                await self.run(recordings.expire, directory, names, self.db, days)
+        except Exception:
+            log.exception("could not apply the recordings' retention period in %s", directory)
 
     def _due_stale(self) -> list[StaleCall]:
         now = time.monotonic()
@@ -698,6 +773,8 @@ class CallService:
         failed = await self.run(self.db.calls.fail_stale, item, reason)
         if failed is not None:
             log.warning("call %s: failed: %s", record.call_id, reason)
+            if failed.recording is not None and failed.recording.state == "recording":
+                await self._recording_lost_with_worker(failed, failed.recording)
 
 
 # -- helpers -------------------------------------------------------------------------------------

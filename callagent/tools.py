@@ -13,6 +13,7 @@ thread once the tools have been listed, or on first use.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -29,11 +30,11 @@ from mcp.server.elicitation import (
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
 from mcp.server.mcpserver.resolve import Elicit, Resolve
-from mcp_types import CallToolResult, TextContent, ToolAnnotations
+from mcp_types import CallToolResult, ResourceLink, TextContent, ToolAnnotations
 from mcp_types.version import is_version_at_least
 from pydantic import BaseModel, ConfigDict, Field, RootModel, StrictInt
 
-from callagent import redact
+from callagent import recordings, redact
 from callagent.calls import (
     DEFAULT_TRANSFER_WHEN,
     MAX_DTMF,
@@ -611,6 +612,19 @@ async def call_resource(call_id: str, ctx: Ctx) -> str:
     return record.model_dump_json(indent=2)
 
 
+async def recording_resource(call_id: str, ctx: Ctx) -> bytes:
+    """A recorded call's audio: Ogg/Opus, channel 1 the callee, channel 2 the agent."""
+    try:
+        _, path = await _service(ctx).recording(call_id)
+        return await asyncio.to_thread(path.read_bytes)
+    except NotFound as exc:
+        raise ResourceNotFoundError(str(exc)) from None
+    except CallagentError as exc:
+        raise ResourceError(str(exc)) from None
+    except OSError as exc:  # deleted or unreadable between the check and the read
+        raise ResourceError(f"the recording of call {call_id} could not be read: {exc.strerror or exc}") from None
+
+
 # -- rendering -------------------------------------------------------------------------------------
 
 
@@ -757,10 +771,23 @@ def _display(target: DialTarget) -> str:
 
 
 def _result(record: CallRecord, text: str) -> CallToolResult:
-    return CallToolResult(
-        content=[TextContent(type="text", text=text)],
-        structured_content=record.model_dump(mode="json"),
-    )
+    content: list[TextContent | ResourceLink] = [TextContent(type="text", text=text)]
+    rec = record.recording
+    if rec is not None and recordings.available(rec):
+        # The audio is not inlined (minutes of it are megabytes): a link the client reads if it wants.
+        length = f", {rec.duration_s:.0f} s" if rec.duration_s is not None else ""
+        content.append(
+            ResourceLink(
+                type="resource_link",
+                uri=f"calls://{record.call_id}/recording",
+                name=f"call-{record.call_id}-recording",
+                title=f"Recording of call {record.call_id}",
+                description=f"Ogg/Opus, channel 1 the callee, channel 2 the agent{length} ({rec.state})",
+                mime_type=rec.mime_type,
+                size=rec.bytes,
+            )
+        )
+    return CallToolResult(content=content, structured_content=record.model_dump(mode="json"))
 
 
 def _fields(record: CallRecord) -> dict[str, Any]:
@@ -776,7 +803,9 @@ INSTRUCTIONS = """\
 Places real outbound phone calls held by an AI voice agent.
 Flow: make_phone_call (returns once the phone rings) → wait_for_call, repeatedly, until the
 status is terminal → read transcript, summary and outcome. end_call hangs up a live call.
-Each call is also readable as the resource calls://{call_id}.
+Each call is also readable as the resource calls://{call_id}; a recorded call's audio (Ogg/Opus,
+channel 1 the callee, channel 2 the agent) as calls://{call_id}/recording, linked from its
+result once the call has ended.
 A dial policy set by the operator applies to every call; dial_policy shows it. A refused call
 is an error naming the rule and the setting behind it: tell your user, do not work around it.
 If make_phone_call answers `confirmation_required`, show the call to your user and, only if
@@ -848,6 +877,15 @@ def create_server(settings: Settings | None = None, **mcp_options: Any) -> MCPSe
         description="One call's record (status, timings, transcript, summary, outcome) as JSON.",
         mime_type="application/json",
     )(call_resource)
+    server.resource(
+        "calls://{call_id}/recording",
+        name="call-recording",
+        title="Call recording",
+        description="A recorded call's audio from the answer to the hang-up: Ogg/Opus, 48 kHz, channel 1 the "
+        "callee, channel 2 the agent. Only for calls placed with record=true (or CALLAGENT_RECORDING=always), "
+        "once they have ended; deleted after CALLAGENT_RECORDING_RETENTION_DAYS.",
+        mime_type=recordings.MIME_TYPE,
+    )(recording_resource)
     for tool in server._tool_manager.list_tools():
         # Published: an argument this version does not know is refused, not dropped.
         tool.parameters["additionalProperties"] = False

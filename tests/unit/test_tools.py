@@ -186,7 +186,8 @@ async def test_tools_are_listed_with_annotations_and_schemas(client: Client) -> 
     assert "note" in tools["end_call"].output_schema["properties"]
 
     templates = (await client.list_resource_templates()).resource_templates
-    assert [t.uri_template for t in templates] == ["calls://{call_id}"]
+    assert [t.uri_template for t in templates] == ["calls://{call_id}", "calls://{call_id}/recording"]
+    assert templates[1].mime_type == "audio/ogg"
 
 
 async def test_invalid_number_is_an_error_naming_the_problem(client: Client, store: Database) -> None:
