@@ -30,8 +30,10 @@ from mcp.client import Client
 from mcp.client.stdio import StdioServerParameters
 from mcp_types import CallToolResult, TextContent
 
+from callagent.calls import TERMINAL_STATUSES
+
 HERE = Path(__file__).resolve().parent
-TERMINAL = {"completed", "voicemail", "no_answer", "busy", "declined", "failed", "canceled"}
+TERMINAL = {status.value for status in TERMINAL_STATUSES}  # one source of truth: callagent.calls
 WAIT_S = 30  # per wait_for_call; the server allows up to 50
 # A tool call's own bound, above the server's (make_phone_call returns in < 45 s).
 READ_TIMEOUT_S = 70
@@ -134,6 +136,10 @@ async def place_call(client: Client, args: argparse.Namespace) -> int:
         "ring_timeout_s",
         "max_duration_s",
         "idempotency_key",
+        "transfer_to",
+        "transfer_when",
+        "transfer_mode",
+        "record",
     ):
         value = getattr(args, key)
         if value is not None:
@@ -250,6 +256,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     call.add_argument("--ring-timeout", dest="ring_timeout_s", type=int)
     call.add_argument("--max-duration", dest="max_duration_s", type=int)
     call.add_argument("--idempotency-key", dest="idempotency_key")
+    call.add_argument("--transfer-to", dest="transfer_to", help="a person to hand the callee to")
+    call.add_argument("--transfer-when", dest="transfer_when", help="when to hand over, in plain words")
+    call.add_argument("--transfer-mode", dest="transfer_mode", choices=("warm", "cold"))
+    call.add_argument("--record", action="store_true", default=None, help="record the call")
     call.add_argument("--max-wait", type=float, default=3600, help="give up following the call after this long (s)")
     call.add_argument("--json", action="store_true", help="last stdout line: the final record as JSON")
     call.add_argument("-v", "--verbose", action="store_true", help="also show progress while waiting")

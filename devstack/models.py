@@ -178,6 +178,13 @@ def answer_chat(body: dict[str, Any]) -> ScriptedAnswer:
         return ScriptedAnswer(GREETING)
 
     last = turns[-1]
+    # A tool may speak while it runs ("please hold"): its words land after the tool call in the
+    # history, and the turn still answers the tool's result.
+    tail = len(turns) - 1
+    while tail > 0 and turns[tail].get("role") == "assistant" and not turns[tail].get("tool_calls"):
+        tail -= 1
+    if tail < len(turns) - 1 and turns[tail].get("role") == "tool":
+        turns, last = turns[: tail + 1], turns[tail]
     if last.get("role") == "user":
         text = message_text(last.get("content"))
         if not text.strip():

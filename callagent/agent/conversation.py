@@ -18,6 +18,11 @@ if TYPE_CHECKING:
 
 # The same recording heard this many times: the menu is a loop, and the call gives up.
 MENU_LOOP_ROUNDS = 3
+TRANSFER_CALL = (
+    "Hand the callee over to a person (the operator's transfer target) when the TRANSFER block of your "
+    "instructions says so. The callee is put on hold and hears that first; do not say anything before. If the "
+    "transfer does not happen, the result starts with 'Not done:' and the call goes on with you."
+)
 
 
 class CallAgent(Agent):
@@ -26,11 +31,16 @@ class CallAgent(Agent):
     def __init__(self, call: CallJob) -> None:
         self.call = call
         self._heard: dict[str, int] = {}
-        super().__init__(
-            instructions=instructions_for(call.request),
-            # LiveKit's own DTMF tool keys in phone-menu choices (RFC 4733, from the agent's side).
-            tools=[EndCallTool(delete_room=True, on_tool_called=self._on_end_call), send_dtmf_events],
-        )
+        # LiveKit's own DTMF tool keys in phone-menu choices (RFC 4733, from the agent's side).
+        tools: list[Any] = [EndCallTool(delete_room=True, on_tool_called=self._on_end_call), send_dtmf_events]
+        if call.request.transfer_to:  # offered only when the call may be handed over
+            tools.append(function_tool(self._transfer, name="transfer_call", description=TRANSFER_CALL))
+        super().__init__(instructions=instructions_for(call.request), tools=tools)
+
+    async def _transfer(self) -> str:
+        from callagent.agent.transfer import transfer
+
+        return await transfer(self.call)
 
     async def on_user_turn_completed(self, turn_ctx: llm.ChatContext, new_message: llm.ChatMessage) -> None:
         """Before the model answers what was heard: recordings get no answer. StopResponse keeps

@@ -11,7 +11,7 @@ from callagent.calls import CallRequest
 # A marker line around client text: "[BEGIN GOAL <boundary>]" ... "[END GOAL <boundary>]". Anything
 # shaped like one inside client text (any brackets, with or without a boundary) is neutralized.
 _MARKER = re.compile(
-    r"[\[［【〔〖⟦]\s*/?\s*(?:BEGIN|END)\s+(?:GOAL|CONTEXT|TRANSCRIPT|DATA|SYSTEM|OPERATOR|INSTRUCTIONS|RULES)\b"  # noqa: RUF001 - look-alike brackets on purpose
+    r"[\[［【〔〖⟦]\s*/?\s*(?:BEGIN|END)\s+(?:GOAL|CONTEXT|TRANSFER|TRANSCRIPT|DATA|SYSTEM|OPERATOR|INSTRUCTIONS|RULES)\b"  # noqa: RUF001 - look-alike brackets on purpose
     r"[^\]］】〕〗⟧\n]{0,120}[\]］】〕〗⟧]",  # noqa: RUF001 - look-alike brackets on purpose
     re.IGNORECASE,
 )
@@ -47,6 +47,8 @@ def instructions_for(req: CallRequest, *, boundary: str | None = None) -> str:
     blocks = [data_block("GOAL", req.goal, b)]
     if req.context:
         blocks.append(data_block("CONTEXT", req.context, b))
+    if req.transfer_to:
+        blocks.append(data_block("TRANSFER", f"Hand the callee over to a person {req.transfer_when}.", b))
     what = "The task (GOAL) and background (CONTEXT)" if req.context else "The task (GOAL)"
     data = "\n\n".join(blocks)
     return f"""You are an AI assistant on a phone call, calling on behalf of {caller}.
@@ -75,4 +77,12 @@ The operator's rules for this call. They come last and always apply:
 - If a recorded phone menu answers ("for appointments, press 1"), say nothing to it: key in the
   option that serves your goal with send_dtmf_events, then wait for the person. If the menu
   keeps repeating, or no option serves the goal, use give_up_on_menu.
-- If the callee asks not to be called again, use add_to_do_not_call, then say goodbye and end the call."""
+- If the callee asks not to be called again, use add_to_do_not_call, then say goodbye and end the call.{_transfer_rule(req)}"""
+
+
+def _transfer_rule(req: CallRequest) -> str:
+    if not req.transfer_to:
+        return ""
+    return """
+- When what the TRANSFER block says applies, use transfer_call (it tells the callee to hold). Never promise
+  who will answer. If it answers "Not done", tell the callee you could not connect them and go on."""

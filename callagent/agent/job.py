@@ -16,14 +16,17 @@ from callagent.agent import timers
 from callagent.agent.conversation import CallAgent
 from callagent.agent.ending import Ending
 from callagent.agent.opening import end_unless_disclosed, play_opening, prepare_opening
+from callagent.agent.recording import CallRecorder, session_record
 from callagent.agent.session import build_session
 from callagent.agent.summary import print_summary, summarize, transcript_from
-from callagent.calls import CallRecord, CallRequest, CallStatus, EndReason, utcnow
+from callagent.calls import CallRecord, CallRequest, CallStatus, EndReason, Transfer, utcnow
 from callagent.dialer import HANG_UP_ATTEMPTS, HANG_UP_BACKOFF_S
 from callagent.numbers import mask
 from callagent.settings import Settings, get_settings
 
 if TYPE_CHECKING:
+    from callagent.agent.bridge import Bridge
+    from callagent.agent.transfer import Consult
     from callagent.store import Database
 
 log = logging.getLogger(__name__)
@@ -47,8 +50,15 @@ class CallJob:
         self.ending = Ending()
         self.do_not_call_requested = False
         self.on_hold = False  # music or a queue's announcements: the agent waits, silently
+        self.recorder: CallRecorder | None = None  # a recorded call's (callagent.agent.recording)
+        self.callee: rtc.RemoteParticipant | None = None  # the phone line, once it joined
+        self.transferring = False  # the callee is on hold while the agent reaches a person for them
+        self.transfers: list[Transfer] = []  # every attempt, as the record keeps them
+        self.handover: tuple[Bridge, Consult] | None = None  # handed over: the worker only bridges now
+        self.written: CallRecord | None = None  # the final record, once written
         self._hold_timer: asyncio.Task[None] | None = None
         self._tasks: list[asyncio.Future[Any]] = []
+        self._answered_mono: float | None = None
 
     def settle(self, status: CallStatus, end_reason: EndReason, reason: str) -> None:
         self.ending.settle(status, end_reason, reason)
@@ -67,6 +77,56 @@ class CallJob:
             log.info("off hold: a person picked up")
             if self._hold_timer is not None:
                 self._hold_timer.cancel()
+
+    def seconds_since_answer(self) -> float:
+        return time.monotonic() - self._answered_mono if self._answered_mono is not None else 0.0
+
+    # -- transfers (callagent.agent.transfer does them; the job keeps their record) --------------
+
+    async def begin_transfer(self) -> None:
+        assert self.request.transfer_to is not None
+        self.transfers.append(
+            Transfer(to=self.request.transfer_to, mode=self.request.transfer_mode, started_at=utcnow())
+        )
+        await self._save_transfers()
+
+    def transfer_answered(self) -> None:
+        self.transfers[-1] = self.transfers[-1].model_copy(update={"answered_at": utcnow()})
+        self.spawn(self._save_transfers())
+
+    async def end_transfer(self, outcome: str, reason: str, sip_status_code: int | None = None) -> None:
+        update = {"outcome": outcome, "reason": reason, "sip_status_code": sip_status_code, "ended_at": utcnow()}
+        self.transfers[-1] = Transfer.model_validate({**self.transfers[-1].model_dump(), **update})
+        await self._save_transfers()
+
+    async def _save_transfers(self) -> None:
+        await asyncio.to_thread(self.db.calls.update, self.request.call_id, transfers=self.transfers)
+
+    async def handed_over(self, bridge: Bridge, consult: Consult, reason: str) -> None:
+        """The callee and the person now hear each other: the agent's part is over. The record
+        is written now (transcript up to the handover); the job stays, as the bridge, until
+        either side hangs up or the call's maximum duration."""
+        target = mask(self.request.transfer_to or "")
+        self.handover = (bridge, consult)
+        await self.end_transfer("connected", reason)
+        self.settle(CallStatus.transferred, EndReason.transferred, f"handed to {target} (warm transfer): {reason}")
+        log.info("handed over to %s; bridging until either side hangs up", target)
+        self.written = await self._write_record("handed over")
+        if self.written is not None:
+            print_summary(self.written)  # the operator sees the handover now, not when the bridge ends
+        self.spawn(self._end_with_either_side(consult))
+
+    async def _end_with_either_side(self, consult: Consult) -> None:
+        callee_gone = asyncio.ensure_future(self.ended.wait())
+        target_gone = asyncio.ensure_future(consult.left.wait())
+        try:
+            await asyncio.wait({callee_gone, target_gone}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            callee_gone.cancel()
+            target_gone.cancel()
+        log.info("the transferred call ended (%s hung up)", "the callee" if self.ended.is_set() else "the target")
+        await self.hang_up()
+        self.ctx.shutdown("transferred call ended")
 
     def spawn(self, coro: Awaitable[Any]) -> None:
         """Run `coro` alongside the call; it is cancelled when the job finishes."""
@@ -106,6 +166,7 @@ class CallJob:
             self.spawn(asyncio.to_thread(self.db.calls.transition, call_id, CallStatus.ringing))
         elif status == "active" and not self.answered.is_set():
             self.answered.set()
+            self._answered_mono = time.monotonic()
             answered_at = time.time()
             log.info("answered (sip.callStatus active) at %.3f", answered_at, extra={"answered_at": answered_at})
             self.spawn(
@@ -159,6 +220,7 @@ class CallJob:
             self.settle(CallStatus.failed, EndReason.not_placed, "the phone line never joined the call")
             ctx.shutdown("no SIP participant")
             return
+        self.callee = callee
         self._on_sip_status(callee)
 
         await session.start(
@@ -171,7 +233,10 @@ class CallJob:
                 # stalled the event loop for 100-550 ms right on the answer path.
                 text_output=TextOutputOptions(sync_transcription=False),
             ),
+            record=session_record(ctx.job.enable_recording),  # never the session's own audio recording
         )
+        if req.record:  # wraps the session's audio now; records from the answer on
+            self.recorder = CallRecorder(session, self.settings, req.call_id, self.db)
         session.on("close", self._on_session_close)
         session.on("user_state_changed", lambda ev: timers.on_user_state(self, ev))
 
@@ -185,6 +250,8 @@ class CallJob:
             ctx.shutdown("not answered")
             return
 
+        if self.recorder is not None:
+            await self.recorder.start()
         play_opening(session, greeting, greeting_audio)
         self.spawn(end_unless_disclosed(self, greeting_audio))
         self.spawn(timers.max_duration(self))
@@ -196,6 +263,12 @@ class CallJob:
         for task in self._tasks:
             task.cancel()
         try:
+            if self.handover is not None:
+                bridge, consult = self.handover
+                await consult.aclose()  # the target's line goes with the call
+                await bridge.aclose()
+            if self.written is not None:
+                return  # written (and shown) at the handover
             record = await self._write_record(reason)
         finally:
             await asyncio.to_thread(self.db.close)
@@ -203,6 +276,8 @@ class CallJob:
 
     async def _write_record(self, shutdown_reason: str) -> CallRecord | None:
         req = self.request
+        if self.recorder is not None:  # the agent's part is over: the file is closed into the record first
+            await self.recorder.finish()
         stored = None
         if self.ending.final is None:  # not decided here: was a hang-up asked for elsewhere?
             stored = await asyncio.to_thread(self.db.calls.get, req.call_id)

@@ -47,8 +47,9 @@ async def max_duration(call: CallJob) -> None:
 
 def on_user_state(call: CallJob, ev: UserStateChangedEvent) -> None:
     # "away": neither side spoke for the session's user_away_timeout (CALLAGENT_SILENCE_TIMEOUT_S);
-    # on hold, silence is what waiting sounds like (max_hold_s bounds it instead).
-    if ev.new_state == "away" and call.answered.is_set() and not call.on_hold:
+    # on hold, silence is what waiting sounds like (max_hold_s bounds it instead); while the
+    # callee waits for a transfer, the agent does not listen.
+    if ev.new_state == "away" and call.answered.is_set() and not call.on_hold and not call.transferring:
         call.settle(
             CallStatus.completed,
             EndReason.silence,
@@ -82,7 +83,8 @@ def heartbeat_verdict(record: CallRecord | None) -> Fate | None:
 async def heartbeat(call: CallJob) -> None:
     """Report to the store every HEARTBEAT_S, and end the call when the store says it was
     ended elsewhere (end_call in any server process, the reaper) or is to be hung up."""
-    while not call.ended.is_set():
+    # Once handed over, the record is final (transferred) and the worker only bridges the lines.
+    while not call.ended.is_set() and call.handover is None:
         try:
             record = await asyncio.to_thread(call.db.calls.heartbeat, call.request.call_id)
         except Exception as exc:  # noqa: BLE001 - a store hiccup is no reason to drop a call: next beat

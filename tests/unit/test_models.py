@@ -628,6 +628,19 @@ def test_a_failed_tool_gets_after_tool_error() -> None:
     assert answer_chat({"messages": [{"role": "user", "content": SAM_BYE.text}]}).content == "Thank you, goodbye."
 
 
+def test_what_a_tool_said_while_it_ran_does_not_hide_its_result() -> None:
+    """The transfer tool says "please hold" while it runs: that line follows the tool call in
+    the history, and the answer is still the one to the tool's result."""
+    ask = ASKS_FOR_PERSON.lines[1]
+    assert ask.reply is not None
+    body = after_tool(ask.text, "transfer_call", DECLINED)
+    body["messages"].append({"role": "assistant", "content": "One moment please. Please hold."})
+    assert answer_chat(body).content == ask.reply.after_tool_error
+    # An assistant line with nothing after a user's words is still nothing to key on.
+    plain = {"messages": [{"role": "user", "content": ask.text}, {"role": "assistant", "content": "Hm."}]}
+    assert answer_chat(plain).content == GENERIC_REPLY
+
+
 async def test_after_tool_error_over_the_wire(client: openai.AsyncClient) -> None:
     ask = ASKS_FOR_PERSON.lines[1]
     assert ask.reply is not None
