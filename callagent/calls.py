@@ -28,8 +28,11 @@ __all__ = [
     "ACTIVE_STATUSES",
     "CALL_ID_HEADER",
     "HEARTBEAT_S",
+    "LINE_STATUSES",
     "MAX_METADATA_BYTES",
+    "NEVER_DIALED",
     "TERMINAL_STATUSES",
+    "CallEvent",
     "CallRecord",
     "CallRequest",
     "CallStatus",
@@ -52,6 +55,7 @@ __all__ = [
 class CallStatus(StrEnum):
     """Where a call is in its lifecycle; the value is what the store and the tools show."""
 
+    awaiting_approval = "awaiting_approval"  # the operator must approve it first (DIAL_CONFIRM_BY=operator)
     queued = "queued"
     dialing = "dialing"
     ringing = "ringing"
@@ -64,6 +68,8 @@ class CallStatus(StrEnum):
     transferred = "transferred"  # handed to a person at transfer_to: the agent's part is over
     failed = "failed"
     canceled = "canceled"
+    denied = "denied"  # the operator did not approve it; nothing was dialed
+    expired = "expired"  # nobody approved it in time (DIAL_APPROVAL_TTL_S); nothing was dialed
 
 
 class EndReason(StrEnum):
@@ -83,6 +89,9 @@ class EndReason(StrEnum):
     silence = "silence"  # the line stayed silent for CALLAGENT_SILENCE_TIMEOUT_S
     max_duration = "max_duration"
     canceled = "canceled"  # ended by a client (end_call) or the operator
+    denied = "denied"  # the operator denied it when asked to approve it
+    approval_expired = "approval_expired"  # nobody approved it within DIAL_APPROVAL_TTL_S
+    policy_refused = "policy_refused"  # approved, but the dial policy refused it at that moment
     room_closed = "room_closed"  # the call's room was closed from outside, with no reason given
     not_placed = "not_placed"  # LiveKit or the worker could not place it: nothing rang
     sip_error = "sip_error"  # the SIP call failed (a SIP status other than busy/declined/no answer)
@@ -93,6 +102,7 @@ class EndReason(StrEnum):
 
 # The live part of the lifecycle, in the only order it may be walked.
 _ACTIVE_ORDER: tuple[CallStatus, ...] = (
+    CallStatus.awaiting_approval,
     CallStatus.queued,
     CallStatus.dialing,
     CallStatus.ringing,
@@ -100,6 +110,11 @@ _ACTIVE_ORDER: tuple[CallStatus, ...] = (
 )
 ACTIVE_STATUSES: frozenset[CallStatus] = frozenset(_ACTIVE_ORDER)
 TERMINAL_STATUSES: frozenset[CallStatus] = frozenset(CallStatus) - ACTIVE_STATUSES
+# The live calls that hold (or are about to hold) a phone line: what the limits count, what a
+# worker heartbeats, what the reaper watches. A call awaiting approval holds none yet.
+LINE_STATUSES: frozenset[CallStatus] = ACTIVE_STATUSES - {CallStatus.awaiting_approval}
+# Calls that never reached the dialer: not counted toward any volume limit.
+NEVER_DIALED: frozenset[CallStatus] = frozenset({CallStatus.awaiting_approval, CallStatus.denied, CallStatus.expired})
 
 # How often the worker holding a call reports to the store, and learns from it whether the
 # call was ended elsewhere (end_call in any server process, the reaper): it hangs up within one.
@@ -118,7 +133,7 @@ def is_terminal(status: CallStatus | str) -> bool:
 def can_transition(old: CallStatus | str, new: CallStatus | str) -> bool:
     """Whether a call in status `old` may move to `new`.
 
-    Forward only: queued → dialing → ringing → in_progress (steps may be skipped, since SIP
+    Forward only: awaiting_approval → queued → dialing → ringing → in_progress (steps may be skipped, since SIP
     can report "active" without us ever seeing "ringing"), and any live status may end in any
     terminal one. Nothing leaves a terminal status, so the first terminal write wins; a
     late event (a "ringing" arriving after "in_progress") is refused rather than applied.
@@ -245,6 +260,17 @@ class Transfer(BaseModel):
     reason: str | None = Field(default=None, description="What happened, in words.")
 
 
+class CallEvent(BaseModel):
+    """Something that happened on the line, for the call's timeline: the agent put on hold or
+    taken off it, digits keyed in, a tool the agent used."""
+
+    model_config = ConfigDict(frozen=True)
+
+    at: UtcDatetime
+    kind: Literal["hold", "off_hold", "dtmf", "tool"]
+    detail: str | None = None
+
+
 class Recording(BaseModel):
     """The call's audio file: one channel per party, read as the resource calls://{call_id}/recording."""
 
@@ -354,6 +380,16 @@ class CallRecord(BaseModel):
     transfers: list[Transfer] = Field(default_factory=list, description="Every attempt to hand the call over.")
     record: bool = Field(default=False, description="Whether the call is recorded (the disclosure said so).")
     recording: Recording | None = None
+    events: list[CallEvent] = Field(default_factory=list, description="What happened on the line, in order.")
+    reasoning: str | None = Field(default=None, description="Why the client wanted this call, as it said.")
+    approval_expires_at: UtcDatetime | None = Field(
+        default=None, description="Awaiting approval: when the request lapses unless the operator approves it."
+    )
+    approved_at: UtcDatetime | None = None
+    approved_by: str | None = Field(default=None, description="Who approved the call, when an operator did.")
+    denied_by: str | None = None
+    denial_note: str | None = Field(default=None, description="The operator's note when they denied the call.")
+    max_hold_s: int | None = None
     room_name: str = ""  # filled in from call_id when not given
     idempotency_key: str | None = Field(default=None, max_length=255)
     created_at: UtcDatetime  # defaults to now
@@ -396,6 +432,8 @@ class CallRecord(BaseModel):
                 data["updated_at"] = data["created_at"]
             if data.get("transfers") is None:  # a store older than transfers
                 data["transfers"] = []
+            if data.get("events") is None:
+                data["events"] = []
             if data.get("record") is None:
                 data["record"] = False
         return data
@@ -416,11 +454,33 @@ class CallRecord(BaseModel):
             transfer_when=request.transfer_when if request.transfer_to else None,
             transfer_mode=request.transfer_mode if request.transfer_to else None,
             record=request.record,
+            max_hold_s=request.max_hold_s,
             idempotency_key=idempotency_key,
             created_at=request.created_at,
             updated_at=request.created_at,
             max_duration_s=request.max_duration_s,
             ring_timeout_s=request.ring_timeout_s,
+        )
+
+    def to_request(self) -> CallRequest:
+        """The dispatch request for this record (a call approved after it was recorded)."""
+        return CallRequest(
+            call_id=self.call_id,
+            phone_number=self.phone_number,
+            goal=self.goal,
+            context=self.context,
+            greeting=self.greeting,
+            dtmf=self.dtmf,
+            result_schema=self.result_schema,
+            caller_name=self.caller_name,
+            max_duration_s=self.max_duration_s,
+            ring_timeout_s=self.ring_timeout_s,
+            max_hold_s=min(self.max_hold_s or self.max_duration_s, self.max_duration_s),
+            transfer_to=self.transfer_to,
+            transfer_when=self.transfer_when,
+            transfer_mode=self.transfer_mode or "warm",
+            record=self.record,
+            created_at=self.created_at,
         )
 
     @computed_field  # type: ignore[prop-decorator]
@@ -435,6 +495,15 @@ class CallRecord(BaseModel):
         """A short readable rendering, for MCP tool results and the worker's terminal."""
         lines = [f"Call {self.call_id} to {mask(self.phone_number)}: {self.status}"]
         lines.append(f"Goal: {self.goal}")
+        if self.status is CallStatus.awaiting_approval and self.approval_expires_at is not None:
+            lines.append(
+                f"Waiting for the operator's approval until {self.approval_expires_at:%Y-%m-%d %H:%M} UTC: nothing "
+                "is dialed before; wait_for_call tells when it is approved (the phone then rings) or denied"
+            )
+        if self.approved_by:
+            lines.append(f"Approved by {self.approved_by}")
+        if self.denial_note:
+            lines.append(f"Operator's note: {self.denial_note}")
         if self.hangup_requested_at is not None and self.status in ACTIVE_STATUSES:
             lines.append(
                 f"Hang-up requested at {self.hangup_requested_at:%H:%M:%S} UTC ({self.hangup_reason}), "

@@ -65,7 +65,7 @@ DEFAULT_QUIET_HOURS = (time(21, 0), time(8, 0))
 class Counts:
     """Calls already in the store, as of `now`."""
 
-    active: int = 0  # queued, dialing, ringing or in progress
+    active: int = 0  # queued, dialing, ringing or in progress (not awaiting approval)
     to_number_24h: int = 0  # created for this number in the last 24 hours
     last_hour: int = 0  # created for any number in the last hour
 
@@ -75,6 +75,7 @@ class Lists:
     """The lists that live in the store rather than in settings."""
 
     do_not_call: frozenset[str] = frozenset()  # E.164 numbers
+    allowed: frozenset[str] = frozenset()  # allowed for good by the operator: as if on DIAL_ALLOW
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,7 +280,7 @@ class DialPolicy:
         if refusal is not None:
             return refusal
 
-        listed = _match(number, self.allow) is not None
+        listed = _match(number, self.allow) is not None or number in lists.allowed
         if self.allow and not listed and self.confirm != "unlisted":
             return Refusal(Rule.allow_list, f"{shown} is not on the allow list; only numbers on it may be called")
 

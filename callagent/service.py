@@ -111,6 +111,7 @@ EXPIRE_INTERVAL_S = 3600.0
 # worker closes the file into the record within seconds of the end.
 RECORDING_SETTLE_S = 120.0
 MAX_PAGE = 100
+MAX_REASONING = 2000
 ENDED_BY_CLIENT = "ended by the MCP client"
 
 
@@ -135,6 +136,7 @@ class CallArgs:
     transfer_when: str | None = None  # when to hand it over, in plain words
     transfer_mode: str | None = None  # warm (default) or cold
     record: bool | None = None  # record the call (CALLAGENT_RECORDING)
+    reasoning: str | None = None  # why the client wants the call, for the operator (DIAL_REQUIRE_REASONING)
 
 
 @dataclass(frozen=True)
@@ -310,8 +312,9 @@ class CallService:
 
     @property
     def asks_for_confirmation(self) -> bool:
-        """Whether the dial policy may ever want a person's confirmation (DIAL_CONFIRM)."""
-        return self.policy.confirm != "never"
+        """Whether a door should ask its own user to confirm calls (DIAL_CONFIRM, when the
+        client confirms: DIAL_CONFIRM_BY=client). With the operator confirming, it never asks."""
+        return self.policy.confirm != "never" and self.settings.dial_confirm_by == "client"
 
     async def preflight(self, args: CallArgs) -> Prepared | Refusal:
         """What `place` would dial for `args`, and whether a person must confirm it; or the
@@ -322,6 +325,9 @@ class CallService:
         if isinstance(target, Refusal):
             return target
         refusal = policy.check_text_fields(args.goal, args.context, args.greeting, idempotency_key=args.idempotency_key)
+        if refusal is not None:
+            return refusal
+        refusal = self._check_reasoning(args.reasoning)
         if refusal is not None:
             return refusal
         duration = policy.duration(args.max_duration_s)
@@ -389,19 +395,16 @@ class CallService:
                 return Prepared(target, request, Allowed(), args_hash, args.idempotency_key, existing)
         now = utcnow()
         counts, on_dnc = await self.run(self.db.calls.facts, target.e164, now)
-        lists = Lists(do_not_call=frozenset({target.e164}) if on_dnc else frozenset())
+        allowed = await self.run(self.db.allowed.listed, target.e164)
+        lists = Lists(
+            do_not_call=frozenset({target.e164}) if on_dnc else frozenset(),
+            allowed=frozenset({target.e164}) if allowed else frozenset(),
+        )
         decision = policy.check(target.e164, now=now, counts=counts, lists=lists, confirmed=False)
         if isinstance(decision, Refusal):
             return decision
         if transfer_to is not None:
-            # The leg to the target is one more line, dialed while this call is live.
-            leg_counts, leg_on_dnc = await self.run(self.db.calls.facts, transfer_to, now)
-            refusal = policy.check_transfer(
-                transfer_to,
-                now=now,
-                counts=Counts(leg_counts.active + 1, leg_counts.last_hour, leg_counts.to_number_24h),
-                lists=Lists(do_not_call=frozenset({transfer_to}) if leg_on_dnc else frozenset()),
-            )
+            refusal = await self._leg_refusal(transfer_to)
             if refusal is not None:
                 return refusal
         return Prepared(target, request, decision, args_hash, args.idempotency_key)
@@ -439,6 +442,8 @@ class CallService:
                 if not await self.run(self.db.confirmations.consume, confirmation_token, prepared.args_hash):
                     await self.refuse(_TOKEN_NOT_VALID, number)
                 log.info("call to %s confirmed with a confirmation token", mask(number))
+            elif self.settings.dial_confirm_by == "operator":
+                return Placed(await self._await_approval(prepared, args))
             else:
                 return await self._issue_confirmation(prepared)
 
@@ -458,6 +463,124 @@ class CallService:
             await self.refuse(created, number)
         log.info("call %s: placing a call to %s", record.call_id, mask(number))
         return Placed(await self._dial(created, prepared.request))
+
+    def _check_reasoning(self, reasoning: str | None) -> Refusal | None:
+        if self.settings.dial_require_reasoning and not (reasoning or "").strip():
+            raise BadArgument(
+                "reasoning is required: say in a sentence or two why this call should be made, for the operator "
+                "who approves it and for the record (DIAL_REQUIRE_REASONING=true)"
+            )
+        return check_text("reasoning", reasoning, MAX_REASONING)
+
+    async def _await_approval(self, prepared: Prepared, args: CallArgs) -> CallRecord:
+        """Record the call as awaiting the operator's approval: nothing is dialed until then."""
+        from callagent.store import DuplicateKey
+
+        ttl = self.settings.dial_approval_ttl_s
+        record = CallRecord.from_request(prepared.request, idempotency_key=args.idempotency_key).model_copy(
+            update={
+                "status": CallStatus.awaiting_approval,
+                "reasoning": (args.reasoning or "").strip() or None,
+                "approval_expires_at": utcnow() + timedelta(seconds=ttl),
+            }
+        )
+        try:
+            created = await self.run(self.db.calls.create, record)
+        except DuplicateKey as exc:
+            _same_number(exc.existing, record.phone_number, args.idempotency_key or "")
+            return exc.existing
+        log.info(
+            "call %s to %s awaits the operator's approval (%d s)", created.call_id, mask(created.phone_number), ttl
+        )
+        return created
+
+    # -- the operator's approval queue ------------------------------------------------------
+
+    async def approvals(self) -> list[CallRecord]:
+        """Calls waiting for the operator's approval, oldest first."""
+        await self.reap()
+        records, _ = await self.run(self.db.calls.page, status=CallStatus.awaiting_approval, limit=MAX_PAGE)
+        return sorted(records, key=lambda r: r.created_at)
+
+    async def approve(self, call_id: str, *, by: str, always: bool = False) -> CallRecord:
+        """The operator approves a waiting call: the whole dial policy is asked again, now
+        (quiet hours may have begun, the limits filled), and the call is placed from here.
+        `always` first allows the number for good (kept with who and when). Raises NotFound,
+        BadArgument (not awaiting approval), Refused (the call then ends policy_refused),
+        PlacementFailed."""
+        record = await self._waiting(call_id)
+        number = record.phone_number
+        if always:
+            await self.run(self.db.allowed.add, number, by, call_id)
+            log.info("%s allowed %s for good (approving call %s)", by, mask(number), call_id)
+        request = record.to_request()
+        policy = self.policy
+        leg: Refusal | None = None
+        if record.transfer_to is not None:
+            leg = await self._leg_refusal(record.transfer_to)
+
+        def admit(rec: CallRecord, counts: Counts, on_dnc: bool) -> Refusal | None:
+            lists = Lists(do_not_call=frozenset({number}) if on_dnc else frozenset())
+            decision = policy.check(number, now=utcnow(), counts=counts, lists=lists, confirmed=True)
+            return decision if isinstance(decision, Refusal) else leg
+
+        approved = await self.run(self.db.calls.approve_if_admitted, call_id, by, admit)
+        if approved is None:
+            await self._waiting(call_id)  # says what became of it meanwhile
+            raise BadArgument(f"call {call_id} is no longer awaiting approval")
+        if isinstance(approved, Refusal):
+            await self.run(
+                self.db.calls.transition,
+                call_id,
+                CallStatus.failed,
+                end_reason=EndReason.policy_refused,
+                ended_reason=f"approved by {by}, but the dial policy refused it then: {approved.text()}",
+            )
+            await self.refuse(approved, number)
+        log.info("call %s approved by %s; placing it", call_id, by)
+        return await self._dial(approved, request)
+
+    async def _leg_refusal(self, target: str) -> Refusal | None:
+        """The dial policy on a transfer leg to `target`, dialed while the call is live (one line more)."""
+        now = utcnow()
+        counts, on_dnc = await self.run(self.db.calls.facts, target, now)
+        return self.policy.check_transfer(
+            target,
+            now=now,
+            counts=Counts(active=counts.active + 1, to_number_24h=counts.to_number_24h, last_hour=counts.last_hour),
+            lists=Lists(do_not_call=frozenset({target}) if on_dnc else frozenset()),
+        )
+
+    async def deny(self, call_id: str, *, by: str, note: str | None = None) -> CallRecord:
+        """The operator denies a waiting call: it ends `denied` with their note, which the
+        client reads. Nothing was dialed."""
+        await self._waiting(call_id)
+        note = (note or "").strip()[:MAX_REASONING] or None
+        reason = f"the operator ({by}) denied the call" + (f": {note}" if note else "")
+        denied = await self.run(
+            self.db.calls.transition,
+            call_id,
+            CallStatus.denied,
+            where=None,
+            end_reason=EndReason.denied,
+            ended_reason=reason,
+            denied_by=by[:200],
+            denial_note=note,
+        )
+        if denied is None:
+            raise BadArgument(f"call {call_id} is no longer awaiting approval")
+        log.info("call %s denied by %s", call_id, by)
+        return denied
+
+    async def allowed_numbers(self) -> list[Any]:
+        """The numbers the operator allowed for good, newest first, with who and when."""
+        return await self.run(self.db.allowed.all)
+
+    async def _waiting(self, call_id: str) -> CallRecord:
+        record = await self.get(call_id)
+        if record.status is not CallStatus.awaiting_approval:
+            raise BadArgument(f"call {call_id} is {record.status}, not awaiting approval; nothing to decide")
+        return record
 
     async def refuse(self, refusal: Refusal, number: str | None, *, shown: str | None = None) -> NoReturn:
         """Keep the refusal for audit, log it (masked) and raise it as Refused.
@@ -666,12 +789,22 @@ class CallService:
 
     # -- ending calls ----------------------------------------------------------------------
 
-    async def end(self, call_id: str) -> Ended:
+    async def end(self, call_id: str, *, by: str = ENDED_BY_CLIENT) -> Ended:
         """Hang up a live call; canceled once LiveKit confirmed it. Raises HangUpNotConfirmed
-        (the call stays live, the worker was asked to hang up) when it did not."""
+        (the call stays live, the worker was asked to hang up) when it did not. `by` is the
+        reason the record gets (who ended it)."""
         record = await self.get(call_id)
+        if record.status is CallStatus.awaiting_approval:  # nothing dialed: nothing to hang up
+            canceled = await self.run(
+                self.db.calls.transition,
+                call_id,
+                CallStatus.canceled,
+                ended_reason=f"{by} before the operator approved it",
+                end_reason=EndReason.canceled,
+            )
+            return Ended(canceled or await self._get(call_id))
         if record.status not in TERMINAL_STATUSES:
-            problem = await self.hang_up(record, ENDED_BY_CLIENT)
+            problem = await self.hang_up(record, by)
             if problem is not None:
                 log.warning("call %s: hang-up not confirmed: %s", call_id, problem)
                 raise HangUpNotConfirmed(
@@ -683,10 +816,10 @@ class CallService:
                 self.db.calls.transition,
                 call_id,
                 CallStatus.canceled,
-                ended_reason=ENDED_BY_CLIENT,
+                ended_reason=by,
                 end_reason=EndReason.canceled,
             )
-            log.info("call %s: hung up by the MCP client", call_id)
+            log.info("call %s: hung up (%s)", call_id, by)
             # None: the worker recorded the end first (with the reason asked for), or the call
             # ended on its own a moment before; the record says which.
             return Ended(ended or await self._get(call_id))
@@ -753,6 +886,8 @@ class CallService:
             if now - self._last_reap < REAP_INTERVAL_S:
                 return []
             self._last_reap = now
+        for record in self.db.calls.expire_approvals():
+            log.info("call %s: nobody approved it within DIAL_APPROVAL_TTL_S; expired", record.call_id)
         return self.db.calls.find_stale(self.settings.stale_after_s, orphan_after_s=ORPHAN_AFTER_S)
 
     async def _reap_one(self, item: StaleCall) -> None:

@@ -260,6 +260,7 @@ async def _ask_to_confirm(
     transfer_when: str | None = None,
     transfer_mode: str | None = None,
     record: bool | None = None,
+    reasoning: str | None = None,
 ) -> Elicit[DialConfirmation] | None:
     """Resolver for make_phone_call's `approval`: ask the person (MCP elicitation) when the
     policy wants a confirmation, the client can ask, and no confirmation_token was given.
@@ -287,6 +288,7 @@ async def _ask_to_confirm(
         transfer_when,
         transfer_mode,
         record,
+        reasoning,
     )
     try:
         prepared = await service.preflight(args)
@@ -456,12 +458,20 @@ async def make_phone_call(
             "has recording off (CALLAGENT_RECORDING). The recording is the resource calls://{call_id}/recording.",
         ),
     ] = None,
+    reasoning: Annotated[
+        str | None,
+        Field(
+            max_length=2000,
+            description="Why this call should be made, in a sentence or two: shown to the operator who approves "
+            "calls, and kept on the record. Required when the operator says so (DIAL_REQUIRE_REASONING).",
+        ),
+    ] = None,
 ) -> Annotated[CallToolResult, MakeCallResult]:
     """Place an outbound phone call; an AI voice agent holds the conversation toward `goal`.
 
     Returns as soon as the phone is ringing (within seconds), with the `call_id` and status.
     Then call `wait_for_call` with the `call_id` until the status is terminal (completed,
-    voicemail, no_answer, busy, declined, transferred, failed, canceled) to get the transcript, summary and
+    voicemail, no_answer, busy, declined, transferred, failed, canceled, denied, expired) to get the transcript, summary and
     outcome. The agent always says first that it is an AI assistant calling on the operator's
     behalf.
 
@@ -471,7 +481,9 @@ async def make_phone_call(
     the rule and the setting behind it. When the operator requires a person's confirmation,
     you are either asked directly, or get a `confirmation_required` result: show it to your
     user and, if they approve, repeat the call with the same arguments plus its
-    `confirmation_token`.
+    `confirmation_token`. Where the operator approves calls, the answer is status
+    `awaiting_approval` instead: nothing is dialed until they approve it (wait_for_call then
+    shows it ringing), or it ends `denied` with their note, or `expired`. Give `reasoning`.
     """
     args = CallArgs(
         phone_number,
@@ -488,6 +500,7 @@ async def make_phone_call(
         transfer_when,
         transfer_mode,
         record,
+        reasoning,
     )
     outcome = await _service(ctx).place(args, approved=_answer(approval), confirmation_token=confirmation_token)
     if isinstance(outcome, ConfirmationIssued):
@@ -514,7 +527,7 @@ async def wait_for_call(
 
     Returns early on any status change (e.g. ringing → in_progress), or after `timeout_s` with
     the call unchanged. Call it again until the status is terminal (completed, voicemail,
-    no_answer, busy, declined, transferred, failed, canceled); the final record holds the transcript,
+    no_answer, busy, declined, transferred, failed, canceled, denied, expired); the final record holds the transcript,
     summary and outcome. Sends progress notifications while waiting.
     """
 

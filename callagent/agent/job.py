@@ -19,9 +19,9 @@ from callagent.agent.opening import end_unless_disclosed, play_opening, prepare_
 from callagent.agent.recording import CallRecorder, session_record
 from callagent.agent.session import build_session
 from callagent.agent.summary import print_summary, summarize, transcript_from
-from callagent.calls import CallRecord, CallRequest, CallStatus, EndReason, Transfer, utcnow
+from callagent.calls import CallEvent, CallRecord, CallRequest, CallStatus, EndReason, Transfer, utcnow
 from callagent.dialer import HANG_UP_ATTEMPTS, HANG_UP_BACKOFF_S
-from callagent.numbers import mask
+from callagent.numbers import mask, mask_numbers_in_text
 from callagent.settings import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -59,6 +59,8 @@ class CallJob:
         self._hold_timer: asyncio.Task[None] | None = None
         self._tasks: list[asyncio.Future[Any]] = []
         self._answered_mono: float | None = None
+        self.events: list[CallEvent] = []  # the line's timeline, as the record keeps it
+        self._events_lock = asyncio.Lock()
 
     def settle(self, status: CallStatus, end_reason: EndReason, reason: str) -> None:
         self.ending.settle(status, end_reason, reason)
@@ -68,6 +70,7 @@ class CallJob:
         if not self.on_hold:
             self.on_hold = True
             log.info("on hold; waiting up to %d s for a person", self.request.max_hold_s)
+            self.note("hold", f"waiting up to {self.request.max_hold_s} s for a person")
             self._hold_timer = asyncio.ensure_future(timers.hold_timeout(self))
             self._tasks.append(self._hold_timer)
 
@@ -75,8 +78,23 @@ class CallJob:
         if self.on_hold:
             self.on_hold = False
             log.info("off hold: a person picked up")
+            self.note("off_hold", "a person picked up")
             if self._hold_timer is not None:
                 self._hold_timer.cancel()
+
+    def note(self, kind: str, detail: str | None = None) -> None:
+        """Put an event on the call's timeline (numbers masked); written off the event loop."""
+        self.events.append(CallEvent(at=utcnow(), kind=kind, detail=mask_numbers_in_text(detail) if detail else None))
+        self.spawn(self._save_events())
+
+    async def _save_events(self) -> None:
+        # One write at a time, each of the whole list as it is then: the last one has them all.
+        async with self._events_lock:
+            await asyncio.to_thread(self.db.calls.update, self.request.call_id, events=list(self.events))
+
+    def _on_tools_executed(self, ev: Any) -> None:
+        for call in ev.function_calls:
+            self.note("tool", f"{call.name}({call.arguments})"[:300])
 
     def seconds_since_answer(self) -> float:
         return time.monotonic() - self._answered_mono if self._answered_mono is not None else 0.0
@@ -172,6 +190,8 @@ class CallJob:
             self.spawn(
                 asyncio.to_thread(self.db.calls.transition, call_id, CallStatus.in_progress, answered_at=utcnow())
             )
+            if self.request.dtmf:  # LiveKit keys them in now that the line is answered
+                self.note("dtmf", f"keyed in {self.request.dtmf} after the answer")
 
     def _on_attributes_changed(self, _: dict[str, str], participant: rtc.Participant) -> None:
         if participant.kind == rtc.ParticipantKind.PARTICIPANT_KIND_SIP:
@@ -239,6 +259,7 @@ class CallJob:
             self.recorder = CallRecorder(session, self.settings, req.call_id, self.db)
         session.on("close", self._on_session_close)
         session.on("user_state_changed", lambda ev: timers.on_user_state(self, ev))
+        session.on("function_tools_executed", self._on_tools_executed)
 
         # Never speak before the callee has answered.
         answered = asyncio.ensure_future(self.answered.wait())

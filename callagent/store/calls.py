@@ -19,7 +19,8 @@ import sqlalchemy as sa
 from pydantic import TypeAdapter
 
 from callagent.calls import (
-    ACTIVE_STATUSES,
+    LINE_STATUSES,
+    NEVER_DIALED,
     TERMINAL_STATUSES,
     CallRecord,
     CallStatus,
@@ -46,10 +47,12 @@ _MAX_CURSOR_CHARS = 200
 # Fields that identify a call or are managed by the store itself; everything else may be
 # written with update() / transition().
 _FIXED_FIELDS = frozenset({"call_id", "phone_number", "idempotency_key", "created_at", "updated_at", "status"})
-_JSON_FIELDS = frozenset({"transcript", "outcome", "result_schema", "transfers", "recording"})
+_JSON_FIELDS = frozenset({"transcript", "outcome", "result_schema", "transfers", "recording", "events"})
 
 _t = schema.calls
-_LIVE = _t.c.status.in_(sorted(s.value for s in ACTIVE_STATUSES))
+# Live calls that hold a line (not those awaiting approval): the limits, heartbeats, the reaper.
+_LIVE = _t.c.status.in_(sorted(s.value for s in LINE_STATUSES))
+_DIALED = _t.c.status.not_in(sorted(s.value for s in NEVER_DIALED))
 _LAST_SEEN = sa.func.coalesce(_t.c.heartbeat_at, _t.c.updated_at, type_=_t.c.updated_at.type)
 
 
@@ -104,6 +107,53 @@ class Calls:
                     raise DuplicateKey(existing) from None
             raise StoreError(f"a call with id {record.call_id!r} already exists") from None
         return _row_to_record(row)
+
+    def approve_if_admitted(
+        self, call_id: str, approved_by: str, admit: Callable[[CallRecord, Counts, bool], T | None]
+    ) -> CallRecord | T | None:
+        """Move a call awaiting approval to queued, approved by `approved_by`, only if
+        `admit(record, counts, on_do_not_call)` has no objection; under the store's write lock,
+        like create_if_admitted. None when the call is not awaiting approval (any more)."""
+        waiting = CallStatus.awaiting_approval.value
+        with self._db.write_lock() as conn:
+            row = conn.execute(_t.select().where(_t.c.call_id == call_id, _t.c.status == waiting)).first()
+            if row is None:
+                return None
+            record = _row_to_record(row)
+            now = utcnow()
+            objection = admit(record, _counts(conn, now, record.phone_number), listed(conn, record.phone_number))
+            if objection is not None:
+                return objection
+            stmt = (
+                sa.update(_t)
+                .where(_t.c.call_id == call_id, _t.c.status == waiting)
+                .values(status=CallStatus.queued.value, approved_at=now, approved_by=approved_by[:200], updated_at=now)
+                .returning(*_t.c)
+            )
+            updated = conn.execute(stmt).first()
+        return None if updated is None else _row_to_record(updated)
+
+    def expire_approvals(self, now: datetime | None = None) -> list[CallRecord]:
+        """End the calls whose approval lapsed (approval_expires_at passed): status expired."""
+        at = aware(now) if now is not None else utcnow()
+        waiting = CallStatus.awaiting_approval.value
+        with self._db.engine.connect() as conn:
+            ids = conn.execute(
+                sa.select(_t.c.call_id).where(_t.c.status == waiting, _t.c.approval_expires_at < at)
+            ).scalars()
+            due = list(ids)
+        expired = []
+        for call_id in due:
+            record = self.transition(
+                call_id,
+                CallStatus.expired,
+                end_reason=EndReason.approval_expired,
+                ended_reason="nobody approved the call in time (DIAL_APPROVAL_TTL_S); nothing was dialed",
+                ended_at=at,
+            )
+            if record is not None:
+                expired.append(record)
+        return expired
 
     def get(self, call_id: str) -> CallRecord | None:
         return self._one(_t.c.call_id == call_id)
@@ -273,6 +323,7 @@ class Calls:
         end_reason: EndReason | str | None = None,
         phone_number: str | None = None,
         since: datetime | None = None,
+        until: datetime | None = None,
         limit: int = 20,
         cursor: str | None = None,
     ) -> tuple[list[CallRecord], str | None]:
@@ -293,6 +344,8 @@ class Calls:
             query = query.where(_t.c.phone_number == phone_number)
         if since is not None:
             query = query.where(_t.c.created_at >= aware(since))
+        if until is not None:  # the console's date filter: created before `until`
+            query = query.where(_t.c.created_at < aware(until))
         if cursor is not None:
             created_at, call_id = _decode_cursor(cursor)
             query = query.where(
@@ -322,10 +375,12 @@ class Calls:
 
 
 def _counts(conn: sa.Connection, now: datetime, number: str | None) -> Counts:
-    hour = _t.c.created_at >= now - timedelta(hours=1)
+    hour = sa.and_(_t.c.created_at >= now - timedelta(hours=1), _DIALED)
     columns = [sa.func.count().filter(_LIVE), sa.func.count().filter(hour)]
     if number is not None:
-        columns.append(sa.func.count().filter(_t.c.phone_number == number, _t.c.created_at >= now - timedelta(days=1)))
+        columns.append(
+            sa.func.count().filter(_t.c.phone_number == number, _t.c.created_at >= now - timedelta(days=1), _DIALED)
+        )
     row = conn.execute(sa.select(*columns).select_from(_t)).one()
     return Counts(active=row[0], last_hour=row[1], to_number_24h=row[2] if number is not None else 0)
 
@@ -336,6 +391,7 @@ def _record_to_row(record: CallRecord) -> dict[str, Any]:
     row["transcript"] = [line.model_dump(mode="json") for line in record.transcript]
     row["outcome"] = None if record.outcome is None else record.outcome.model_dump(mode="json")
     row["transfers"] = [t.model_dump(mode="json") for t in record.transfers]
+    row["events"] = [e.model_dump(mode="json") for e in record.events]
     row["recording"] = None if record.recording is None else record.recording.model_dump(mode="json")
     return row
 

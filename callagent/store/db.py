@@ -22,6 +22,7 @@ import sqlalchemy as sa
 
 from callagent.redact import redact_url
 from callagent.store import schema
+from callagent.store.allowed import AllowedNumbers
 from callagent.store.calls import Calls
 from callagent.store.confirmations import Confirmations
 from callagent.store.do_not_call import DoNotCall
@@ -52,6 +53,7 @@ class Database:
         self.do_not_call = DoNotCall(self)
         self.refusals = Refusals(self)
         self.confirmations = Confirmations(self)
+        self.allowed = AllowedNumbers(self)
 
     def __repr__(self) -> str:
         return f"Database({redact_url(self.url)!r})"

@@ -8,7 +8,16 @@ import sqlalchemy as sa
 
 from callagent.calls import CallRecord
 
-__all__ = ["METADATA", "add_missing_columns", "aware", "calls", "confirmations", "do_not_call", "refusals"]
+__all__ = [
+    "METADATA",
+    "add_missing_columns",
+    "allowed_numbers",
+    "aware",
+    "calls",
+    "confirmations",
+    "do_not_call",
+    "refusals",
+]
 
 MAX_REFUSAL_NUMBER = 32
 
@@ -45,7 +54,7 @@ calls = sa.Table(
     METADATA,
     sa.Column("call_id", sa.String(64), primary_key=True),
     sa.Column("phone_number", sa.String(16), nullable=False),
-    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(24), nullable=False),
     sa.Column("goal", sa.Text, nullable=False),
     sa.Column("context", sa.Text),
     sa.Column("greeting", sa.Text),
@@ -58,6 +67,14 @@ calls = sa.Table(
     sa.Column("transfers", sa.JSON(none_as_null=True)),  # null in a store older than transfers: none
     sa.Column("record", sa.Boolean, nullable=False, server_default=sa.text("false")),
     sa.Column("recording", sa.JSON(none_as_null=True)),
+    sa.Column("events", sa.JSON(none_as_null=True)),  # null in a store older than events: none
+    sa.Column("reasoning", sa.Text),
+    _ts("approval_expires_at"),
+    _ts("approved_at"),
+    sa.Column("approved_by", sa.String(200)),
+    sa.Column("denied_by", sa.String(200)),
+    sa.Column("denial_note", sa.Text),
+    sa.Column("max_hold_s", sa.Integer),
     sa.Column("room_name", sa.String(128), nullable=False),
     sa.Column("idempotency_key", sa.String(255), unique=True),
     _ts("created_at", nullable=False),
@@ -76,7 +93,7 @@ calls = sa.Table(
     sa.Column("ring_timeout_s", sa.Integer, nullable=False),
     _ts("hangup_requested_at"),
     sa.Column("hangup_reason", sa.Text),
-    sa.Column("hangup_status", sa.String(16)),
+    sa.Column("hangup_status", sa.String(24)),
     sa.Column("hangup_end_reason", sa.String(32)),
     # Newest-first pages, the dial policy's per-number counts, and the reaper's scan.
     sa.Index("ix_callagent_calls_created", "created_at", "call_id"),
@@ -113,6 +130,17 @@ refusals = sa.Table(
     sa.Index("ix_callagent_refusals_at", "at", "id"),
 )
 
+# Numbers the operator allowed for good ("Allow always" in the console's approvals), on top of
+# DIAL_ALLOW; who allowed each, when, and for which call: the audit of the list.
+allowed_numbers = sa.Table(
+    "callagent_allowed_numbers",
+    METADATA,
+    sa.Column("number", sa.String(16), primary_key=True),
+    sa.Column("added_by", sa.String(200), nullable=False),
+    sa.Column("call_id", sa.String(64)),
+    _ts("added_at", nullable=False),
+)
+
 # One-time confirmation tokens. Only a hash of the token is stored: whoever can read the
 # database still cannot confirm a call with it.
 confirmations = sa.Table(
@@ -127,12 +155,18 @@ confirmations = sa.Table(
 
 def add_missing_columns(conn: sa.Connection) -> None:
     """Columns added since a database was created: ALTER TABLE ... ADD COLUMN, each nullable
-    or with a default, so older stores keep working after an upgrade."""
+    or with a default, so older stores keep working after an upgrade. A text column that has
+    grown (a longer status) is widened where the database enforces lengths."""
     inspector = sa.inspect(conn)
     for table in METADATA.sorted_tables:
-        present = {c["name"] for c in inspector.get_columns(table.name)}
+        existing = {c["name"]: c for c in inspector.get_columns(table.name)}
+        present = set(existing)
         for column in table.columns:
             if column.name in present:
+                old = getattr(existing[column.name]["type"], "length", None)
+                new = getattr(column.type, "length", None)
+                if conn.dialect.name == "postgresql" and old and new and new > old:
+                    conn.execute(sa.text(f'ALTER TABLE {table.name} ALTER COLUMN "{column.name}" TYPE VARCHAR({new})'))
                 continue
             ddl = f"{column.type.compile(dialect=conn.dialect)}"
             if column.server_default is not None:

@@ -44,7 +44,7 @@ def make_request(**overrides: object) -> CallRequest:
 
 
 def test_status_sets_partition_all_statuses() -> None:
-    assert {"queued", "dialing", "ringing", "in_progress"} == ACTIVE_STATUSES
+    assert {"awaiting_approval", "queued", "dialing", "ringing", "in_progress"} == ACTIVE_STATUSES
     assert {
         "completed",
         "voicemail",
@@ -54,6 +54,8 @@ def test_status_sets_partition_all_statuses() -> None:
         "declined",
         "failed",
         "canceled",
+        "denied",
+        "expired",
     } == TERMINAL_STATUSES
     assert set(CallStatus) == ACTIVE_STATUSES | TERMINAL_STATUSES
     assert not ACTIVE_STATUSES & TERMINAL_STATUSES
@@ -61,6 +63,7 @@ def test_status_sets_partition_all_statuses() -> None:
 
 def test_status_values_and_both_spellings() -> None:
     assert [s.value for s in CallStatus] == [
+        "awaiting_approval",
         "queued",
         "dialing",
         "ringing",
@@ -73,6 +76,8 @@ def test_status_values_and_both_spellings() -> None:
         "transferred",
         "failed",
         "canceled",
+        "denied",
+        "expired",
     ]
     assert CallStatus.in_progress is CallStatus.in_progress is CallStatus("in_progress")
     assert CallStatus.failed == "failed" and f"{CallStatus.no_answer}" == "no_answer"
@@ -86,7 +91,7 @@ def test_is_terminal_accepts_strings() -> None:
 
 
 # The full transition table, written out independently of the implementation.
-_ORDER = ["queued", "dialing", "ringing", "in_progress"]
+_ORDER = ["awaiting_approval", "queued", "dialing", "ringing", "in_progress"]
 
 
 def _expected(old: str, new: str) -> bool:

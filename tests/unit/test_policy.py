@@ -120,7 +120,7 @@ def place(call: Call) -> Decision:
     if call.transfer_to is None or isinstance(decision, Refusal):
         return decision
     c = call.counts  # the leg is one more line, dialed while this call is live
-    leg = Counts(c.active + 1, c.last_hour, 0)
+    leg = Counts(active=c.active + 1, last_hour=c.last_hour)
     refusal = policy.check_transfer(call.transfer_to, now=call.now, counts=leg, lists=lists)
     return refusal if refusal is not None else decision
 

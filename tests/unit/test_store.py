@@ -211,8 +211,9 @@ def test_late_and_backward_transitions_are_refused(store: Database) -> None:
     assert store.calls.transition(record.call_id, "in_progress") is not None
     assert store.calls.transition(record.call_id, "ringing") is None  # a late event
     assert store.calls.transition(record.call_id, "in_progress") is None  # not a change
-    with pytest.raises(IllegalTransition):  # no call is ever moved to queued: a bug, not a race
-        store.calls.transition(record.call_id, "queued")
+    assert store.calls.transition(record.call_id, "queued") is None  # only an approval moves a call there
+    with pytest.raises(IllegalTransition):  # no call is ever moved to awaiting approval: a bug, not a race
+        store.calls.transition(record.call_id, "awaiting_approval")
     current = store.calls.get(record.call_id)
     assert current is not None and current.status is CallStatus.in_progress
 
@@ -223,7 +224,7 @@ def test_terminal_status_is_written_once(store: Database) -> None:
         record.call_id, "no_answer", ended_reason="nobody picked up", end_reason=EndReason.no_answer
     )
     assert first is not None
-    for status in set(CallStatus) - {CallStatus.queued}:
+    for status in set(CallStatus) - {CallStatus.awaiting_approval}:
         assert (
             store.calls.transition(record.call_id, status, ended_reason="late", end_reason=EndReason.worker_error)
             is None
@@ -909,3 +910,17 @@ def test_an_existing_database_gets_the_new_columns(tmp_path: Path) -> None:
         assert asked is not None and asked.hangup_reason == "ended by the MCP client"
         (old,) = store.refusals.recent()
         assert old.repeats == 1 and old.message == "old"
+
+
+def test_events_transfers_and_recording_round_trip(store: Database) -> None:
+    from callagent.calls import CallEvent, Recording, Transfer, utcnow
+
+    record = store.calls.create(make_record(status=CallStatus.in_progress))
+    now = utcnow()
+    events = [CallEvent(at=now, kind="hold", detail="waiting"), CallEvent(at=now, kind="tool", detail="end_call({})")]
+    transfers = [Transfer(to="+14155550112", mode="warm", started_at=now, outcome="connected")]
+    recording = Recording(file=f"{record.call_id}.ogg", started_at=now, state="complete", duration_s=3.5)
+    store.calls.update(record.call_id, events=events, transfers=transfers, recording=recording)
+    got = store.calls.get(record.call_id)
+    assert got is not None
+    assert got.events == events and got.transfers == transfers and got.recording == recording

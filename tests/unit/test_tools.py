@@ -154,6 +154,7 @@ async def test_tools_are_listed_with_annotations_and_schemas(client: Client) -> 
         "transfer_when",
         "transfer_mode",
         "record",
+        "reasoning",
     }
     assert "wait_for_call" in make.description
 
