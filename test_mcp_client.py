@@ -1,7 +1,7 @@
 """Drive callagent's MCP server over stdio with the MCP client SDK, as Claude Desktop would.
 
     uv run test_mcp_client.py                          # list the tools
-    uv run test_mcp_client.py call +14155550100 --goal "Ask about opening hours" [--json]
+    uv run test_mcp_client.py call +14155550100 --goal "Ask about opening hours" [--reasoning WHY] [--json]
     uv run test_mcp_client.py get CALL_ID [--json]
     uv run test_mcp_client.py list [--status completed] [--number +1415...] [--limit 20] [--cursor C]
     uv run test_mcp_client.py end CALL_ID
@@ -140,6 +140,7 @@ async def place_call(client: Client, args: argparse.Namespace) -> int:
         "transfer_when",
         "transfer_mode",
         "record",
+        "reasoning",
     ):
         value = getattr(args, key)
         if value is not None:
@@ -260,6 +261,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     call.add_argument("--transfer-when", dest="transfer_when", help="when to hand over, in plain words")
     call.add_argument("--transfer-mode", dest="transfer_mode", choices=("warm", "cold"))
     call.add_argument("--record", action="store_true", default=None, help="record the call")
+    call.add_argument("--reasoning", help="why the call should be made, for the operator who approves it")
     call.add_argument("--max-wait", type=float, default=3600, help="give up following the call after this long (s)")
     call.add_argument("--json", action="store_true", help="last stdout line: the final record as JSON")
     call.add_argument("-v", "--verbose", action="store_true", help="also show progress while waiting")

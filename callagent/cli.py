@@ -1,5 +1,5 @@
 """`callagent`: the operator's command line: place a call, the do-not-call list, the refusal
-log and the dial policy.
+log, the dial policy, and the web console.
 
     callagent call NUMBER --goal G [--wait] [--json] [--yes] [--record]
                                           place a call through the service (same policy, same
@@ -12,6 +12,8 @@ log and the dial policy.
     callagent dnc remove NUMBER
     callagent refusals [--limit N]        recent refused calls, numbers masked
     callagent policy                      what the dial policy currently allows (JSON)
+    callagent console [--host H] [--port P]
+                                          the operator's web console (CALLAGENT_CONSOLE_TOKEN)
 
 It opens the same call store as the server and the worker (CALLAGENT_DB_URL), so a number
 added here is refused by the next make_phone_call. Numbers are masked in output, except in
@@ -147,6 +149,24 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("call_id")
     p.add_argument("-o", "--output", required=True, metavar="FILE", help="where to write it (mode 0600); - for stdout")
     p.set_defaults(handler=_recording)
+
+    p = commands.add_parser("console", help="the operator's web console: calls live, approvals, lists, policy")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=_port, default=8766, help="port (default 8766)")
+    p.add_argument(
+        "--proxy-headers",
+        action="store_true",
+        help="behind a TLS reverse proxy: trust its X-Forwarded-Proto/-For (from FORWARDED_ALLOW_IPS, default "
+        "127.0.0.1), so session cookies are Secure",
+    )
+    p.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        metavar="NAME[:PORT]",
+        help="a host name browsers use to reach the console (e.g. behind a proxy); repeatable",
+    )
+    p.set_defaults(handler=_console)
     return parser
 
 
@@ -162,6 +182,13 @@ def _json_object(text: str) -> dict[str, object]:
         raise argparse.ArgumentTypeError(f"not JSON: {exc}") from None
     if not isinstance(value, dict):
         raise argparse.ArgumentTypeError("must be a JSON object")
+    return value
+
+
+def _port(text: str) -> int:
+    value = _positive_int(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError("must be at most 65535")
     return value
 
 
@@ -330,6 +357,14 @@ def _policy(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
         counts = db.calls.counts()
     out.write(json.dumps(describe(policy, counts=counts), indent=2) + "\n")
     return 0
+
+
+def _console(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    from callagent.console.server import serve
+
+    return serve(
+        settings, host=args.host, port=args.port, proxy_headers=args.proxy_headers, extra_hosts=args.allowed_host
+    )
 
 
 def _recording(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:

@@ -124,6 +124,13 @@ class Settings(BaseSettings):
     # DIAL_ALLOW need a confirmation; always: every call does.
     dial_confirm: Literal["never", "unlisted", "always"] = Field("never", validation_alias="DIAL_CONFIRM")
     dial_confirm_ttl_s: int = Field(300, ge=10, le=3600, validation_alias="DIAL_CONFIRM_TTL_S")
+    # Who confirms: client (MCP elicitation, or a confirmation token the client brings back) or
+    # operator (the call waits as awaiting_approval until the operator approves it in the console).
+    dial_confirm_by: Literal["client", "operator"] = Field("client", validation_alias="DIAL_CONFIRM_BY")
+    # How long a call waits for the operator's approval before it lapses (status expired).
+    dial_approval_ttl_s: int = Field(3600, ge=60, le=7 * 86400, validation_alias="DIAL_APPROVAL_TTL_S")
+    # make_phone_call must say why (reasoning), for the operator and the record.
+    dial_require_reasoning: bool = Field(False, validation_alias="DIAL_REQUIRE_REASONING")
     dial_allow_extensions: bool = Field(False, validation_alias="DIAL_ALLOW_EXTENSIONS")
     # Who a call may be handed to (make_phone_call's transfer_to): exact numbers only, E.164 or
     # written for CALLAGENT_DEFAULT_REGION. Empty: no call is ever transferred. The transfer leg
@@ -154,6 +161,11 @@ class Settings(BaseSettings):
     mcp_http_max_connections: int = Field(100, ge=4, le=10000, validation_alias="MCP_HTTP_MAX_CONNECTIONS")
     mcp_http_keepalive_timeout_s: float = Field(5.0, ge=1, le=300, validation_alias="MCP_HTTP_KEEPALIVE_TIMEOUT_S")
     mcp_http_header_timeout_s: float = Field(10.0, ge=1, le=300, validation_alias="MCP_HTTP_HEADER_TIMEOUT_S")
+
+    # The operator's console (`callagent console`): its sign-in secret (it refuses to start
+    # without one), and the time zone its pages show times in (default: this machine's).
+    console_token: SecretStr | None = Field(None, validation_alias="CALLAGENT_CONSOLE_TOKEN")
+    console_tz: str | None = Field(None, validation_alias="CALLAGENT_CONSOLE_TZ")
 
     @field_validator("default_region", "log_level", mode="before")
     @classmethod
@@ -244,10 +256,26 @@ class Settings(BaseSettings):
             raise ValueError(f"DIAL_QUIET_HOURS {value!r} starts and ends at the same time; give a real window or off")
         return (start, end)
 
-    @field_validator("dial_confirm", "recording", mode="before")
+    @field_validator("dial_confirm", "dial_confirm_by", "recording", mode="before")
     @classmethod
     def _lower(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("console_tz")
+    @classmethod
+    def _time_zone(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value.strip())
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"CALLAGENT_CONSOLE_TZ must be an IANA time zone such as Europe/Berlin or America/New_York, "
+                f"not {value!r}"
+            ) from None
+        return value.strip()
 
     @model_validator(mode="after")
     def _duration_within_cap(self) -> Settings:

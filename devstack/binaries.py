@@ -19,7 +19,8 @@ log = logging.getLogger("devstack.binaries")
 
 # Debian packages: the bed's services, the cgo libraries livekit-sip links against,
 # espeak-ng/sox for real speech, iproute2/util-linux for the namespace, PostgreSQL for the
-# store's second backend in the tests.
+# store's second backend in the tests, Chromium (and its driver) for the console's browser
+# tests: Playwright drives Debian's build, never one it downloads.
 DEBIAN_PACKAGES = [
     "redis-server",
     "espeak-ng",
@@ -31,6 +32,8 @@ DEBIAN_PACKAGES = [
     "iproute2",
     "util-linux",
     "postgresql",
+    "chromium",
+    "chromium-driver",
 ]
 
 

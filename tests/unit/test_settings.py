@@ -74,6 +74,9 @@ def test_env_names_are_the_documented_ones() -> None:
                 "DIAL_MAX_PER_HOUR",
                 "DIAL_CONFIRM",
                 "DIAL_CONFIRM_TTL_S",
+                "DIAL_CONFIRM_BY",
+                "DIAL_APPROVAL_TTL_S",
+                "DIAL_REQUIRE_REASONING",
                 "DIAL_ALLOW_EXTENSIONS",
                 "CALLAGENT_MAX_GOAL_CHARS",
                 "CALLAGENT_MAX_CONTEXT_CHARS",
@@ -83,6 +86,8 @@ def test_env_names_are_the_documented_ones() -> None:
                 "MCP_HTTP_MAX_CONNECTIONS",
                 "MCP_HTTP_KEEPALIVE_TIMEOUT_S",
                 "MCP_HTTP_HEADER_TIMEOUT_S",
+                "CALLAGENT_CONSOLE_TOKEN",
+                "CALLAGENT_CONSOLE_TZ",
             ]
         )
         == ENV_NAMES
