@@ -7,6 +7,9 @@ log, the dial policy, and the web console.
                                           follows it to its end
     callagent recording CALL_ID -o FILE   export a recorded call's audio (Ogg/Opus, channels
                                           callee and agent) to FILE, mode 0600 (`-o -`: stdout)
+    callagent approvals                   calls waiting for the operator's approval (DIAL_CONFIRM_BY=operator)
+    callagent approve CALL_ID [--always]  approve one: the dial policy is asked again, then it is placed
+    callagent deny CALL_ID [--note N]     deny one; the client's model reads the note
     callagent dnc list                    every number on the do-not-call list, in full
     callagent dnc add NUMBER [--reason R]
     callagent dnc remove NUMBER
@@ -116,12 +119,32 @@ def _parser() -> argparse.ArgumentParser:
         help="a JSON Schema object of what the call should find out (the outcome's data)",
     )
     p.add_argument("--record", action="store_true", default=None, help="record the call (CALLAGENT_RECORDING)")
+    p.add_argument(
+        "--transfer-to", metavar="NUMBER", help="a person to hand the callee to (CALLAGENT_TRANSFER_NUMBERS)"
+    )
+    p.add_argument("--transfer-when", metavar="TEXT", help="when to hand over, in plain words")
+    p.add_argument("--transfer-mode", choices=("warm", "cold"), help="warm (default: brief, then connect) or cold")
+    p.add_argument("--reasoning", metavar="TEXT", help="why this call (shown to whoever approves it)")
     p.add_argument("--wait", action="store_true", help="follow the call until it ends")
     p.add_argument("--json", action="store_true", help="the final record as one JSON line on stdout")
     p.add_argument(
         "--yes", action="store_true", help="you confirm the call, where DIAL_CONFIRM asks for a person's confirmation"
     )
     p.set_defaults(handler=_call)
+
+    p = commands.add_parser("approvals", help="calls waiting for the operator's approval")
+    p.add_argument("--json", action="store_true", help="one JSON record per line")
+    p.set_defaults(handler=_approvals)
+    p = commands.add_parser("approve", help="approve a waiting call: it is placed now, if the policy still allows it")
+    p.add_argument("call_id")
+    p.add_argument("--always", action="store_true", help="and allow its number for good (kept with who and when)")
+    p.add_argument("--by", default=None, help="who approves (default: your user name)")
+    p.set_defaults(handler=_decide)
+    p = commands.add_parser("deny", help="deny a waiting call; the client's model reads the note")
+    p.add_argument("call_id")
+    p.add_argument("--note", default=None, help="why, for the client")
+    p.add_argument("--by", default=None, help="who denies (default: your user name)")
+    p.set_defaults(handler=_decide)
 
     dnc = commands.add_parser("dnc", help="the do-not-call list")
     dnc_commands = dnc.add_subparsers(title="dnc commands", metavar="ACTION")
@@ -229,6 +252,10 @@ async def _place_and_follow(args: argparse.Namespace, settings: Settings, out: T
             args.dtmf,
             args.result_schema,
             record=args.record,
+            transfer_to=args.transfer_to,
+            transfer_when=args.transfer_when,
+            transfer_mode=args.transfer_mode,
+            reasoning=args.reasoning,
         )
         approved: bool | None = True if args.yes else None
         if approved is None and sys.stdin.isatty():  # the operator at the terminal is the person asked
@@ -356,6 +383,60 @@ def _policy(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     with _store(settings) as db:
         counts = db.calls.counts()
     out.write(json.dumps(describe(policy, counts=counts), indent=2) + "\n")
+    return 0
+
+
+def _approvals(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    import asyncio
+
+    from callagent.calls import CallRecord
+    from callagent.numbers import mask
+    from callagent.service import CallService
+
+    async def waiting() -> list[CallRecord]:
+        service = CallService(settings)
+        try:
+            return await service.approvals()
+        finally:
+            await service.aclose()
+
+    records = asyncio.run(waiting())
+    if args.json:
+        for record in records:
+            out.write(record.model_dump_json() + "\n")
+        return 0
+    if not records:
+        out.write("No call is waiting for approval.\n")
+        return 0
+    for r in records:
+        until = f"{r.approval_expires_at:%H:%M} UTC" if r.approval_expires_at else "-"
+        out.write(printable(f"{r.call_id}  {mask(r.phone_number)}  until {until}  goal: {r.goal}") + "\n")
+        if r.reasoning:
+            out.write(printable(f"    why: {r.reasoning}") + "\n")
+    return 0
+
+
+def _decide(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    """approve / deny: the same service the console uses."""
+    import asyncio
+    import getpass
+
+    from callagent.calls import CallRecord
+    from callagent.service import CallService
+
+    by = args.by or f"{getpass.getuser()} (command line)"
+
+    async def decide() -> CallRecord:
+        service = CallService(settings)
+        try:
+            if hasattr(args, "always"):
+                return await service.approve(args.call_id, by=by, always=args.always)
+            return await service.deny(args.call_id, by=by, note=args.note)
+        finally:
+            await service.aclose()
+
+    record = asyncio.run(decide())
+    out.write(record.to_text() + "\n")
     return 0
 
 

@@ -334,12 +334,7 @@ class CallService:
         if isinstance(duration, Refusal):
             return duration
         ring_timeout_s = _ring_timeout(args.ring_timeout_s, settings)
-        missing = missing_livekit_settings(settings)
-        if missing:
-            raise NotConfigured(
-                f"LiveKit is not configured: set {', '.join(missing)} in the environment or in {ENV_FILE} "
-                "(see .env.example)"
-            )
+        self._require_livekit()
         dtmf = _dtmf(args.dtmf, target.extension)
         if args.result_schema is not None:
             try:
@@ -464,6 +459,14 @@ class CallService:
         log.info("call %s: placing a call to %s", record.call_id, mask(number))
         return Placed(await self._dial(created, prepared.request))
 
+    def _require_livekit(self) -> None:
+        missing = missing_livekit_settings(self.settings)
+        if missing:
+            raise NotConfigured(
+                f"LiveKit is not configured: set {', '.join(missing)} in the environment or in {ENV_FILE} "
+                "(see .env.example)"
+            )
+
     def _check_reasoning(self, reasoning: str | None) -> Refusal | None:
         if self.settings.dial_require_reasoning and not (reasoning or "").strip():
             raise BadArgument(
@@ -510,6 +513,7 @@ class CallService:
         PlacementFailed."""
         record = await self._waiting(call_id)
         number = record.phone_number
+        self._require_livekit()  # before anything is decided: an approved call is dialed from here
         if always:
             await self.run(self.db.allowed.add, number, by, call_id)
             log.info("%s allowed %s for good (approving call %s)", by, mask(number), call_id)

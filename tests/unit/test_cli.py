@@ -215,3 +215,57 @@ def test_console_script(db_url: str, tmp_path: Path) -> None:
     assert added.returncode == 0, added.stderr
     listed = subprocess.run([script, "dnc", "list"], env=env, capture_output=True, text=True, timeout=60)
     assert listed.returncode == 0 and listed.stdout.startswith("+14155550107\t")
+
+
+def test_the_approval_queue_from_the_command_line(
+    db_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`approvals`, `deny` and `approve` are the console's decisions at a terminal: the same
+    service. A denied call ends denied with the note; approving asks the policy again (here the
+    number went on the do-not-call list meanwhile, so it is refused, exit 3)."""
+    from callagent.calls import CallRecord, CallStatus, new_call_id, utcnow
+
+    with Database(db_url) as db:
+        ids = []
+        for _ in range(2):
+            record = CallRecord(
+                call_id=new_call_id(),
+                phone_number="+14155550142",
+                status=CallStatus.awaiting_approval,
+                goal="Confirm the booking",
+                caller_name="Ops",
+                max_duration_s=60,
+                ring_timeout_s=30,
+                reasoning="The user asked.",
+                approval_expires_at=utcnow() + timedelta(hours=1),
+            )
+            ids.append(db.calls.create(record).call_id)
+    code, out, _ = run(capsys, "approvals")
+    assert code == 0 and all(i in out for i in ids) and "why: The user asked." in out
+    assert "4155550142" not in out
+
+    code, out, _ = run(capsys, "deny", ids[0], "--note", "Not today.", "--by", "olga")
+    assert code == 0 and "Operator's note: Not today." in out
+    code, _, err = run(capsys, "deny", ids[0])
+    assert code == 1 and "not awaiting approval" in err
+
+    monkeypatch.setenv("DIAL_QUIET_HOURS", "off")
+    code, _, err = run(capsys, "approve", ids[1])
+    assert code == 6 and "LIVEKIT_URL" in err  # an approved call is dialed from here: LiveKit first
+    # Nothing listens there: the policy refuses before anything would be dialed.
+    for name, value in {
+        "LIVEKIT_URL": "ws://127.0.0.1:9",
+        "LIVEKIT_API_KEY": "k",
+        "SIP_OUTBOUND_TRUNK_ID": "t",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("LIVEKIT_API_SECRET", "s" * 32)
+    run(capsys, "dnc", "add", "+14155550142")
+    code, _, err = run(capsys, "approve", ids[1], "--by", "olga")
+    assert code == 3 and "rule 'do_not_call'" in err
+    with Database(db_url) as db:
+        denied, refused = db.calls.get(ids[0]), db.calls.get(ids[1])
+    assert denied is not None and denied.status is CallStatus.denied and denied.denied_by == "olga"
+    assert refused is not None and refused.end_reason == "policy_refused"
+    code, out, _ = run(capsys, "approvals")
+    assert (code, out) == (0, "No call is waiting for approval.\n")
