@@ -34,7 +34,7 @@ from mcp_types import CallToolResult, ResourceLink, TextContent, ToolAnnotations
 from mcp_types.version import is_version_at_least
 from pydantic import BaseModel, ConfigDict, Field, RootModel, StrictInt
 
-from callagent import recordings, redact
+from callagent import notifications, recordings, redact
 from callagent.calls import (
     DEFAULT_TRANSFER_WHEN,
     MAX_DTMF,
@@ -59,6 +59,7 @@ from callagent.service import (
     Prepared,
 )
 from callagent.settings import Settings, get_settings
+from callagent.watch import CallWatcher
 
 __all__ = [
     "CallList",
@@ -204,12 +205,16 @@ class DialPolicyInfo(BaseModel):
 
 
 @asynccontextmanager
-async def _lifespan(server: MCPServer[CallService], settings: Settings) -> AsyncIterator[CallService]:
+async def _lifespan(
+    server: MCPServer[CallService], settings: Settings, watcher: CallWatcher
+) -> AsyncIterator[CallService]:
     service = CallService(settings)
     service.warm_up_after(WARMUP_FALLBACK_S)
+    watcher.attach(service)
     try:
         yield service
     finally:
+        await watcher.aclose()
         await service.aclose()
 
 
@@ -843,15 +848,19 @@ def create_server(settings: Settings | None = None, **mcp_options: Any) -> MCPSe
     """
     settings = settings if settings is not None else get_settings()
     log_level = settings.log_level
+    # Who subscribed to which call, told when its status changes (callagent.watch).
+    watcher = CallWatcher()
     server: MCPServer[CallService] = MCPServer(
         "callagent",
         title="callagent: outbound phone calls",
         instructions=INSTRUCTIONS,
         version=_version(),
-        lifespan=lambda app: _lifespan(app, settings),
+        lifespan=lambda app: _lifespan(app, settings, watcher),
         log_level=log_level if _is_mcp_log_level(log_level) else "INFO",
+        subscriptions=notifications.ListenBus(watcher),
         **mcp_options,
     )
+    notifications.install(server, watcher)
     # A call to a person cannot be taken back: destructive, so that clients which approve
     # "non-destructive" tools on their own never dial.
     server.add_tool(

@@ -358,6 +358,17 @@ class Calls:
         next_cursor = _encode_cursor(records[-1]) if len(rows) > limit else None
         return records, next_cursor
 
+    def changed_since(self, since: datetime) -> list[tuple[str, str]]:
+        """(call_id, status) of the calls written since `since`, oldest change first: what a
+        server watching calls for its subscribers polls."""
+        query = (
+            sa.select(_t.c.call_id, _t.c.status)
+            .where(_t.c.updated_at > aware(since))
+            .order_by(_t.c.updated_at, _t.c.call_id)
+        )
+        with self._db.engine.connect() as conn:
+            return [(row[0], row[1]) for row in conn.execute(query).all()]
+
     def counts(self, now: datetime | None = None, number: str | None = None) -> Counts:
         """Live calls, calls in the last hour, and (given `number`) calls to it in the last
         24 hours: the facts the volume limits are checked against."""
