@@ -474,6 +474,10 @@ async def make_phone_call(
 ) -> Annotated[CallToolResult, MakeCallResult]:
     """Place an outbound phone call; an AI voice agent holds the conversation toward `goal`.
 
+    This rings a real phone: a person's time and attention, and minutes billed on the
+    operator's phone line. It cannot be taken back once the phone rings; place a call only
+    when your user asked for it.
+
     Returns as soon as the phone is ringing (within seconds), with the `call_id` and status.
     Then call `wait_for_call` with the `call_id` until the status is terminal (completed,
     voicemail, no_answer, busy, declined, transferred, failed, canceled, denied, expired) to get the transcript, summary and
@@ -528,7 +532,7 @@ async def wait_for_call(
         ),
     ] = None,
 ) -> Annotated[CallToolResult, CallRecord]:
-    """Wait until a call changes status or ends, then return its record.
+    """Wait until a call changes status or ends, then return its record. Free: only waits.
 
     Returns early on any status change (e.g. ringing → in_progress), or after `timeout_s` with
     the call unchanged. Call it again until the status is terminal (completed, voicemail,
@@ -553,7 +557,7 @@ async def get_call(
     call_id: Annotated[str, Field(max_length=64, description="The call_id returned by make_phone_call.")],
     ctx: Ctx,
 ) -> Annotated[CallToolResult, CallRecord]:
-    """Get one call's record: status, timings, transcript, summary and outcome."""
+    """Get one call's record: status, timings, transcript, summary and outcome. Free: reads the record."""
     record = await _service(ctx).get(call_id)
     return _result(record, record.to_text())
 
@@ -576,7 +580,8 @@ async def list_calls(
         Field(max_length=200, description="The next_cursor of the previous page, to get the page after it."),
     ] = None,
 ) -> Annotated[CallToolResult, CallList]:
-    """List recent calls, newest first, optionally filtered by status, end reason or number; paginated."""
+    """List recent calls, newest first, optionally filtered by status, end reason or number; paginated.
+    Free: reads the records."""
     records, next_cursor = await _service(ctx).list_calls(
         status=status, end_reason=end_reason, phone_number=phone_number, limit=limit, cursor=cursor
     )
@@ -592,6 +597,9 @@ async def end_call(
     ctx: Ctx,
 ) -> Annotated[CallToolResult, EndCallResult]:
     """Hang up a live call; its status becomes canceled once the hang-up is confirmed.
+
+    The person on the line is cut off (they hear a short goodbye): end calls only when your
+    user asks, or when the call must not go on.
 
     Ending an ended call changes nothing. If the hang-up cannot be confirmed, the result is an
     error saying the line may still be up; the worker holding the call has then been asked to
