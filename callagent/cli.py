@@ -17,6 +17,11 @@ log, the dial policy, and the web console.
     callagent policy                      what the dial policy currently allows (JSON)
     callagent console [--host H] [--port P]
                                           the operator's web console (CALLAGENT_CONSOLE_TOKEN)
+    callagent --env-file PATH COMMAND ... settings from that file too (see callagent.settings)
+    callagent mcp                         the MCP server on stdio (what the MCP registry's
+                                          `uvx callagent mcp` runs)
+    callagent bundle [-o FILE]            build the Claude Desktop bundle (.mcpb, default
+                                          dist/callagent.mcpb) with npm's `mcpb`
 
 It opens the same call store as the server and the worker (CALLAGENT_DB_URL), so a number
 added here is refused by the next make_phone_call. Numbers are masked in output, except in
@@ -55,10 +60,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from pydantic import ValidationError
 
-    from callagent.settings import get_settings
+    from callagent.settings import EnvFileMissing, get_settings, use_env_file
 
     try:
+        if args.env_file is not None:
+            use_env_file(args.env_file)
         settings = get_settings()
+    except EnvFileMissing as exc:
+        print(f"callagent: {exc}", file=sys.stderr)
+        return 2
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors())
         print(f"callagent: bad configuration: {problems}", file=sys.stderr)
@@ -100,6 +110,11 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="callagent",
         description="Manage callagent's do-not-call list, read the refusal log, show the dial policy.",
+    )
+    parser.add_argument(
+        "--env-file",
+        metavar="PATH",
+        help="read settings from this file too (below the environment, above ~/.config/callagent/.env)",
     )
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 
@@ -190,6 +205,15 @@ def _parser() -> argparse.ArgumentParser:
         help="a host name browsers use to reach the console (e.g. behind a proxy); repeatable",
     )
     p.set_defaults(handler=_console)
+
+    p = commands.add_parser("mcp", help="the MCP server on stdio (for MCP clients; the registry's entry runs this)")
+    p.set_defaults(handler=_mcp)
+    p = commands.add_parser("bundle", help="build the Claude Desktop bundle (.mcpb) with npm's mcpb")
+    p.add_argument(
+        "-o", "--output", default=None, metavar="FILE", help="where to write it (default dist/callagent.mcpb)"
+    )
+    p.add_argument("--mcpb", default=None, metavar="PATH", help="the mcpb command (default: tests/ts's, then PATH)")
+    p.set_defaults(handler=_bundle)
     return parser
 
 
@@ -446,6 +470,27 @@ def _console(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     return serve(
         settings, host=args.host, port=args.port, proxy_headers=args.proxy_headers, extra_hosts=args.allowed_host
     )
+
+
+def _mcp(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    # The same program as `callagent-mcp` on stdio (--env-file, if given, is in the environment by now).
+    from callagent.server_main import main as serve
+
+    return serve([])
+
+
+def _bundle(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    from pathlib import Path
+
+    from callagent import bundle
+
+    try:
+        path = bundle.build(Path(args.output) if args.output else bundle.DEFAULT_OUTPUT, mcpb=args.mcpb)
+    except bundle.BundleError as exc:
+        print(f"callagent: bundle: {exc}", file=sys.stderr)
+        return 1
+    print(f"{path} ({path.stat().st_size // 1024} KiB): install it in Claude Desktop", file=out)
+    return 0
 
 
 def _recording(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:

@@ -67,7 +67,7 @@ from callagent.policy import (
     describe,
 )
 from callagent.redact import redact_url
-from callagent.settings import ENV_FILE, Settings, missing_livekit_settings, recordings_dir
+from callagent.settings import Settings, env_files, missing_livekit_settings, recordings_dir
 
 if TYPE_CHECKING:
     from callagent.dialer import Dialer
@@ -94,7 +94,7 @@ RING_TIMEOUT_RANGE_S = (5, 120)
 MAX_WAIT_S = 50.0
 # Placing a call normally takes a few seconds; past this it is abandoned (and cleaned up, which
 # may take a few more seconds against an unresponsive LiveKit).
-PLACE_DEADLINE_S = 30.0
+PLACE_DEADLINE_S = 40.0  # a worker's join (5 + 15 s at most by default) and the dial
 CLEANUP_GRACE_S = 5.0
 # A call still queued or dialing without a worker's heartbeat after this long was left behind
 # by a server that died placing it: a live server fails it itself within PLACE_DEADLINE_S.
@@ -463,8 +463,8 @@ class CallService:
         missing = missing_livekit_settings(self.settings)
         if missing:
             raise NotConfigured(
-                f"LiveKit is not configured: set {', '.join(missing)} in the environment or in {ENV_FILE} "
-                "(see .env.example)"
+                f"LiveKit is not configured: set {', '.join(missing)} in the environment or in a settings file "
+                f"({' or '.join(map(str, env_files(check=False)))}; see .env.example)"
             )
 
     def _check_reasoning(self, reasoning: str | None) -> Refusal | None:

@@ -1,7 +1,16 @@
-"""Configuration, read from the environment and from the project's `.env` file.
+"""Configuration: every setting is an environment variable, or a line in a settings file.
 
-The `.env` file is looked up next to the project, not in the working directory: MCP clients
-spawn the server from wherever they happen to be. Real environment variables win over it.
+Where a setting comes from, first found wins:
+
+1. the environment;
+2. an explicit settings file: `--env-file PATH` of callagent-mcp, callagent-worker and
+   callagent (it sets CALLAGENT_ENV_FILE, so the worker's job processes read it too; a file
+   that does not exist is an error, not an empty configuration);
+3. the user's config folder: `$XDG_CONFIG_HOME/callagent/.env` (default `~/.config/callagent/.env`);
+4. when running from a checkout, the project's `.env` next to pyproject.toml.
+
+None is looked up in the working directory: MCP clients spawn the server from wherever they
+happen to be.
 """
 
 from __future__ import annotations
@@ -19,16 +28,74 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 __all__ = [
     "ENV_FILE",
+    "ENV_FILE_VAR",
     "PROJECT_DIR",
+    "EnvFileMissing",
     "Settings",
     "default_db_url",
+    "env_files",
     "get_settings",
     "missing_livekit_settings",
     "recordings_dir",
+    "use_env_file",
+    "user_env_file",
 ]
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
-ENV_FILE = PROJECT_DIR / ".env"
+# The checkout's `.env`; None when callagent runs from an installed wheel (no project around it).
+ENV_FILE: Path | None = (
+    PROJECT_DIR / ".env"
+    if (PROJECT_DIR / "pyproject.toml").is_file() and (PROJECT_DIR / "calling_agent.py").is_file()
+    else None
+)
+# The explicit settings file. `--env-file` sets it in the environment, where the worker's job
+# processes (forked from a forkserver, not from the command line) find it too.
+ENV_FILE_VAR = "CALLAGENT_ENV_FILE"
+
+
+class EnvFileMissing(Exception):
+    """The explicit settings file (--env-file, CALLAGENT_ENV_FILE) is not there."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        what = "is not a file" if path.exists() else "does not exist"
+        super().__init__(f"the settings file {path} (--env-file, {ENV_FILE_VAR}) {what}")
+
+
+def user_env_file() -> Path:
+    """`$XDG_CONFIG_HOME/callagent/.env`, by default `~/.config/callagent/.env`."""
+    xdg = os.environ.get("XDG_CONFIG_HOME", "")
+    # The XDG spec says relative paths are to be ignored.
+    base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".config"
+    return base / "callagent" / ".env"
+
+
+def env_files(*, check: bool = True) -> list[Path]:
+    """The settings files that are read, the one that wins first (the environment beats them all).
+
+    Raises EnvFileMissing when the explicit one is named but not there (unless `check` is
+    false, for messages); the others are optional."""
+    files: list[Path] = []
+    explicit = os.environ.get(ENV_FILE_VAR, "").strip()
+    if explicit:
+        path = Path(explicit).expanduser()
+        if check and not path.is_file():
+            raise EnvFileMissing(path)
+        files.append(path)
+    files.append(user_env_file())
+    if ENV_FILE is not None:
+        files.append(ENV_FILE)
+    return files
+
+
+def use_env_file(path: str | Path) -> None:
+    """Read settings from `path` too (`--env-file`), below the environment and above the other
+    files, in this process and in the processes it starts. Raises EnvFileMissing."""
+    resolved = Path(path).expanduser().absolute()
+    if not resolved.is_file():
+        raise EnvFileMissing(resolved)
+    os.environ[ENV_FILE_VAR] = str(resolved)
+    get_settings.cache_clear()
 
 
 def default_db_url() -> str:
@@ -65,7 +132,12 @@ class Settings(BaseSettings):
     default_region: str = Field("US", pattern=r"^[A-Z]{2}$", validation_alias="CALLAGENT_DEFAULT_REGION")
 
     # Timings.
+    # How long a call waits for a worker to take it: past this with no worker assigned, "no
+    # calling worker is online" and nothing is dialed.
     agent_join_timeout_s: float = Field(5.0, gt=0, validation_alias="CALLAGENT_AGENT_JOIN_TIMEOUT_S")
+    # Once a worker took it (LiveKit assigned the job), how much longer it may take to start the
+    # job and join: a loaded worker is slow, not absent.
+    agent_start_timeout_s: float = Field(15.0, gt=0, le=60, validation_alias="CALLAGENT_AGENT_START_TIMEOUT_S")
     ring_timeout_s: int = Field(30, gt=0, validation_alias="CALLAGENT_RING_TIMEOUT_S")
     max_duration_s: int = Field(300, gt=0, validation_alias="CALLAGENT_MAX_DURATION_S")
     max_duration_cap_s: int = Field(1800, gt=0, validation_alias="CALLAGENT_MAX_DURATION_CAP_S")
@@ -99,8 +171,10 @@ class Settings(BaseSettings):
     realtime_model: str | None = Field(None, validation_alias="CALLAGENT_REALTIME_MODEL")
 
     log_level: str = Field("INFO", validation_alias="CALLAGENT_LOG_LEVEL")
-    # text for people; json (one object per line, with structured fields) for tools and benchmarks
-    log_format: Literal["text", "json"] = Field("text", validation_alias="CALLAGENT_LOG_FORMAT")
+    # text for people; json (one object per line, with structured fields) for tools and services;
+    # auto: the worker writes text when its output is a terminal and JSON lines otherwise, the
+    # server and the console write text. The worker's --log-format wins over this.
+    log_format: Literal["auto", "text", "json"] = Field("auto", validation_alias="CALLAGENT_LOG_FORMAT")
 
     # Dial policy (callagent.policy). Lists are comma-separated; numbers in them are E.164 or
     # written for CALLAGENT_DEFAULT_REGION, and an entry ending in "*" is a prefix ("+1415*").
@@ -256,7 +330,7 @@ class Settings(BaseSettings):
             raise ValueError(f"DIAL_QUIET_HOURS {value!r} starts and ends at the same time; give a real window or off")
         return (start, end)
 
-    @field_validator("dial_confirm", "dial_confirm_by", "recording", mode="before")
+    @field_validator("dial_confirm", "dial_confirm_by", "recording", "log_format", mode="before")
     @classmethod
     def _lower(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
@@ -313,9 +387,12 @@ def recordings_dir(s: Settings) -> Path:
 
 @cache
 def get_settings() -> Settings:
-    """The process's settings, read once. Tests call `get_settings.cache_clear()`."""
-    # ENV_FILE is read at call time so it can be pointed elsewhere (tests, packaging).
-    return Settings(_env_file=ENV_FILE)
+    """The process's settings, read once. Tests call `get_settings.cache_clear()`.
+
+    Raises ValidationError for a bad setting, EnvFileMissing for a missing --env-file."""
+    # The files are looked up at call time so they can be pointed elsewhere (tests, packaging).
+    # pydantic-settings lets a later file override an earlier one: the winner goes last.
+    return Settings(_env_file=tuple(reversed(env_files())))
 
 
 _LIVEKIT_REQUIRED = {

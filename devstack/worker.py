@@ -3,6 +3,7 @@ the benchmarks: started in its own process group, logging to a file, stopped wit
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -48,8 +49,9 @@ class WorkerProcess:
         raise RuntimeError(f"the worker did not register within {timeout:.0f} s:\n{self.text()[-3000:]}")
 
     def relay_summaries(self) -> None:
-        """Print what the worker prints for the operator (its call summaries, plain text; its
-        logs are JSON lines) as it comes, in a background thread."""
+        """Print what the worker shows the operator (its call summaries: piped into a file it
+        writes JSON lines, a summary being the record with "event": "summary") as it comes, in a
+        background thread."""
 
         def relay() -> None:
             with open(self.log_path, errors="replace") as f:
@@ -59,8 +61,9 @@ class WorkerProcess:
                         if self.proc.poll() is not None:
                             return
                         time.sleep(0.1)
-                    elif not line.startswith("{"):
-                        print(f"worker │ {line.rstrip()}", flush=True)
+                        continue
+                    for text in _summary_lines(line):
+                        print(f"worker │ {text}", flush=True)
 
         threading.Thread(target=relay, daemon=True).start()
 
@@ -84,3 +87,16 @@ class WorkerProcess:
     def _signal(self, sig: int) -> None:
         with suppress(ProcessLookupError, PermissionError):
             os.killpg(self.proc.pid, sig)
+
+
+def _summary_lines(line: str) -> list[str]:
+    """The lines of a call summary in one line of the worker's output, else none."""
+    if not line.startswith("{"):
+        return [line.rstrip()]  # printed as text (--log-format text)
+    try:
+        rec = json.loads(line)
+    except ValueError:
+        return []
+    if not isinstance(rec, dict) or rec.get("event") != "summary":
+        return []
+    return str(rec.get("text", "")).splitlines()

@@ -41,7 +41,13 @@ class Ending:
         """Decide how the call ended; the first decision stands (and is returned)."""
         if self.final is None:
             self.final = (status, end_reason, reason)
-            log.info("the call ends as %s (%s): %s", status, end_reason, reason)
+            log.info(
+                "the call ends as %s (%s): %s",
+                status,
+                end_reason,
+                reason,
+                extra={"event": "ended", "status": str(status), "end_reason": str(end_reason)},
+            )
         return self.final
 
     def callee_left(self, *, answered: bool, disconnect_reason: int | None) -> None:

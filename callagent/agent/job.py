@@ -131,7 +131,8 @@ class CallJob:
         log.info("handed over to %s; bridging until either side hangs up", target)
         self.written = await self._write_record("handed over")
         if self.written is not None:
-            print_summary(self.written)  # the operator sees the handover now, not when the bridge ends
+            # The operator sees the handover now, not when the bridge ends.
+            print_summary(self.written, self.settings.log_format)
         self.spawn(self._end_with_either_side(consult))
 
     async def _end_with_either_side(self, consult: Consult) -> None:
@@ -186,7 +187,10 @@ class CallJob:
             self.answered.set()
             self._answered_mono = time.monotonic()
             answered_at = time.time()
-            log.info("answered (sip.callStatus active) at %.3f", answered_at, extra={"answered_at": answered_at})
+            log.info(
+                "answered: the callee picked up (sip.callStatus active)",
+                extra={"event": "answered", "answered_at": answered_at},
+            )
             self.spawn(
                 asyncio.to_thread(self.db.calls.transition, call_id, CallStatus.in_progress, answered_at=utcnow())
             )
@@ -293,7 +297,7 @@ class CallJob:
             record = await self._write_record(reason)
         finally:
             await asyncio.to_thread(self.db.close)
-        print_summary(record)
+        print_summary(record, self.settings.log_format)
 
     async def _write_record(self, shutdown_reason: str) -> CallRecord | None:
         req = self.request

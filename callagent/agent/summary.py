@@ -175,9 +175,26 @@ def checked_data(outcome: Outcome, req: CallRequest) -> Outcome:
     return outcome.model_copy(update={"data": None, "follow_ups": [*outcome.follow_ups, note]})
 
 
-def print_summary(record: CallRecord | None) -> None:
-    """The operator's view of a finished call, one block in the worker's terminal."""
+def print_summary(record: CallRecord | None, log_format: str = "text") -> None:
+    """The operator's view of a finished call: one block in the worker's terminal (text), or,
+    where the worker's output is read by a program (json), one log record "call summary" with
+    `"event": "summary"` and the same block in its `text` field, numbers in it masked like in
+    every log line (the call's id kept: a 7-digit run in a hex id is not anyone's number)."""
     if record is None:
+        return
+    from callagent import redact
+    from callagent.logs import resolve_format
+
+    if resolve_format(None, log_format, sys.stdout) == "json":
+        mark = "CALL-ID"  # no digits: masking leaves it, and the id is put back
+        text = redact.redact_text(record.to_text().replace(record.call_id, mark)).replace(mark, record.call_id)
+        extra = {
+            "event": "summary",
+            "status": str(record.status),
+            "end_reason": str(record.end_reason or ""),
+            "text": text,
+        }
+        log.info("call summary: %s", record.status, extra=extra)
         return
     bar = "=" * 72
     print(f"\n{bar}\n{record.to_text()}\n{bar}\n", file=sys.stdout, flush=True)

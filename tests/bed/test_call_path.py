@@ -25,7 +25,7 @@ def test_conversation_completes_with_transcript_and_summary(env: dict[str, str],
     assert roles[0] == "agent" and "callee" in roles
     assert "AI assistant" in rec["transcript"][0]["text"]  # the disclosure comes first
     assert rec["summary"] and rec["outcome"]["goal_achieved"] == "yes"
-    # The worker printed the summary block in its terminal.
+    # The worker showed the summary (piped into its log: the JSON record with the block).
     deadline = time.monotonic() + 10
     while f"Call {rec['call_id']}" not in worker.output() and time.monotonic() < deadline:
         time.sleep(0.2)

@@ -238,7 +238,8 @@ class FakeContext:
 
 
 def make_job(store: FakeStore | None = None, delete_errors: list[Exception] | None = None) -> CallJob:
-    settings = SimpleNamespace(livekit_timeout_s=1.0, silence_timeout_s=20.0, llm_model="gpt-test")
+    # log_format text: the summary is the printed block (the worker in a terminal)
+    settings = SimpleNamespace(livekit_timeout_s=1.0, silence_timeout_s=20.0, llm_model="gpt-test", log_format="text")
     return CallJob(FakeContext(delete_errors or []), REQUEST, settings, store or FakeStore())  # type: ignore[arg-type]
 
 

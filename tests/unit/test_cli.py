@@ -197,6 +197,22 @@ def test_bad_configuration_is_named(
     assert "Traceback" not in err
 
 
+def test_env_file_gives_settings_and_a_missing_one_is_named(
+    db_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    settings_file = tmp_path / "operator.env"
+    settings_file.write_text("DIAL_MAX_CONCURRENT=7\nDIAL_QUIET_HOURS=off\n")
+    code, out, _ = run(capsys, "--env-file", str(settings_file), "policy")
+    assert code == 0
+    info = json.loads(out)
+    assert info["limits"]["max_concurrent"] == 7 and info["quiet_hours"] is None
+
+    missing = tmp_path / "missing.env"
+    code, out, err = run(capsys, "--env-file", str(missing), "policy")
+    assert code == 2 and out == ""
+    assert err == f"callagent: the settings file {missing} (--env-file, CALLAGENT_ENV_FILE) does not exist\n"
+
+
 def test_no_command_prints_help(db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert run(capsys)[0] == 2
     code, _, err = run(capsys, "dnc")

@@ -39,6 +39,7 @@ def test_env_names_are_the_documented_ones() -> None:
                 "CALLAGENT_CALLER_NAME",
                 "CALLAGENT_DEFAULT_REGION",
                 "CALLAGENT_AGENT_JOIN_TIMEOUT_S",
+                "CALLAGENT_AGENT_START_TIMEOUT_S",
                 "CALLAGENT_RING_TIMEOUT_S",
                 "CALLAGENT_MAX_DURATION_S",
                 "CALLAGENT_MAX_DURATION_CAP_S",
@@ -208,6 +209,85 @@ def test_env_file_is_in_the_project_dir() -> None:
     assert Settings.model_config["env_file"] == project / ".env"
 
 
+def test_settings_sources_in_order(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The environment, then --env-file, then the user's config folder, then the project's .env."""
+    project = write_env(
+        tmp_path / "project" / ".env",
+        "CALLAGENT_TTS_VOICE=project\nCALLAGENT_LLM_MODEL=project\nCALLAGENT_STT_MODEL=project\nCALLAGENT_TTS_MODEL=project\n",
+    )
+    write_env(
+        tmp_path / "xdg-config" / "callagent" / ".env",
+        "CALLAGENT_TTS_VOICE=user\nCALLAGENT_LLM_MODEL=user\nCALLAGENT_STT_MODEL=user\n",
+    )
+    explicit = write_env(tmp_path / "explicit.env", "CALLAGENT_TTS_VOICE=explicit\nCALLAGENT_LLM_MODEL=explicit\n")
+    monkeypatch.setattr(settings_module, "ENV_FILE", project)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
+    monkeypatch.setenv("CALLAGENT_TTS_VOICE", "environment")
+    settings_module.use_env_file(explicit)
+    assert settings_module.env_files() == [explicit, tmp_path / "xdg-config" / "callagent" / ".env", project]
+    s = get_settings()
+    assert (s.tts_voice, s.llm_model, s.stt_model, s.tts_model) == ("environment", "explicit", "user", "project")
+
+
+def test_the_user_config_folder_follows_xdg(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "cfg"))
+    assert settings_module.user_env_file() == tmp_path / "cfg" / "callagent" / ".env"
+    for ignored in ("", "relative/dir"):  # the XDG spec: unset, empty or relative means the default
+        monkeypatch.setenv("XDG_CONFIG_HOME", ignored)
+        assert settings_module.user_env_file() == Path.home() / ".config" / "callagent" / ".env"
+
+
+def test_a_missing_env_file_is_an_error_naming_it(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    missing = tmp_path / "no-such.env"
+    with pytest.raises(settings_module.EnvFileMissing, match=str(missing)):
+        settings_module.use_env_file(missing)
+    # Named in the environment (as --env-file hands it to the worker's job processes): the same.
+    monkeypatch.setenv(settings_module.ENV_FILE_VAR, str(missing))
+    get_settings.cache_clear()
+    with pytest.raises(settings_module.EnvFileMissing, match="does not exist"):
+        get_settings()
+    with pytest.raises(settings_module.EnvFileMissing, match="is not a file"):
+        settings_module.use_env_file(tmp_path)
+
+
+def test_env_file_is_made_absolute_for_other_processes(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    write_env(tmp_path / "here.env", "CALLAGENT_TTS_VOICE=nova\n")
+    monkeypatch.chdir(tmp_path)
+    settings_module.use_env_file("here.env")
+    import os
+
+    assert os.environ[settings_module.ENV_FILE_VAR] == str(tmp_path / "here.env")
+    monkeypatch.chdir(tmp_path.parent)  # a job process starts wherever: the path still holds
+    assert get_settings().tts_voice == "nova"
+
+
+@pytest.mark.parametrize("main_module", ["server_main", "worker_main"])
+def test_entry_points_name_a_missing_env_file(
+    main_module: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import importlib
+
+    main = importlib.import_module(f"callagent.{main_module}").main
+    missing = tmp_path / "nope.env"
+    assert (
+        main(["--env-file", str(missing), "start"] if main_module == "worker_main" else ["--env-file", str(missing)])
+        == 2
+    )
+    err = capsys.readouterr().err
+    assert f"the settings file {missing} (--env-file, CALLAGENT_ENV_FILE) does not exist" in err
+
+
+def test_log_format_defaults_to_auto(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert get_settings().log_format == "auto"
+    monkeypatch.setenv("CALLAGENT_LOG_FORMAT", " JSON ")
+    get_settings.cache_clear()
+    assert get_settings().log_format == "json"
+    monkeypatch.setenv("CALLAGENT_LOG_FORMAT", "yaml")
+    get_settings.cache_clear()
+    with pytest.raises(ValidationError, match=r"CALLAGENT_LOG_FORMAT|log_format"):
+        get_settings()
+
+
 def test_get_settings_is_cached(monkeypatch: pytest.MonkeyPatch) -> None:
     first = get_settings()
     monkeypatch.setenv("CALLAGENT_AGENT_NAME", "other")
@@ -365,8 +445,7 @@ def test_errors_never_echo_other_settings(monkeypatch: pytest.MonkeyPatch) -> No
 
 def test_the_workers_health_port_listens_on_loopback_unless_opened(monkeypatch: pytest.MonkeyPatch) -> None:
     """The worker's HTTP health port answers on 127.0.0.1 by default, CALLAGENT_WORKER_HOST opens it."""
-    import importlib
-    import sys
+    from callagent.worker_main import build_server
 
     for host, expected in ((None, "127.0.0.1"), ("0.0.0.0", "0.0.0.0")):
         if host is None:
@@ -374,7 +453,5 @@ def test_the_workers_health_port_listens_on_loopback_unless_opened(monkeypatch: 
         else:
             monkeypatch.setenv("CALLAGENT_WORKER_HOST", host)
         get_settings.cache_clear()
-        sys.modules.pop("calling_agent", None)
-        worker = importlib.import_module("calling_agent")
-        assert worker.server._host == expected
+        assert build_server(get_settings())._host == expected
     get_settings.cache_clear()

@@ -62,6 +62,12 @@ def _installed_sdk_version() -> str | None:
 @pytest.fixture(scope="module")
 def node() -> str:
     """The `node` executable, with tests/ts/node_modules installed from the lockfile."""
+    return node_with_sdk()
+
+
+def node_with_sdk() -> str:
+    """The `node` executable, with tests/ts/node_modules installed from the lockfile (else the
+    test fails saying how to get them). Also used by test_wheel.py."""
     node, npm = shutil.which("node"), shutil.which("npm")
     missing = [name for name, path in (("node", node), ("npm", npm)) if path is None]
     if missing:
