@@ -166,14 +166,20 @@ class Dialer:
                 )
             )
             dispatch_id = dispatch.id
-            joined_after = await self._wait_for(
-                lk, room, api.ParticipantInfo.Kind.AGENT, self.settings.agent_join_timeout_s, _POLL_S
-            )
+            joined_after, taken = await self._wait_for_agent(lk, room, dispatch_id)
             if joined_after is None:
+                s = self.settings
+                if taken:
+                    raise DialError(
+                        f"a calling worker took the call but did not join it within "
+                        f"CALLAGENT_AGENT_JOIN_TIMEOUT_S + CALLAGENT_AGENT_START_TIMEOUT_S = "
+                        f"{s.agent_join_timeout_s:g} + {s.agent_start_timeout_s:g} s: it is overloaded or "
+                        "stuck starting the job; nothing was dialed"
+                    )
                 raise DialError(
-                    f"no calling worker is online for agent name '{self.settings.agent_name}' "
-                    f"(none joined within CALLAGENT_AGENT_JOIN_TIMEOUT_S="
-                    f"{self.settings.agent_join_timeout_s:g} s); start one with "
+                    f"no calling worker is online for agent name '{s.agent_name}' "
+                    f"(none took the call within CALLAGENT_AGENT_JOIN_TIMEOUT_S="
+                    f"{s.agent_join_timeout_s:g} s); start one with "
                     "`uv run calling_agent.py start`, with the same CALLAGENT_AGENT_NAME and LiveKit settings"
                 )
             log.info(
@@ -213,6 +219,31 @@ class Dialer:
                 raise DialError(reason) from exc
             raise
         return placed
+
+    async def _wait_for_agent(self, lk: api.LiveKitAPI, room: str, dispatch_id: str) -> tuple[float | None, bool]:
+        """Seconds until the agent joined the room (None if it did not), and whether a worker
+        took the job. A job nobody took is given up after CALLAGENT_AGENT_JOIN_TIMEOUT_S; one a
+        worker took (LiveKit's dispatch lists the job, with its worker) gets
+        CALLAGENT_AGENT_START_TIMEOUT_S more to join: a loaded worker starts jobs slowly."""
+        from livekit import api
+
+        s = self.settings
+        started = time.monotonic()
+        taken = False
+        while time.monotonic() < started + s.agent_join_timeout_s + (s.agent_start_timeout_s if taken else 0):
+            res = await self._rpc(lk.room.list_participants(api.ListParticipantsRequest(room=room)))
+            if any(p.kind == api.ParticipantInfo.Kind.AGENT for p in res.participants):
+                return time.monotonic() - started, True
+            if not taken:
+                dispatch = await self._rpc(lk.agent_dispatch.get_dispatch(dispatch_id, room))
+                taken = dispatch is not None and any(
+                    job.state.worker_id and job.state.status in (api.JobStatus.JS_PENDING, api.JobStatus.JS_RUNNING)
+                    for job in dispatch.state.jobs
+                )
+                if taken:
+                    log.info("the call's job was taken by a worker after %.0f ms", (time.monotonic() - started) * 1000)
+            await asyncio.sleep(_POLL_S)
+        return None, taken
 
     async def _wait_for(
         self,

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from livekit.protocol import agent as pa
 from livekit.protocol import agent_dispatch as pd
 from livekit.protocol import models as pm
 from livekit.protocol import room as pr
@@ -58,6 +59,8 @@ class FakeLiveKit:
         default: str = "ok",
         *,
         agent_joins: bool = True,
+        agent_joins_after_s: float = 0.0,
+        job_taken: bool = False,
         hang_s: float = 60.0,
         hold_s: dict[str, float] | None = None,
         upstream: str | None = None,
@@ -67,6 +70,9 @@ class FakeLiveKit:
         self.upstream = upstream.rstrip("/") if upstream else None
         self.faults: dict[str, str] = dict(faults)
         self.agent_joins = agent_joins
+        # A loaded worker: it takes the job at once (the dispatch lists it) and joins this late.
+        self.agent_joins_after_s = agent_joins_after_s
+        self.job_taken = job_taken
         self.hang_s = hang_s
         self.hold_s = dict(hold_s or {})  # per method: does the work, then answers this late
         self.rooms: dict[str, Room] = {}
@@ -225,10 +231,17 @@ class FakeLiveKit:
                 )
                 room = self.rooms.setdefault(req.room, Room(req.room))
                 room.dispatches.append(dispatch)
-                if self.agent_joins:
-                    room.participants.append(
-                        pm.ParticipantInfo(identity=f"agent-{dispatch.id}", kind=pm.ParticipantInfo.Kind.AGENT)
+                if self.job_taken:
+                    dispatch.state.jobs.append(
+                        pa.Job(id="AJ_fake", state=pa.JobState(status=pa.JobStatus.JS_RUNNING, worker_id="AW_fake"))
                     )
+                agent = pm.ParticipantInfo(identity=f"agent-{dispatch.id}", kind=pm.ParticipantInfo.Kind.AGENT)
+                if self.agent_joins and self.agent_joins_after_s > 0:
+                    timer = threading.Timer(self.agent_joins_after_s, room.participants.append, (agent,))
+                    timer.daemon = True
+                    timer.start()
+                elif self.agent_joins:
+                    room.participants.append(agent)
                 return 200, dispatch
             if method == "ListDispatch":
                 req = pd.ListAgentDispatchRequest.FromString(body)

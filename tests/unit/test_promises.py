@@ -371,3 +371,42 @@ async def test_a_database_password_is_never_shown(
     assert SECRET not in text(result)
     logged = "\n".join(r.getMessage() + (r.exc_text or "") for r in caplog.records)
     assert "call store error" in logged and SECRET not in logged
+
+
+# -- 10. a worker that is slow, not absent ------------------------------------------------------------
+
+
+async def test_a_worker_that_took_the_call_gets_time_to_join(db_url: str, store: Database) -> None:
+    """LiveKit assigned the job to a worker at once, but the worker joins after the join timeout
+    (a loaded machine): the call is placed, not refused as "no calling worker is online"."""
+    livekit = FakeLiveKit("ok", job_taken=True, agent_joins_after_s=1.5)
+    try:
+        settings = settings_for(db_url, livekit, CALLAGENT_AGENT_JOIN_TIMEOUT_S="0.5")
+        async with Client(create_server(settings)) as c:
+            result = await c.call_tool("make_phone_call", {"phone_number": NUMBER})
+        assert not result.is_error, text(result)
+        assert len(livekit.sip_requests) == 1
+    finally:
+        livekit.close()
+
+
+@pytest.mark.parametrize(("taken", "says"), [(False, "no calling worker is online"), (True, "took the call but")])
+async def test_no_worker_and_a_stuck_worker_are_told_apart(
+    db_url: str, store: Database, taken: bool, says: str
+) -> None:
+    livekit = FakeLiveKit("ok", agent_joins=False, job_taken=taken)
+    try:
+        settings = settings_for(
+            db_url, livekit, CALLAGENT_AGENT_JOIN_TIMEOUT_S="0.3", CALLAGENT_AGENT_START_TIMEOUT_S="0.5"
+        )
+        async with Client(create_server(settings)) as c:
+            result = await c.call_tool("make_phone_call", {"phone_number": NUMBER})
+        assert result.is_error and says in text(result), text(result)
+        assert (
+            "CALLAGENT_AGENT_START_TIMEOUT_S" in text(result)
+            if taken
+            else "CALLAGENT_AGENT_JOIN_TIMEOUT_S" in text(result)
+        )
+        assert livekit.sip_requests == [] and livekit.live_rooms() == []
+    finally:
+        livekit.close()
