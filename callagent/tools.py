@@ -475,13 +475,13 @@ async def make_phone_call(
     """Place an outbound phone call; an AI voice agent holds the conversation toward `goal`.
 
     This rings a real phone: a person's time and attention, and minutes billed on the
-    operator's phone line. It cannot be taken back once the phone rings; place a call only
-    when your user asked for it.
+    operator's phone line and for the voice models. It cannot be taken back once the phone
+    rings; place a call only when your user asked for it.
 
     Returns as soon as the phone is ringing (within seconds), with the `call_id` and status.
     Then call `wait_for_call` with the `call_id` until the status is terminal (completed,
-    voicemail, no_answer, busy, declined, transferred, failed, canceled, denied, expired) to get the transcript, summary and
-    outcome. The agent always says first that it is an AI assistant calling on the operator's
+    voicemail, no_answer, busy, declined, transferred, failed, canceled, denied, expired) to
+    get the transcript, summary and outcome. The agent always says first that it is an AI assistant calling on the operator's
     behalf.
 
     The dial policy applies before anything is dialed (see `dial_policy`): emergency numbers,
@@ -599,7 +599,8 @@ async def end_call(
     """Hang up a live call; its status becomes canceled once the hang-up is confirmed.
 
     The person on the line is cut off (they hear a short goodbye): end calls only when your
-    user asks, or when the call must not go on.
+    user asks, or when the call must not go on. Free: it only stops a call; the minutes already
+    used stay billed.
 
     Ending an ended call changes nothing. If the hang-up cannot be confirmed, the result is an
     error saying the line may still be up; the worker holding the call has then been asked to
@@ -612,7 +613,7 @@ async def end_call(
 
 @_translated
 async def dial_policy(ctx: Ctx) -> Annotated[CallToolResult, DialPolicyInfo]:
-    """What the dial policy allows right now, before you place a call.
+    """What the dial policy allows right now, before you place a call. Free: reads the policy and the live counts.
 
     Countries, allow and deny lists, quiet hours (callee's local time), volume limits with how
     many calls are live and left this hour, whether calls need a person's confirmation, size

@@ -54,8 +54,14 @@ XSS = "<img src=x onerror=alert(1)>"
 OPERATOR = {"DIAL_CONFIRM": "always", "DIAL_CONFIRM_BY": "operator"}
 
 
+# The policy's own defaults, whatever the environment says (the bed lifts the volume limits).
+DEFAULT_LIMITS = {"DIAL_MAX_CONCURRENT": "3", "DIAL_MAX_PER_HOUR": "30", "DIAL_MAX_PER_NUMBER_PER_DAY": "2"}
+
+
 def settings_for(db_url: str, livekit_url: str = "http://127.0.0.1:9", **env: Any) -> Settings:
-    return fake_livekit_settings(db_url, livekit_url, SECRET, CALLAGENT_CONSOLE_TOKEN=TOKEN, **env)
+    return fake_livekit_settings(
+        db_url, livekit_url, SECRET, CALLAGENT_CONSOLE_TOKEN=TOKEN, **{**DEFAULT_LIMITS, **env}
+    )
 
 
 @pytest.fixture
