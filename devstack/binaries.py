@@ -6,6 +6,7 @@ pinned versions into a cache outside the repo and reused across runs.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -154,7 +155,9 @@ def ensure_npm_test_deps() -> None:
 
     Installed here, outside the bed: inside its namespace there is no network for npm."""
     lock = TS_TESTS / "package-lock.json"
-    if not lock.exists() or (TS_TESTS / "node_modules" / "@modelcontextprotocol" / "sdk").exists():
+    manifest = json.loads((TS_TESTS / "package.json").read_text())
+    wanted = [*manifest.get("dependencies", {}), *manifest.get("devDependencies", {})]
+    if not lock.exists() or all((TS_TESTS / "node_modules" / name).exists() for name in wanted):
         return
     if not shutil.which("npm"):
         if os.geteuid() != 0:
