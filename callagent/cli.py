@@ -58,20 +58,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
 
-    from pydantic import ValidationError
-
-    from callagent.settings import EnvFileMissing, get_settings, use_env_file
+    from callagent.settings import SettingsProblem, load_settings
 
     try:
-        if args.env_file is not None:
-            use_env_file(args.env_file)
-        settings = get_settings()
-    except EnvFileMissing as exc:
+        settings = load_settings(args.env_file, invalid="bad configuration")
+    except SettingsProblem as exc:
         print(f"callagent: {exc}", file=sys.stderr)
-        return 2
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors())
-        print(f"callagent: bad configuration: {problems}", file=sys.stderr)
         return 2
     from callagent import redact
     from callagent.errors import CallagentError

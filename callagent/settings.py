@@ -32,9 +32,11 @@ __all__ = [
     "PROJECT_DIR",
     "EnvFileMissing",
     "Settings",
+    "SettingsProblem",
     "default_db_url",
     "env_files",
     "get_settings",
+    "load_settings",
     "missing_livekit_settings",
     "recordings_dir",
     "use_env_file",
@@ -86,6 +88,27 @@ def env_files(*, check: bool = True) -> list[Path]:
     if ENV_FILE is not None:
         files.append(ENV_FILE)
     return files
+
+
+class SettingsProblem(Exception):
+    """The settings cannot be used: a missing --env-file, or invalid values (the message says
+    which, each value by its variable's name)."""
+
+
+def load_settings(env_file: str | Path | None = None, *, invalid: str = "invalid settings") -> Settings:
+    """The process's settings, with `env_file` (--env-file) read too: what every command's
+    start-up does. Raises SettingsProblem; `invalid` starts the message about bad values."""
+    from pydantic import ValidationError
+
+    try:
+        if env_file is not None:
+            use_env_file(env_file)  # in the environment: processes started from here read it too
+        return get_settings()
+    except EnvFileMissing as exc:
+        raise SettingsProblem(str(exc)) from None
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors())
+        raise SettingsProblem(f"{invalid}: {problems}") from None
 
 
 def use_env_file(path: str | Path) -> None:

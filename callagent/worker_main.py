@@ -94,20 +94,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(USAGE, end="", file=sys.stdout if rest else sys.stderr)
         return 0 if rest else 2
 
-    from pydantic import ValidationError
-
-    from callagent.settings import EnvFileMissing, get_settings, use_env_file
+    from callagent.settings import SettingsProblem, get_settings, load_settings
 
     try:
-        if args.env_file is not None:
-            use_env_file(args.env_file)  # in the environment: the job processes read it too
-        settings = get_settings()
-    except EnvFileMissing as exc:
+        settings = load_settings(args.env_file)
+    except SettingsProblem as exc:
         print(f"callagent-worker: {exc}", file=sys.stderr)
-        return 2
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors())
-        print(f"callagent-worker: invalid settings: {problems}", file=sys.stderr)
         return 2
 
     from callagent import logs, redact
