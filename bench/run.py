@@ -13,7 +13,10 @@ Prints one JSON line per measure on stdout (progress goes to stderr):
                             made directly from here, A/B alternated; the agent-join wait on its own
 - answer_to_first_audio     the phone's answer → the first non-silent audio it receives (phone's clock)
 - turn_latency              the phone's end of utterance → the first agent audio after it
+- false_end_of_turn         callees who pause mid-sentence (+1 415 555 0116): how often the agent
+                            started talking inside a callee's sentence, and the turn latency there
 - concurrent_calls          N conversations at once on one worker: completed, lost, CPU and memory
+- scale_out                 calls across two workers and two MCP servers on one store (bench/scale_out.py)
 
 The run starts its own calling worker (own agent name, own SQLite store in the run directory, so
 nothing else on the bed can take its calls) and its own MCP servers, and ends every process it
@@ -56,6 +59,7 @@ WORKER = ROOT / "calling_agent.py"
 
 CONVERSATION = "+14155550100"  # answers after one ring, scripted three-turn conversation
 SILENT = "+14155550101"  # answers after one ring, says nothing
+PAUSED = "+14155550116"  # 0100's kind of conversation, with 0.3-0.6 s pauses mid-sentence
 GOAL = "Confirm the appointment tomorrow at 10 am"
 TERMINAL = {"completed", "voicemail", "no_answer", "busy", "declined", "failed", "canceled"}
 TOOL_TIMEOUT_S = 70.0
@@ -68,11 +72,13 @@ class Counts:
     cold_rounds: int
     call_rounds: int
     conversations: int
+    paused_calls: int  # 4 paused callee sentences each
     concurrent: int
     # time bounds (s) per measure
     cold_budget: float
     call_budget: float
     conversation_budget: float
+    paused_budget: float
     concurrent_budget: float
 
 
@@ -80,20 +86,24 @@ FULL = Counts(
     cold_rounds=20,
     call_rounds=12,
     conversations=10,
+    paused_calls=6,
     concurrent=10,
     cold_budget=150,
     call_budget=180,
     conversation_budget=480,
+    paused_budget=360,
     concurrent_budget=240,
 )
 QUICK = Counts(
     cold_rounds=3,
     call_rounds=2,
     conversations=1,
+    paused_calls=1,
     concurrent=2,
     cold_budget=40,
     call_budget=60,
     conversation_budget=90,
+    paused_budget=90,
     concurrent_budget=150,
 )
 
@@ -457,6 +467,20 @@ def turns(call: dict[str, Any]) -> tuple[list[tuple[float, float]], int]:
         else:
             unanswered += 1
     return out, unanswered
+
+
+def false_ends(call: dict[str, Any], paused: set[str]) -> tuple[int, list[str]]:
+    """How many of the callee's paused sentences (texts in `paused`) the phone said, and those
+    inside which it heard the agent start talking: a turn taken while the callee was mid-sentence."""
+    starts = [s["start"] for s in call.get("agent_speech") or []]
+    said, cut = 0, []
+    for u in call.get("utterances") or []:
+        if u.get("text") not in paused or u.get("end") is None:
+            continue
+        said += 1
+        if any(u["start"] < t < u["end"] for t in starts):
+            cut.append(u["text"])
+    return said, cut
 
 
 def blocked(blocks: list[tuple[float, float]], start: float, end: float) -> float:
@@ -915,6 +939,43 @@ async def measure_conversations(client: Any, worker: Worker, counts: Counts) -> 
     ]
 
 
+async def measure_false_end_of_turn(client: Any, counts: Counts) -> dict[str, Any]:
+    from devstack.scenarios import scenario_for
+
+    scenario = scenario_for(PAUSED)
+    assert scenario is not None
+    paused = {line.text for line in scenario.lines if line.pauses}
+    deadline = time.monotonic() + counts.paused_budget
+    said, cut, lat, statuses = 0, list[str](), list[float](), dict[str, int]()
+    for i in range(counts.paused_calls):
+        if time.monotonic() > deadline:
+            log(f"paused callees: time bound reached after {i}")
+            break
+        rec = await tool(client, "make_phone_call", {"phone_number": PAUSED, "goal": GOAL})
+        rec = await follow(client, rec, deadline + 60)
+        statuses[rec["status"]] = statuses.get(rec["status"], 0) + 1
+        call = await phone_call(rec["call_id"])
+        if call is None:
+            continue
+        n, c = false_ends(call, paused)
+        said, cut = said + n, cut + c
+        lat += [heard - end for end, heard in turns(call)[0]]
+        log(f"paused callee {i + 1}/{counts.paused_calls}: {rec['status']}, {n} paused sentences, {len(c)} cut into")
+    return emit(
+        "false_end_of_turn",
+        said,
+        "utterances",
+        utterances=said,
+        false=len(cut),
+        cut_into=cut,
+        pauses=sum(len(line.pauses) for line in scenario.lines if line.text in paused) * sum(statuses.values()),
+        turn_latency_p50_ms=ms(pct(lat, 50)),
+        turn_latency_p95_ms=ms(pct(lat, 95)),
+        calls=sum(statuses.values()),
+        statuses=statuses,
+    )
+
+
 async def measure_concurrent(client: Any, worker: Worker, counts: Counts, server_log: Path) -> dict[str, Any]:
     n = counts.concurrent
     deadline = time.monotonic() + counts.concurrent_budget
@@ -1102,6 +1163,7 @@ async def run(args: argparse.Namespace) -> int:
             "cold_rounds": args.cold_rounds,
             "call_rounds": args.call_rounds,
             "conversations": args.conversations,
+            "paused_calls": args.paused_calls,
             "concurrent": args.concurrent,
         }.items()
         if v is not None
@@ -1162,6 +1224,9 @@ async def run(args: argparse.Namespace) -> int:
                             ["answer_to_first_audio", "turn_latency"],
                             measure_conversations(client, worker, counts),
                         )
+                    if wanted("false_eot"):
+                        log("callees who pause mid-sentence (false end of turn)…")
+                        await guarded("false_eot", ["false_end_of_turn"], measure_false_end_of_turn(client, counts))
                     if wanted("concurrent"):
                         log(f"{counts.concurrent} concurrent calls…")
                         await guarded(
@@ -1183,8 +1248,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cold-rounds", type=int, help="server cold start A/B rounds")
     parser.add_argument("--call-rounds", type=int, help="make_phone_call A/B rounds")
     parser.add_argument("--conversations", type=int, help="sequential conversations (answer, turn latency)")
+    parser.add_argument("--paused-calls", type=int, help="sequential calls to the callee who pauses mid-sentence")
     parser.add_argument("--concurrent", type=int, help="calls placed at once")
-    parser.add_argument("--only", help="comma-separated subset of: cold,call,conversation,concurrent")
+    parser.add_argument(
+        "--only", help="comma-separated subset of: cold,call,conversation,false_eot,concurrent,scale_out"
+    )
     args = parser.parse_args(argv)
 
     missing = [v for v in BED_VARS if not os.environ.get(v)]

@@ -41,6 +41,7 @@ from devstack.scenarios import (
     CALL_ID_HEADER,
     Attendant,
     Hold,
+    Line,
     Menu,
     MenuOption,
     Scenario,
@@ -196,6 +197,18 @@ async def render_speech(text: str) -> np.ndarray:
     pcm, rate = parse_wav(out)
     _RENDERED[text] = _finish(resample(pcm, rate, RATE))
     return _RENDERED[text]
+
+
+async def render_line(line: Line) -> np.ndarray:
+    """A scenario line's audio (cached under its text): its pieces, with its pauses as silence
+    between them."""
+    if line.text not in _RENDERED:
+        pieces = [await render_speech(seg) for seg in line.segments or [line.text]]
+        out = pieces[0]
+        for pause, piece in zip(line.pauses, pieces[1:], strict=True):
+            out = np.concatenate([out, np.zeros(int(pause * RATE), dtype=np.int16), piece])
+        _RENDERED[line.text] = out
+    return _RENDERED[line.text]
 
 
 def beep() -> np.ndarray:
@@ -648,8 +661,8 @@ class Phone:
 
     async def start(self) -> None:
         self._dir.mkdir(parents=True, exist_ok=True)
-        texts = {ln.text for sc in scenarios().values() for ln in sc.spoken()}
-        await asyncio.gather(*(render_speech(t) for t in sorted(texts)))
+        lines = {ln.text: ln for sc in scenarios().values() for ln in sc.spoken()}
+        await asyncio.gather(*(render_line(ln) for _, ln in sorted(lines.items())))
         seqs = [p.name.split("-")[0] for p in self._dir.glob("*-*.json")]
         self._seq = max((int(n) for n in seqs if n.isdigit()), default=0)  # continue after a restart
         # Opened once at start-up, line-buffered, closed on stop.
@@ -660,7 +673,7 @@ class Phone:
         )
         self._sip_port = self._sip.get_extra_info("sockname")[1]
         log.info("phone listening on SIP %s (RTP on %s), %d lines rendered",
-                 _hp(self._sip_host, self._sip_port), self._rtp_host, len(texts))  # fmt: skip
+                 _hp(self._sip_host, self._sip_port), self._rtp_host, len(lines))  # fmt: skip
 
     async def stop(self) -> None:
         for call in self._calls:

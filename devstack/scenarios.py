@@ -11,7 +11,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 SCENARIO_FILE = Path(__file__).with_name("scenarios.json")
 
@@ -36,8 +36,17 @@ class Reply(BaseModel):
     after_tool_error: str | None = None
 
 
+PAUSE_MARK = "|"  # in a line's text in scenarios.json: the callee pauses here (see Line.pauses)
+
+
 class Line(BaseModel):
+    # The words as the STT hears them. In scenarios.json a `|` marks a pause mid-sentence; the
+    # marks are taken out here, into `segments`, so everything else sees the words only.
     text: str
+    # The pieces between the marks (one piece without marks), spoken with `pauses` between them:
+    # a callee who stops for breath at a comma or an "um", which must not end their turn.
+    segments: list[str] = Field(default_factory=list)
+    pauses: list[float] = Field(default_factory=list)
     # after_agent: the phone waits until the agent has spoken and gone quiet, then says it.
     # on_answer: said right after the phone answers (a voicemail greeting), or, behind an
     # attendant, right after the person picks up.
@@ -53,6 +62,20 @@ class Line(BaseModel):
     # The call's outcome once this line was said, instead of the scenario's (the attendant's
     # "not valid" goodbye: whatever the scenario was for did not happen).
     outcome: dict[str, Any] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _split_pauses(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or "segments" in data:
+            return data
+        raw = str(data.get("text", ""))
+        segments = [" ".join(piece.split()) for piece in raw.split(PAUSE_MARK)]
+        pauses = list(data.get("pauses") or [])
+        if len(pauses) != len(segments) - 1 or not all(segments):
+            raise ValueError(f"{raw!r}: one pause (seconds) per {PAUSE_MARK!r}, between non-empty pieces")
+        if not all(0 < float(p) <= 3 for p in pauses):
+            raise ValueError(f"{raw!r}: pauses are seconds in (0, 3]")
+        return {**data, "text": " ".join(segments), "segments": segments, "pauses": pauses}
 
 
 class Attendant(BaseModel):

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from livekit import api, rtc
 from livekit.agents import AgentSession, CloseEvent, JobContext
-from livekit.agents.voice.room_io import RoomOptions, TextOutputOptions
+from livekit.agents.voice.room_io import AudioInputOptions, RoomOptions, TextOutputOptions
 
 from callagent.agent import timers
 from callagent.agent.conversation import CallAgent
@@ -253,6 +253,10 @@ class CallJob:
             room_options=RoomOptions(
                 participant_identity=callee.identity,
                 close_on_disconnect=True,
+                # A phone line carries 8 kHz; 16 kHz is what the VAD and the end-of-turn model
+                # take, so nothing is resampled twice. 20 ms frames: the end of speech is seen
+                # sooner than with LiveKit's 50 ms.
+                audio_input=AudioInputOptions(sample_rate=16000, frame_size_ms=20),
                 # Nobody reads live captions on a phone call, and syncing them to the audio
                 # stalled the event loop for 100-550 ms right on the answer path.
                 text_output=TextOutputOptions(sync_transcription=False),

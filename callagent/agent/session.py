@@ -36,12 +36,34 @@ def tts_for(settings: Settings, client: Any) -> Any:
     return lk_openai.TTS(model=settings.tts_model, voice=settings.tts_voice, client=client, response_format="pcm")
 
 
+# Turn-taking, in seconds (CALLAGENT_TURN_DETECTION); measured on the bed in bench/README.md.
+# "model": the VAD reports the end of speech after VAD_SILENCE_S of silence, by when LiveKit's
+# end-of-turn model has judged the last 1.2 s of the callee's audio (it runs at 0.2 s). A likely
+# end is answered MIN_DELAY_S after the speech ended: on the bed the transcript is back later
+# than that anyway (the reply is prepared meanwhile), and it still outlasts the shortest pauses
+# should the model be wrong. An unlikely end (a comma, an "um") waits MAX_DELAY_S: a callee who
+# paused has spoken again by then.
+MODEL_TURN = {"vad_silence_s": 0.25, "min_delay_s": 0.4, "max_delay_s": 1.0}
+# "vad": silence alone; it must outlast the 0.3-0.6 s pauses people make mid-sentence.
+VAD_TURN = {"vad_silence_s": 0.35, "min_delay_s": 0.7, "max_delay_s": 1.0}
+
+
+def _turn(settings: Settings) -> dict[str, float]:
+    return MODEL_TURN if settings.turn_detection == "model" else VAD_TURN
+
+
 def build_session(settings: Settings, req: CallRequest, vad: Any) -> AgentSession[Any]:
     client = openai_client(settings, req)
-    # Turn-taking from the local VAD only: no cloud turn detector, so it works offline.
+    turn = _turn(settings)
+    detector: Any = "vad"
+    # (A realtime model hears the audio itself; it keeps the VAD's turns, as before.)
+    if settings.turn_detection == "model" and not settings.realtime_model:
+        from livekit.agents import inference
+
+        detector = inference.TurnDetector(version="v1-mini")  # local: never LiveKit Cloud
     turn_handling: dict[str, Any] = {
-        "turn_detection": "vad",
-        "endpointing": {"min_delay": 0.2, "max_delay": 2.0},
+        "turn_detection": detector,
+        "endpointing": {"min_delay": turn["min_delay_s"], "max_delay": turn["max_delay_s"]},
         "interruption": {"mode": "vad"},
         # Start the reply's LLM and TTS while the end of the turn is being confirmed.
         "preemptive_generation": {"enabled": True, "preemptive_tts": True},
@@ -71,21 +93,27 @@ def build_session(settings: Settings, req: CallRequest, vad: Any) -> AgentSessio
     )
 
 
+# Imported once in the worker's forkserver and inherited by every job process (AgentServer's
+# preload_modules), not imported again in each: first-use imports measured blocking a new
+# call's event loop for 0.1-1.6 s; the call store's SQLAlchemy for up to 9 s with ten calls
+# starting at once on 2 cores; jsonschema at the summary.
+PRELOAD = ("callagent.agent", "callagent.store", "openai.resources.audio", "openai.resources.chat", "jsonschema")
+
+
 def prewarm(proc: JobProcess) -> None:
     """Runs once per job process, before any call: everything slow on first use goes here."""
     from callagent import redact
 
     redact.install(redact.secrets_of(get_settings()))  # job processes log too
-    from livekit.plugins import silero
+    from livekit.agents import inference
 
-    # Tuned for phone audio: silences shorter than the default end a turn sooner, but not
-    # below the pause at a comma (0.25 s split callees' sentences and tripled turn latency).
-    # The VAD ships its model.
-    proc.userdata["vad"] = silero.VAD.load(min_silence_duration=0.35, prefix_padding_duration=0.3)
-    # First-use imports measured blocking a new call's event loop for 0.1-1.6 s; the call
-    # store's SQLAlchemy for up to 9 s with ten calls starting at once on 2 cores (no agent
-    # then joined within CALLAGENT_AGENT_JOIN_TIMEOUT_S), and jsonschema at the summary.
-    for module in ("openai.resources.audio", "openai.resources.chat", "callagent.store", "jsonschema"):
+    # LiveKit's in-process Silero VAD (livekit-local-inference): its model is loaded once in the
+    # worker's forkserver and shared by every job process; it runs off the event loop, without
+    # the GIL. How much silence ends speech depends on the turn detection (_turn).
+    proc.userdata["vad"] = inference.VAD(
+        min_silence_duration=_turn(get_settings())["vad_silence_s"], prefix_padding_duration=0.3
+    )
+    for module in PRELOAD:  # already there when the forkserver imported them
         importlib.import_module(module)
     from livekit.agents import tokenize
 

@@ -918,3 +918,50 @@ def test_the_workers_hold_music_has_no_pause_as_long_as_0114s_min_quiet() -> Non
         run_ = run_ + 1 if q else 0
         longest = max(longest, run_)
     assert 1.0 < longest * ph.FRAME_S < sc.lines[2].min_quiet_s - 0.3
+
+
+def test_a_line_with_pauses_is_heard_as_its_words_and_spoken_with_silences() -> None:
+    from devstack.scenarios import Line
+
+    line = Line.model_validate({"text": "Well, | um, |  I might be late.", "pauses": [0.45, 0.3]})
+    # What the STT hears and the scripted LLM keys on: the words, without the marks.
+    assert line.text == "Well, um, I might be late."
+    assert (line.segments, line.pauses) == (["Well,", "um,", "I might be late."], [0.45, 0.3])
+
+    pieces = [asyncio.run(ph.render_speech(seg)) for seg in line.segments]
+    audio = asyncio.run(ph.render_line(line))
+    assert len(audio) == sum(map(len, pieces)) + int(0.45 * ph.RATE) + int(0.3 * ph.RATE)
+    gap = audio[len(pieces[0]) : len(pieces[0]) + int(0.45 * ph.RATE)]
+    assert not gap.any()  # real silence: the callee stopped for breath
+    assert asyncio.run(ph.render_line(Line(text="Yes."))) is ph._RENDERED["Yes."]  # no marks: one piece
+
+
+@pytest.mark.parametrize(
+    ("data", "fragment"),
+    [
+        ({"text": "Well, | um.", "pauses": []}, "one pause (seconds) per '|'"),
+        ({"text": "Well, um.", "pauses": [0.4]}, "one pause (seconds) per '|'"),
+        ({"text": "Well, | | um.", "pauses": [0.4, 0.4]}, "between non-empty pieces"),
+        ({"text": "Well, | um.", "pauses": [0]}, "pauses are seconds in (0, 3]"),
+        ({"text": "Well, | um.", "pauses": [4]}, "pauses are seconds in (0, 3]"),
+    ],
+)
+def test_a_line_whose_pauses_do_not_fit_is_refused(data: dict[str, Any], fragment: str) -> None:
+    from pydantic import ValidationError
+
+    from devstack.scenarios import Line
+
+    with pytest.raises(ValidationError, match=re.escape(fragment)):
+        Line.model_validate(data)
+
+
+def test_the_callee_who_pauses_mid_sentence() -> None:
+    sc = scenario_for("+1 415 555 0116")
+    assert sc is not None and sc.name == "pauses_mid_sentence" and sc.answer == "answer"
+    assert len(sc.lines) == 4 and all(ln.pauses for ln in sc.lines)
+    # 300-600 ms at commas and "um"s: what people do, and longer than a VAD-only agent waits.
+    assert min(p for ln in sc.lines for p in ln.pauses) == 0.3
+    assert max(p for ln in sc.lines for p in ln.pauses) == 0.6
+    assert all(not seg.endswith((".", "?")) for ln in sc.lines for seg in ln.segments[:-1])  # mid-sentence
+    assert sc.lines[-1].reply is not None and sc.lines[-1].reply.tool is not None
+    assert sc.lines[-1].reply.tool.name == "end_call"
