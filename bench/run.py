@@ -61,6 +61,7 @@ CONVERSATION = "+14155550100"  # answers after one ring, scripted three-turn con
 SILENT = "+14155550101"  # answers after one ring, says nothing
 PAUSED = "+14155550116"  # 0100's kind of conversation, with 0.3-0.6 s pauses mid-sentence
 GOAL = "Confirm the appointment tomorrow at 10 am"
+MEASURES = {"cold", "call", "conversation", "false_eot", "concurrent", "scale_out"}
 TERMINAL = {"completed", "voicemail", "no_answer", "busy", "declined", "failed", "canceled"}
 TOOL_TIMEOUT_S = 70.0
 POLL_S = 0.05  # the dialer's own poll interval for the agent join (callagent/dialer.py)
@@ -1171,6 +1172,9 @@ async def run(args: argparse.Namespace) -> int:
     if overrides:
         counts = Counts(**{**counts.__dict__, **overrides})
     only = set(args.only.split(",")) if args.only else None
+    if only is not None and only - MEASURES:
+        log(f"--only: unknown {', '.join(sorted(only - MEASURES))}; the measures are {', '.join(sorted(MEASURES))}")
+        return 2
 
     base = Path(os.environ.get("DEVSTACK_RUN_DIR") or "/tmp")
     workdir = base / f"bench-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
@@ -1189,7 +1193,8 @@ async def run(args: argparse.Namespace) -> int:
             why = _describe(exc)
             log(f"{name} failed: {why}"[:2000])
             for metric in metric_names:
-                emit(metric, 0, "calls" if metric == "concurrent_calls" else "ms", error=why[:500])
+                unit = {"concurrent_calls": "calls", "scale_out": "calls", "false_end_of_turn": "utterances"}
+                emit(metric, 0, unit.get(metric, "ms"), error=why[:500])
 
     def wanted(name: str) -> bool:
         return only is None or name in only
@@ -1199,7 +1204,7 @@ async def run(args: argparse.Namespace) -> int:
         log("server cold start…")
         await guarded("cold", ["server_cold_start"], measure_cold_start(env, counts, workdir))
 
-    if not only or only - {"cold"}:
+    if not only or only - {"cold", "scale_out"}:
         worker = Worker(env, workdir / "worker.log")
         try:
             log("starting the calling worker…")
@@ -1235,6 +1240,13 @@ async def run(args: argparse.Namespace) -> int:
         finally:
             log("stopping the worker…")
             await asyncio.to_thread(worker.stop)
+    # Its own workers, servers and store: after this run's worker has stopped. Not in --quick
+    # (the bed's tests/bed/test_scale_out_bed.py runs a small one).
+    if (only is None and not args.quick) or (only is not None and "scale_out" in only):
+        from bench.scale_out import measure_scale_out
+
+        log("scale-out: two workers, two MCP servers, one PostgreSQL store…")
+        await guarded("scale_out", ["scale_out"], measure_scale_out(env, workdir / "scale-out"))
     log(
         f"done in {time.monotonic() - started:.0f} s, load average {_loadavg()}"
         + (f"; failed: {', '.join(failures)}" if failures else "")

@@ -30,6 +30,7 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     ),
     "answer_to_first_audio": ("p50_ms", "p95_ms"),
     "turn_latency": ("p50_ms", "p95_ms"),
+    "false_end_of_turn": ("utterances", "false", "pauses"),
     "concurrent_calls": (
         "started",
         "completed",
