@@ -868,6 +868,21 @@ class CallService:
             await asyncio.gather(*(self._reap_one(item) for item in stale))
         await self._expire_recordings()
 
+    def reap_on_a_timer(self) -> None:
+        """In a long-lived process (the MCP server, the console): reap every REAP_INTERVAL_S, so
+        a dead worker's calls are hung up and failed within CALLAGENT_STALE_AFTER_S (and one
+        interval) even when no request comes in; until then they count toward
+        DIAL_MAX_CONCURRENT and the callee is on a line nobody speaks on."""
+        self.spawn(self._reap_forever())
+
+    async def _reap_forever(self) -> None:
+        while True:
+            await asyncio.sleep(REAP_INTERVAL_S)
+            try:
+                await self.reap()
+            except Exception:  # the store or LiveKit away for a moment: the next round tries again
+                log.exception("could not look for calls whose worker stopped")
+
     async def _expire_recordings(self) -> None:
         """Delete the recordings past CALLAGENT_RECORDING_RETENTION_DAYS, marking their records;
         at most once every EXPIRE_INTERVAL_S. A failure is logged: no use case fails for it."""

@@ -138,6 +138,8 @@ class Console:
 
         @asynccontextmanager
         async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+            if self._own_service:  # (a shared one is the MCP server's, which reaps already)
+                self.service.reap_on_a_timer()
             try:
                 yield
             finally:

@@ -21,10 +21,11 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 from mcp.client import Client
 
-from callagent.calls import CallRecord, CallStatus, new_call_id, utcnow
+from callagent.calls import CallRecord, CallStatus, EndReason, new_call_id, utcnow
 from callagent.dialer import HANG_UP_ATTEMPTS
 from callagent.service import PLACE_DEADLINE_S
 from callagent.settings import Settings
@@ -186,6 +187,26 @@ async def test_a_dead_workers_call_is_failed_only_once_hung_up(
         result = await c.call_tool("get_call", {"call_id": record.call_id})
     assert result.structured_content["status"] == "failed", text(result)
     assert "hung up the line" in result.structured_content["ended_reason"]
+
+
+async def test_a_running_server_reaps_a_dead_workers_call_with_no_request_coming_in(
+    db_url: str, store: Database, livekit: FakeLiveKit, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from callagent import service as service_module
+
+    monkeypatch.setattr(service_module, "REAP_INTERVAL_S", 0.2)
+    record = live_call(store, livekit, heartbeat_at=utcnow() - timedelta(minutes=5))
+    livekit.set(DeleteRoom="ok")
+    async with Client(create_server(settings_for(db_url, livekit))):
+        # The client only holds the session open: no tool call, no resource read.
+        for _ in range(100):
+            after = store.calls.get(record.call_id)
+            assert after is not None
+            if after.status is CallStatus.failed:
+                break
+            await anyio.sleep(0.1)
+    assert after.status is CallStatus.failed and after.end_reason is EndReason.worker_lost, after
+    assert livekit.deleted_rooms == [record.room_name]
 
 
 async def test_a_dead_workers_call_past_livekits_own_limit_is_failed_and_says_why(
