@@ -42,8 +42,9 @@ def tts_for(settings: Settings, client: Any) -> Any:
 # end is answered MIN_DELAY_S after the speech ended: on the bed the transcript is back later
 # than that anyway (the reply is prepared meanwhile), and it still outlasts the shortest pauses
 # should the model be wrong. An unlikely end (a comma, an "um") waits MAX_DELAY_S: a callee who
-# paused has spoken again by then.
-MODEL_TURN = {"vad_silence_s": 0.25, "min_delay_s": 0.4, "max_delay_s": 1.0}
+# paused has spoken again by then; and a finished sentence the model doubted (it does so often
+# with the bed's synthetic voice) is answered hardly later than silence alone would answer it.
+MODEL_TURN = {"vad_silence_s": 0.25, "min_delay_s": 0.4, "max_delay_s": 0.8}
 # "vad": silence alone; it must outlast the 0.3-0.6 s pauses people make mid-sentence.
 VAD_TURN = {"vad_silence_s": 0.35, "min_delay_s": 0.7, "max_delay_s": 1.0}
 
