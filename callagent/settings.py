@@ -182,10 +182,6 @@ class Settings(BaseSettings):
     # Job processes kept warm (VAD loaded, imports done) for the next calls; each holds
     # ~90 MB. A cold one took 0.6-3.5 s to start on a busy 2-core machine.
     worker_idle_processes: int = Field(3, ge=0, validation_alias="CALLAGENT_WORKER_IDLE_PROCESSES")
-    # Where a call runs in the worker: "process", a job process of its own (LiveKit's default on
-    # Linux: a crash or a stall stays in one call), or "thread", a thread of the worker process
-    # (no process to start per call; all calls share one interpreter's CPU time).
-    worker_executor: Literal["process", "thread"] = Field("process", validation_alias="CALLAGENT_WORKER_EXECUTOR")
     # How the agent tells the callee has finished: "model" asks LiveKit's offline end-of-turn
     # model (in-process, no download) whether a pause ends the sentence, so it can answer soon
     # after a finished sentence and still wait through a pause at a comma or an "um"; "vad"

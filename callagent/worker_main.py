@@ -51,7 +51,7 @@ options:
 
 def build_server(settings: Settings) -> AgentServer:
     """The LiveKit AgentServer: one job per call, explicitly dispatched to CALLAGENT_AGENT_NAME."""
-    from livekit.agents import AgentServer, JobExecutorType
+    from livekit.agents import AgentServer
 
     from callagent.agent import entrypoint, prewarm
     from callagent.agent.session import PRELOAD
@@ -66,7 +66,6 @@ def build_server(settings: Settings) -> AgentServer:
         # Below 1, as LiveKit requires in production: full means every slot is taken.
         load_threshold=1 - 0.5 / settings.worker_max_calls,
         initialize_process_timeout=60.0,
-        job_executor_type=JobExecutorType(settings.worker_executor),
         preload_modules=list(PRELOAD),
         num_idle_processes=min(settings.worker_idle_processes, settings.worker_max_calls),
         host=settings.worker_host,

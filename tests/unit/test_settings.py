@@ -56,7 +56,6 @@ def test_env_names_are_the_documented_ones() -> None:
                 "CALLAGENT_WORKER_MAX_CALLS",
                 "CALLAGENT_WORKER_PORT",
                 "CALLAGENT_WORKER_IDLE_PROCESSES",
-                "CALLAGENT_WORKER_EXECUTOR",
                 "CALLAGENT_TURN_DETECTION",
                 "CALLAGENT_WORKER_HOST",
                 "CALLAGENT_LIVEKIT_TIMEOUT_S",
@@ -118,7 +117,7 @@ def test_defaults(tmp_path: Path) -> None:
     assert s.stale_after_s == 60
     assert s.log_level == "INFO"
     assert s.worker_max_calls == 10
-    assert s.worker_executor == "process" and s.turn_detection == "model"
+    assert s.turn_detection == "model"
     # The dial policy.
     assert s.dial_allow == () and s.dial_deny == () and s.dial_never_call == ()
     assert s.dial_countries is None  # CALLAGENT_DEFAULT_REGION only
@@ -333,7 +332,6 @@ def test_missing_livekit_settings(monkeypatch: pytest.MonkeyPatch) -> None:
         ("CALLAGENT_DEFAULT_REGION", "USA", "CALLAGENT_DEFAULT_REGION"),
         ("CALLAGENT_LOG_LEVEL", "loud", "CALLAGENT_LOG_LEVEL"),
         ("CALLAGENT_WORKER_MAX_CALLS", "0", "CALLAGENT_WORKER_MAX_CALLS"),
-        ("CALLAGENT_WORKER_EXECUTOR", "fork", "CALLAGENT_WORKER_EXECUTOR"),
         ("CALLAGENT_TURN_DETECTION", "silence", "CALLAGENT_TURN_DETECTION"),
         ("DIAL_ALLOW", "415*", "prefix '415*' must be '+'"),
         ("DIAL_ALLOW", "+1 415 555 0100, bob", "DIAL_ALLOW: 'bob' is not a phone number"),
