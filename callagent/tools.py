@@ -210,6 +210,7 @@ async def _lifespan(
 ) -> AsyncIterator[CallService]:
     service = CallService(settings)
     service.warm_up_after(WARMUP_FALLBACK_S)
+    service.reap_on_a_timer()
     watcher.attach(service)
     try:
         yield service
