@@ -1069,7 +1069,11 @@ async def measure_concurrent(client: Any, worker: Worker, counts: Counts, server
         agent_join_max_ms=ms(max(joins, default=None)),
         agent_loop_blocked_s_per_call=round(loop_blocked / n, 2),
         answer_to_first_audio_p50_ms=ms(pct(a2f, 50)),
+        answer_to_first_audio_p95_ms=ms(pct(a2f, 95)),
         turn_latency_p50_ms=ms(pct(lat, 50)),
+        turn_latency_p95_ms=ms(pct(lat, 95)),
+        # Refused as if no worker were running (the join budget's first half ran out).
+        no_worker=sum("no calling worker is online" in err for err in errors),
         errors=errors,
     )
 

@@ -35,6 +35,7 @@ EXPECTED: dict[str, tuple[str, ...]] = {
         "started",
         "completed",
         "lost",
+        "no_worker",
         "cpu_s_per_call",
         "peak_rss_mb_per_call",
     ),
