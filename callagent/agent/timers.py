@@ -82,19 +82,28 @@ def heartbeat_verdict(record: CallRecord | None) -> Fate | None:
 
 async def heartbeat(call: CallJob) -> None:
     """Report to the store every HEARTBEAT_S, and end the call when the store says it was
-    ended elsewhere (end_call in any server process, the reaper) or is to be hung up."""
+    ended elsewhere (end_call in any server process, the reaper) or is to be hung up.
+
+    It goes on after the call has ended, until the job writes the final record (CallJob.finish
+    stops it): LiveKit closes the session and leaves the room before that, which took over a
+    minute when the job's connection to livekit-server had dropped under load, and a job that
+    fell silent meanwhile had a call that ended well failed as worker_lost by the reaper."""
+    asked = False
     # Once handed over, the record is final (transferred) and the worker only bridges the lines.
-    while not call.ended.is_set() and call.handover is None:
+    while call.handover is None:
         try:
             record = await asyncio.to_thread(call.db.calls.heartbeat, call.request.call_id)
         except Exception as exc:  # noqa: BLE001 - a store hiccup is no reason to drop a call: next beat
             log.warning("heartbeat failed: %s", exc)
         else:
-            if (verdict := heartbeat_verdict(record)) is not None:
+            if not (asked or call.ended.is_set()) and (verdict := heartbeat_verdict(record)) is not None:
+                asked = True
                 await end_as_asked(call, verdict)
-                return
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(call.ended.wait(), HEARTBEAT_S)
+        if call.ended.is_set():
+            await asyncio.sleep(HEARTBEAT_S)
+        else:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(call.ended.wait(), HEARTBEAT_S)
 
 
 async def end_as_asked(call: CallJob, verdict: Fate) -> None:
