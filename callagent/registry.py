@@ -68,6 +68,7 @@ NOT_READ_BY_THE_SERVER: dict[str, str] = {
     "worker_port": "worker",
     "worker_host": "worker",
     "worker_idle_processes": "worker",
+    "turn_detection": "worker",
     "openai_api_key": "worker",
     "openai_base_url": "worker",
     "llm_model": "worker",
