@@ -38,12 +38,12 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # `python bench/run.py` from anywhere
@@ -61,6 +61,7 @@ CONVERSATION = "+14155550100"  # answers after one ring, scripted three-turn con
 SILENT = "+14155550101"  # answers after one ring, says nothing
 PAUSED = "+14155550116"  # 0100's kind of conversation, with 0.3-0.6 s pauses mid-sentence
 GOAL = "Confirm the appointment tomorrow at 10 am"
+T = TypeVar("T")
 MEASURES = {"cold", "call", "conversation", "false_eot", "concurrent", "scale_out"}
 TERMINAL = {"completed", "voicemail", "no_answer", "busy", "declined", "failed", "canceled"}
 TOOL_TIMEOUT_S = 70.0
@@ -1279,11 +1280,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
+    return on_the_bed("bench", "bench/run.py", lambda: run(args))
+
+
+def on_the_bed(name: str, script: str, measure: Callable[[], Coroutine[Any, Any, T]]) -> T | int:
+    """Run a benchmark's coroutine on the bed: 2 when the bed is not there, 130 when interrupted
+    (Ctrl-C, or SIGTERM from `devstack run` tearing down), and every process it started ended."""
     missing = [v for v in BED_VARS if not os.environ.get(v)]
     if missing:
         print(
-            f"bench: needs the telephony bed ({', '.join(missing)} unset); run it as "
-            "`uv run devstack run -- uv run python bench/run.py`",
+            f"{name}: needs the telephony bed ({', '.join(missing)} unset); run it as "
+            f"`uv run devstack run -- uv run python {script}`",
             file=sys.stderr,
         )
         return 2
@@ -1291,7 +1298,7 @@ def main(argv: list[str] | None = None) -> int:
     # SIGTERM (e.g. from `devstack run` tearing down) cleans up like Ctrl-C does.
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
-        return asyncio.run(run(args))
+        return asyncio.run(measure())
     except KeyboardInterrupt:
         log("interrupted")
         return 130

@@ -64,7 +64,6 @@ if str(ROOT) not in sys.path:  # `python bench/scale_out.py` from anywhere
     sys.path.insert(0, str(ROOT))
 
 from bench.run import (  # noqa: E402
-    BED_VARS,
     CONVERSATION,
     GOAL,
     SERVER,
@@ -74,8 +73,8 @@ from bench.run import (  # noqa: E402
     emit,
     follow,
     log,
+    on_the_bed,
     pct,
-    reap_own_children,
     tool,
 )
 
@@ -973,33 +972,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kill-burst", type=int, help="calls live when a worker is killed (default: the limit)")
     parser.add_argument("--no-console", action="store_true", help="do not start the console")
     args = parser.parse_args(argv)
-    missing = [v for v in BED_VARS if not os.environ.get(v)]
-    if missing:
-        print(
-            f"scale_out: needs the telephony bed ({', '.join(missing)} unset); run it as "
-            "`uv run devstack run -- uv run python bench/scale_out.py`",
-            file=sys.stderr,
-        )
-        return 2
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
-    try:
-        result = asyncio.run(
-            measure_scale_out(
-                calls=args.calls,
-                limit=args.limit,
-                after_kill=args.after_kill,
-                stale_after_s=args.stale_after,
-                budget_s=args.budget,
-                console=not args.no_console,
-                idle_processes=args.idle_processes,
-                kill_burst=args.kill_burst,
-            )
-        )
-    except KeyboardInterrupt:
-        log("interrupted")
-        return 130
-    finally:
-        reap_own_children()
+    result = on_the_bed(
+        "scale_out",
+        "bench/scale_out.py",
+        lambda: measure_scale_out(
+            calls=args.calls,
+            limit=args.limit,
+            after_kill=args.after_kill,
+            stale_after_s=args.stale_after,
+            budget_s=args.budget,
+            console=not args.no_console,
+            idle_processes=args.idle_processes,
+            kill_burst=args.kill_burst,
+        ),
+    )
+    if isinstance(result, int):  # no bed, or interrupted
+        return result
     ok = (
         result["lost_all_phases"] == 0
         and result["limit_held"]
