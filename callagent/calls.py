@@ -8,6 +8,7 @@ this module stays pure: no I/O, no LiveKit, no database.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -27,6 +28,7 @@ from callagent.numbers import mask, printable
 __all__ = [
     "ACTIVE_STATUSES",
     "CALL_ID_HEADER",
+    "DEFAULT_PROFILE",
     "HEARTBEAT_S",
     "LINE_STATUSES",
     "MAX_METADATA_BYTES",
@@ -146,11 +148,21 @@ def can_transition(old: CallStatus | str, new: CallStatus | str) -> bool:
     return _ACTIVE_ORDER.index(new) > _ACTIVE_ORDER.index(old)
 
 
-def disclosure(caller_name: str, *, recorded: bool = False) -> str:
-    """The first sentence of every call, fixed by the operator's settings: nothing a client
-    sends replaces it, and the model never generates it. A recorded call says so in it."""
-    recording = "; this call is recorded" if recorded else ""
-    return f"Hello, this is an AI assistant calling on behalf of {caller_name}{recording}."
+def disclosure(
+    caller_name: str,
+    *,
+    recorded: bool = False,
+    language: str = "en",
+    phrases: Mapping[str, str] | None = None,
+    key: str = "disclosure",
+) -> str:
+    """The first sentence of every call, fixed by the operator's settings (in the call's
+    language, the profile's own wording first): nothing a client sends replaces it, and the
+    model never generates it. A recorded call says so in it."""
+    from callagent.languages import phrase
+
+    recording = phrase("recording_notice", language, phrases) if recorded else ""
+    return phrase(key, language, phrases, caller_name=caller_name, recording=recording)
 
 
 class IllegalTransition(ValueError):
@@ -197,6 +209,12 @@ Dtmf = Annotated[str, Field(pattern=rf"^[0-9*#wW]{{1,{MAX_DTMF}}}$")]
 TransferMode = Literal["warm", "cold"]
 DEFAULT_TRANSFER_WHEN = "when the callee asks for a person, or when the goal says to connect them"
 MAX_TRANSFER_WHEN = 500
+
+# Profiles and tenants are named by the operator in callagent.toml; the names show in records,
+# logs and URLs.
+NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,31}$"
+ProfileName = Annotated[str, Field(pattern=NAME_PATTERN)]
+DEFAULT_PROFILE = "default"
 
 # Short ids only: they end up in room names, URLs and log lines.
 CallId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
@@ -324,6 +342,18 @@ class CallRequest(BaseModel):
     transfer_when: str | None = Field(default=None, max_length=MAX_TRANSFER_WHEN)
     transfer_mode: TransferMode = "warm"
     record: bool = False  # record the call (the disclosure says so)
+    # The operator's calling profile (callagent.toml) the call is made under, resolved by the
+    # server: the worker reads no profile file, everything it needs travels here.
+    profile: ProfileName = DEFAULT_PROFILE
+    language: str = Field(default="en", pattern=r"^[a-z]{2}$")  # callagent.languages.LANGUAGES
+    instructions: str | None = Field(default=None, max_length=8_000)  # the profile's persona
+    tts_voice: str | None = Field(default=None, max_length=200)  # None: the worker's settings
+    tts_model: str | None = Field(default=None, max_length=200)
+    stt_model: str | None = Field(default=None, max_length=200)
+    llm_model: str | None = Field(default=None, max_length=200)
+    phrases: dict[str, str] = Field(default_factory=dict)  # the profile's own fixed sentences
+    caller_id: E164 | None = None  # the number the callee sees (one of the profile's caller_ids)
+    sip_trunk_id: str | None = Field(default=None, max_length=200)  # None: SIP_OUTBOUND_TRUNK_ID
     created_at: UtcDatetime = Field(default_factory=utcnow)
 
     def to_metadata(self) -> str:
@@ -390,6 +420,12 @@ class CallRecord(BaseModel):
     denied_by: str | None = None
     denial_note: str | None = Field(default=None, description="The operator's note when they denied the call.")
     max_hold_s: int | None = None
+    profile: str = Field(default=DEFAULT_PROFILE, description="The operator's calling profile the call was made under.")
+    tenant: str | None = Field(
+        default=None, description="The tenant whose client placed the call; null: the operator's own."
+    )
+    language: str = Field(default="en", description="The language the call was held in.")
+    caller_id: E164 | None = Field(default=None, description="The number the callee saw, when the client chose one.")
     room_name: str = ""  # filled in from call_id when not given
     idempotency_key: str | None = Field(default=None, max_length=255)
     created_at: UtcDatetime  # defaults to now
@@ -436,10 +472,16 @@ class CallRecord(BaseModel):
                 data["events"] = []
             if data.get("record") is None:
                 data["record"] = False
+            if data.get("profile") is None:  # a store older than profiles
+                data["profile"] = DEFAULT_PROFILE
+            if data.get("language") is None:
+                data["language"] = "en"
         return data
 
     @classmethod
-    def from_request(cls, request: CallRequest, *, idempotency_key: str | None = None) -> CallRecord:
+    def from_request(
+        cls, request: CallRequest, *, idempotency_key: str | None = None, tenant: str | None = None
+    ) -> CallRecord:
         """The queued record for a request about to be placed."""
         return cls(
             call_id=request.call_id,
@@ -455,6 +497,10 @@ class CallRecord(BaseModel):
             transfer_mode=request.transfer_mode if request.transfer_to else None,
             record=request.record,
             max_hold_s=request.max_hold_s,
+            profile=request.profile,
+            tenant=tenant,
+            language=request.language,
+            caller_id=request.caller_id,
             idempotency_key=idempotency_key,
             created_at=request.created_at,
             updated_at=request.created_at,
@@ -463,7 +509,8 @@ class CallRecord(BaseModel):
         )
 
     def to_request(self) -> CallRequest:
-        """The dispatch request for this record (a call approved after it was recorded)."""
+        """The dispatch request for this record (a call approved after it was recorded), without
+        what its profile adds (voice, persona, phrases, trunk): the server applies the profile."""
         return CallRequest(
             call_id=self.call_id,
             phone_number=self.phone_number,
@@ -480,6 +527,9 @@ class CallRecord(BaseModel):
             transfer_when=self.transfer_when,
             transfer_mode=self.transfer_mode or "warm",
             record=self.record,
+            profile=self.profile,
+            language=self.language,
+            caller_id=self.caller_id,
             created_at=self.created_at,
         )
 

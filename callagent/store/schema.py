@@ -75,6 +75,11 @@ calls = sa.Table(
     sa.Column("denied_by", sa.String(200)),
     sa.Column("denial_note", sa.Text),
     sa.Column("max_hold_s", sa.Integer),
+    # Null in a store older than profiles: the default profile, the operator, English.
+    sa.Column("profile", sa.String(32)),
+    sa.Column("tenant", sa.String(32)),
+    sa.Column("language", sa.String(8)),
+    sa.Column("caller_id", sa.String(16)),
     sa.Column("room_name", sa.String(128), nullable=False),
     sa.Column("idempotency_key", sa.String(255), unique=True),
     _ts("created_at", nullable=False),
@@ -100,6 +105,7 @@ calls = sa.Table(
     sa.Index("ix_callagent_calls_number_created", "phone_number", "created_at"),
     sa.Index("ix_callagent_calls_status", "status"),
     sa.Index("ix_callagent_calls_end_reason", "end_reason"),
+    sa.Index("ix_callagent_calls_tenant_created", "tenant", "created_at"),
 )
 _missing = set(CallRecord.model_fields) - set(calls.c.keys())
 if _missing:  # a field added to CallRecord needs its column here
@@ -172,3 +178,8 @@ def add_missing_columns(conn: sa.Connection) -> None:
             if column.server_default is not None:
                 ddl += f" NOT NULL DEFAULT {column.server_default.arg}"  # type: ignore[attr-defined]  # a DefaultClause
             conn.execute(sa.text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {ddl}'))
+        # create_all makes an existing table's new indexes no more than its new columns.
+        indexes = {i["name"] for i in inspector.get_indexes(table.name)}
+        for index in table.indexes:
+            if index.name not in indexes:
+                index.create(conn, checkfirst=True)
