@@ -33,6 +33,7 @@ __all__ = [
     "LINE_STATUSES",
     "MAX_METADATA_BYTES",
     "NEVER_DIALED",
+    "OPERATOR",
     "TERMINAL_STATUSES",
     "CallEvent",
     "CallRecord",
@@ -215,6 +216,9 @@ MAX_TRANSFER_WHEN = 500
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,31}$"
 ProfileName = Annotated[str, Field(pattern=NAME_PATTERN)]
 DEFAULT_PROFILE = "default"
+# The operator's own calls (stdio, MCP_HTTP_TOKEN, the console, the CLI) have no tenant; this
+# name stands for them where a tenant is named (the console's filter), so no tenant may take it.
+OPERATOR = "operator"
 
 # Short ids only: they end up in room names, URLs and log lines.
 CallId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]

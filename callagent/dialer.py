@@ -279,7 +279,10 @@ class Dialer:
         try:
             await lk.sip.create_sip_participant(
                 api.CreateSIPParticipantRequest(
-                    sip_trunk_id=self.settings.sip_outbound_trunk_id,
+                    # The profile's trunk and caller ID (callagent.toml), else the settings' trunk
+                    # and LiveKit's pick among the trunk's own numbers.
+                    sip_trunk_id=request.sip_trunk_id or self.settings.sip_outbound_trunk_id,
+                    sip_number=request.caller_id or "",
                     sip_call_to=request.phone_number,
                     room_name=room,
                     participant_identity=f"callee-{call_id}",

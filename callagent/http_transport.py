@@ -32,12 +32,14 @@ import ipaddress
 import logging
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
+
+from callagent.profiles import TENANT_SCOPE_KEY
 
 if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer
-    from starlette.types import ASGIApp, Receive, Scope, Send
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
     from callagent.settings import Settings
 
@@ -71,8 +73,14 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def bind_problem(host: str, token: str | None, no_auth: bool) -> str | None:
-    """Why the HTTP transport must not start with these settings, or None when it may."""
+def bind_problem(host: str, token: str | None, no_auth: bool, tenants: bool = False) -> str | None:
+    """Why the HTTP transport must not start with these settings, or None when it may.
+    `tenants`: callagent.toml names tenants, whose own tokens are accepted too."""
+    if tenants and no_auth:
+        return (
+            "callagent.toml names tenants, and authentication was turned off (--no-auth or MCP_HTTP_NO_AUTH): "
+            "a client without a token would act as the operator; serve tenants with authentication"
+        )
     if token is not None and no_auth:
         return (
             "MCP_HTTP_TOKEN is set and authentication was also turned off (--no-auth or "
@@ -84,6 +92,8 @@ def bind_problem(host: str, token: str | None, no_auth: bool) -> str | None:
                 f"MCP_HTTP_TOKEN must be at least {MIN_TOKEN_CHARS} characters without spaces "
                 "(generate one with: openssl rand -hex 32)"
             )
+        return None
+    if tenants:  # only the tenants' tokens are accepted: no operator over HTTP
         return None
     if not no_auth:
         return (
@@ -151,13 +161,45 @@ class DropQueryStrings(logging.Filter):
         return True
 
 
-class BearerAndHostGuard:
-    """ASGI middleware: 421 for a foreign Host, then 401 without the right bearer token."""
+# MCP sessions remembered with whose they are; the oldest are forgotten past this many.
+_MAX_SESSIONS = 10_000
+_SESSION_HEADER = "mcp-session-id"
 
-    def __init__(self, app: ASGIApp, *, token: str | None, hosts: Iterable[str]) -> None:
+
+class BearerAndHostGuard:
+    """ASGI middleware: 421 for a foreign Host, then 401 without a right bearer token.
+
+    The token says who asks: the operator (MCP_HTTP_TOKEN) or a tenant (callagent.toml
+    [tenants], by the token's SHA-256), put in the request's scope for the tools
+    (profiles.TENANT_SCOPE_KEY). An MCP session belongs to whoever opened it: another
+    principal's requests naming it get 404, as for a session that does not exist."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        token: str | None,
+        hosts: Iterable[str],
+        tenants: Mapping[str, str] | None = None,
+    ) -> None:
         self.app = app
         self._token_digest = _digest(token) if token is not None else None
+        # tenant name -> SHA-256 of its token
+        self._tenants = {name: bytes.fromhex(digest) for name, digest in (tenants or {}).items()}
         self._hosts = frozenset(h.lower() for h in hosts)
+        self._sessions: dict[str, str] = {}  # session id -> principal ("" the operator, else the tenant)
+
+    def _principal(self, presented: str) -> str | None:
+        """ "" for the operator's token, the tenant's name for a tenant's, None for neither.
+        Every token is compared, in constant time, whichever matches."""
+        digest = _digest(presented)
+        found = None
+        if self._token_digest is not None and hmac.compare_digest(digest, self._token_digest):
+            found = ""
+        for name, expected in self._tenants.items():
+            if hmac.compare_digest(digest, expected):
+                found = name
+        return found
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":  # lifespan
@@ -176,20 +218,43 @@ class BearerAndHostGuard:
                 "Misdirected request: this MCP server does not answer for that Host", status_code=421
             )(scope, receive, send)
             return
-        if self._token_digest is not None:
+        principal = ""
+        if self._token_digest is not None or self._tenants:
             scheme, _, credentials = (headers.get("authorization") or "").partition(" ")
             presented = credentials.strip() if scheme.lower() == "bearer" else ""
-            ok = hmac.compare_digest(_digest(presented), self._token_digest)
-            if not ok:
+            found = self._principal(presented)
+            if found is None:
                 log.warning("401 for %s: %s bearer token", where, "wrong" if presented else "no")
                 challenge = 'Bearer realm="callagent"' + (', error="invalid_token"' if presented else "")
                 await PlainTextResponse(
-                    "Unauthorized: send Authorization: Bearer <MCP_HTTP_TOKEN>",
+                    "Unauthorized: send Authorization: Bearer <your token>",
                     status_code=401,
                     headers={"WWW-Authenticate": challenge},
                 )(scope, receive, send)
                 return
-        await self.app(scope, receive, send)
+            principal = found
+        session = headers.get(_SESSION_HEADER)
+        if session is not None and self._sessions.get(session, principal) != principal:
+            log.warning("404 for %s: an MCP session opened with another token", where)
+            await PlainTextResponse("Not Found: no such session", status_code=404)(scope, receive, send)
+            return
+        if principal:
+            scope = {**scope, TENANT_SCOPE_KEY: principal}
+        await self.app(scope, receive, self._remember_session(send, principal))
+
+    def _remember_session(self, send: Send, principal: str) -> Send:
+        """`send`, noting the session id a response hands out as `principal`'s."""
+
+        async def noting(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                for name, value in message.get("headers", []):
+                    if name.lower() == _SESSION_HEADER.encode():
+                        self._sessions[value.decode("latin-1")] = principal
+                        while len(self._sessions) > _MAX_SESSIONS:
+                            self._sessions.pop(next(iter(self._sessions)))
+            await send(message)
+
+        return noting
 
 
 # Descriptors kept for everything but client connections: the database, log files, LiveKit
@@ -379,7 +444,14 @@ def serve(
 
     token = settings.mcp_http_token.get_secret_value() if settings.mcp_http_token else None
     no_auth = no_auth or settings.mcp_http_no_auth
-    problem = bind_problem(host, token, no_auth)
+    from callagent.settings import SettingsProblem, load_profiles
+
+    try:
+        tenants = {t.name: t.token_sha256 for t in load_profiles(settings).tenants.values()}
+    except SettingsProblem as exc:
+        print(f"callagent: {exc}", file=sys.stderr)
+        return 2
+    problem = bind_problem(host, token, no_auth, bool(tenants))
     if problem:
         print(f"callagent: {problem}", file=sys.stderr)
         return 2
@@ -396,9 +468,12 @@ def serve(
         server.streamable_http_app(streamable_http_path=path, transport_security=security, host=host),
         token=token,
         hosts=hosts,
+        tenants=tenants,
     )
     shown = f"[{host}]" if ":" in host else host
-    if token is None:
+    if tenants:
+        log.info("serving MCP for %d tenant(s) and %s", len(tenants), "the operator" if token else "no operator token")
+    if token is None and not tenants:
         log.warning("serving MCP on http://%s:%d%s WITHOUT authentication (loopback only)", shown, port, path)
     else:
         log.info("serving MCP on http://%s:%d%s; clients must send the bearer token", shown, port, path)

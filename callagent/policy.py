@@ -68,6 +68,10 @@ class Counts:
     active: int = 0  # queued, dialing, ringing or in progress (not awaiting approval)
     to_number_24h: int = 0  # created for this number in the last 24 hours
     last_hour: int = 0  # created for any number in the last hour
+    # The same, counted on the call's own profile's calls and its tenant's calls only (what a
+    # profile's or a tenant's own limits in callagent.toml are checked against).
+    profile: Counts | None = None
+    tenant: Counts | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +114,23 @@ class VolumeLimits:
                 f"{self.max_per_hour}; try again later",
             )
         return None
+
+
+@dataclass(frozen=True, slots=True)
+class Quota:
+    """Volume limits of one part of the deployment, a profile or a tenant, counted on its
+    calls only; `setting` says where the operator set them (callagent.toml's section)."""
+
+    scope: Literal["profile", "tenant"]
+    limits: VolumeLimits
+    setting: str
+
+    def check(self, counts: Counts) -> Refusal | None:
+        own = counts.profile if self.scope == "profile" else counts.tenant
+        refusal = self.limits.check(own or Counts())
+        if refusal is None:
+            return None
+        return Refusal(refusal.rule, f"{self.scope}: {refusal.message}", f"{self.setting} {refusal.rule}")
 
 
 def do_not_call_refusal(number: str) -> Refusal:
@@ -170,6 +191,10 @@ class DialPolicy:
     max_duration_cap_s: int = 1800
     transfer_numbers: tuple[str, ...] = ()  # CALLAGENT_TRANSFER_NUMBERS: who a call may be handed to
     recording: RecordingMode = "off"  # CALLAGENT_RECORDING
+    # A profile's and a tenant's own limits (callagent.toml), on top of the deployment's.
+    quotas: tuple[Quota, ...] = ()
+    # The rules a profile narrowed, and where: a refusal names that setting, not the global one.
+    settings_of: tuple[tuple[Rule, str], ...] = ()
 
     @classmethod
     def from_settings(cls, s: Settings) -> DialPolicy:
@@ -288,7 +313,7 @@ class DialPolicy:
         if refusal is not None:
             return refusal
 
-        refusal = self.limits.check(counts)
+        refusal = self._check_limits(counts)
         if refusal is not None:
             return refusal
 
@@ -357,7 +382,23 @@ class DialPolicy:
         lock: so that simultaneous requests cannot slip past the limits together."""
         if on_do_not_call:
             return do_not_call_refusal(number)
-        return self.limits.check(counts)
+        return self._check_limits(counts)
+
+    def _check_limits(self, counts: Counts) -> Refusal | None:
+        refusal = self.limits.check(counts)
+        for quota in self.quotas:
+            if refusal is not None:
+                break
+            refusal = quota.check(counts)
+        return refusal
+
+    def named(self, refusal: Refusal) -> Refusal:
+        """`refusal` naming the setting that governs it here: a profile's own where it
+        narrowed the rule (callagent.toml), else the global one."""
+        for rule, setting in self.settings_of:
+            if refusal.rule is rule and refusal.setting == rule.setting:
+                return Refusal(refusal.rule, refusal.message, setting)
+        return refusal
 
     def _check_country(self, target: DialTarget) -> Refusal | None:
         allowed = self.allowed_countries

@@ -51,6 +51,9 @@ class Rule(StrEnum):
     # Handing a call over and recording it.
     transfer_target = "transfer_target", "CALLAGENT_TRANSFER_NUMBERS"
     recording = "recording", "CALLAGENT_RECORDING"
+    # The operator's calling profiles (callagent.profiles).
+    profile = "profile", "callagent.toml [profiles]"
+    caller_id = "caller_id", "callagent.toml [profiles.NAME] caller_ids"
     # What the client sends with the number.
     text_too_long = (
         "text_too_long",

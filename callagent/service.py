@@ -22,13 +22,14 @@ import math
 import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from callagent import recordings, result_schema
 from callagent.calls import (
+    DEFAULT_PROFILE,
     DEFAULT_TRANSFER_WHEN,
     DTMF_CHARS,
     HEARTBEAT_S,
@@ -66,8 +67,9 @@ from callagent.policy import (
     check_text,
     describe,
 )
+from callagent.profiles import Profile, Profiles
 from callagent.redact import redact_url
-from callagent.settings import Settings, env_files, missing_livekit_settings, recordings_dir
+from callagent.settings import Settings, env_files, load_profiles, missing_livekit_settings, recordings_dir
 
 if TYPE_CHECKING:
     from callagent.dialer import Dialer
@@ -137,6 +139,8 @@ class CallArgs:
     transfer_mode: str | None = None  # warm (default) or cold
     record: bool | None = None  # record the call (CALLAGENT_RECORDING)
     reasoning: str | None = None  # why the client wants the call, for the operator (DIAL_REQUIRE_REASONING)
+    profile: str | None = None  # the operator's calling profile (callagent.toml); None: the caller's default
+    caller_id: str | None = None  # the number the callee sees: one of the profile's caller_ids
 
 
 @dataclass(frozen=True)
@@ -150,6 +154,10 @@ class Prepared:
     args_hash: str
     idempotency_key: str | None = None
     existing: CallRecord | None = None
+    policy: DialPolicy = field(
+        default_factory=DialPolicy
+    )  # the profile's, with its tenant's limits: what admits the call
+    tenant: str | None = None  # whose client asks; None: the operator
 
 
 @dataclass(frozen=True)
@@ -199,9 +207,11 @@ class CallService:
     loads them in a background thread once a client is known to stay.
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, profiles: Profiles | None = None) -> None:
         self.settings = settings
-        self.policy = DialPolicy.from_settings(settings)
+        # The profiles and tenants (callagent.toml); the default profile's policy is the settings'.
+        self.profiles: Profiles = profiles if profiles is not None else load_profiles(settings)
+        self.policy = self.profiles.default.policy
         self._db: Database | None = None
         self._dialer: Dialer | None = None
         self._lock = threading.Lock()
@@ -314,13 +324,25 @@ class CallService:
     def asks_for_confirmation(self) -> bool:
         """Whether a door should ask its own user to confirm calls (DIAL_CONFIRM, when the
         client confirms: DIAL_CONFIRM_BY=client). With the operator confirming, it never asks."""
-        return self.policy.confirm != "never" and self.settings.dial_confirm_by == "client"
+        confirms = any(p.policy.confirm != "never" for p in self.profiles.profiles.values())
+        return confirms and self.settings.dial_confirm_by == "client"
 
-    async def preflight(self, args: CallArgs) -> Prepared | Refusal:
-        """What `place` would dial for `args`, and whether a person must confirm it; or the
-        refusal. Nothing is written, dialed or recorded for audit: a door may ask before it
-        asks its user."""
-        settings, policy = self.settings, self.policy
+    async def preflight(self, args: CallArgs, *, tenant: str | None = None) -> Prepared | Refusal:
+        """What `place` would dial for `args` when `tenant`'s client asks (None: the
+        operator's), and whether a person must confirm it; or the refusal, naming the setting
+        that governs it (a profile's own where it narrowed the rule). Nothing is written,
+        dialed or recorded for audit: a door may ask before it asks its user."""
+        profile = self.profiles.resolve(args.profile, tenant)
+        if isinstance(profile, Refusal):
+            return profile
+        policy = self.profiles.policy_for(profile, tenant)
+        prepared = await self._preflight(args, tenant, profile, policy)
+        return policy.named(prepared) if isinstance(prepared, Refusal) else prepared
+
+    async def _preflight(
+        self, args: CallArgs, tenant: str | None, profile: Profile, policy: DialPolicy
+    ) -> Prepared | Refusal:
+        settings = self.settings
         target = policy.parse_number(args.phone_number)
         if isinstance(target, Refusal):
             return target
@@ -348,6 +370,9 @@ class CallService:
         transfer = _transfer(args)
         if isinstance(transfer, Refusal):
             return transfer
+        caller_id = profile.caller_id(args.caller_id)
+        if isinstance(caller_id, Refusal):
+            return caller_id
         transfer_to: str | None = None
         if args.transfer_to is not None:
             found = policy.transfer_target(args.transfer_to)
@@ -359,7 +384,8 @@ class CallService:
         request = _request(
             args,
             target,
-            settings.caller_name,
+            profile,
+            caller_id,
             duration,
             ring_timeout_s,
             dtmf,
@@ -380,16 +406,19 @@ class CallService:
             transfer_when=request.transfer_when,
             transfer_mode=request.transfer_mode,
             record=request.record,
+            # Only when not the default, so that tokens issued before profiles stay valid.
+            **({"profile": profile.name} if profile.name != DEFAULT_PROFILE else {}),
+            **({"caller_id": caller_id} if caller_id is not None else {}),
         )
         if args.idempotency_key is not None:
             # A retry of a call already placed gets that call back, whatever the limits say
             # now (the call itself may be what fills them).
             existing = await self.run(self.db.calls.find_by_idempotency_key, args.idempotency_key)
             if existing is not None:
-                _same_number(existing, target.e164, args.idempotency_key)
-                return Prepared(target, request, Allowed(), args_hash, args.idempotency_key, existing)
+                _same_number(existing, target.e164, args.idempotency_key, tenant)
+                return Prepared(target, request, Allowed(), args_hash, args.idempotency_key, existing, policy, tenant)
         now = utcnow()
-        counts, on_dnc = await self.run(self.db.calls.facts, target.e164, now)
+        counts, on_dnc = await self.run(self.db.calls.facts, target.e164, now, profile=profile.name, tenant=tenant)
         allowed = await self.run(self.db.allowed.listed, target.e164)
         lists = Lists(
             do_not_call=frozenset({target.e164}) if on_dnc else frozenset(),
@@ -399,13 +428,18 @@ class CallService:
         if isinstance(decision, Refusal):
             return decision
         if transfer_to is not None:
-            refusal = await self._leg_refusal(transfer_to)
+            refusal = await self._leg_refusal(transfer_to, policy, profile.name, tenant)
             if refusal is not None:
                 return refusal
-        return Prepared(target, request, decision, args_hash, args.idempotency_key)
+        return Prepared(target, request, decision, args_hash, args.idempotency_key, None, policy, tenant)
 
     async def place(
-        self, args: CallArgs, *, approved: bool | None = None, confirmation_token: str | None = None
+        self,
+        args: CallArgs,
+        *,
+        approved: bool | None = None,
+        confirmation_token: str | None = None,
+        tenant: str | None = None,
     ) -> Placed | ConfirmationIssued:
         """Place a call: returns once the phone rings (or the call already ended), or with a
         confirmation token when a person must confirm first.
@@ -416,9 +450,9 @@ class CallService:
         BadArgument, NotConfigured or StoreUnavailable.
         """
         await self.reap()
-        prepared = await self.preflight(args)
+        prepared = await self.preflight(args, tenant=tenant)
         if isinstance(prepared, Refusal):
-            await self.refuse(prepared, None, shown=_masked_input(args.phone_number))
+            await self.refuse(prepared, None, shown=_masked_input(args.phone_number), tenant=tenant)
         number = prepared.target.e164
         if prepared.existing is not None:
             return Placed(prepared.existing, existing=True)
@@ -430,12 +464,13 @@ class CallService:
                         f"your user did not approve calling {mask(number)} when asked to confirm it; nothing was dialed",
                     ),
                     number,
+                    tenant=tenant,
                 )
             elif approved:
                 log.info("call to %s confirmed by the user (elicitation)", mask(number))
             elif confirmation_token is not None:
                 if not await self.run(self.db.confirmations.consume, confirmation_token, prepared.args_hash):
-                    await self.refuse(_TOKEN_NOT_VALID, number)
+                    await self.refuse(_TOKEN_NOT_VALID, number, tenant=tenant)
                 log.info("call to %s confirmed with a confirmation token", mask(number))
             elif self.settings.dial_confirm_by == "operator":
                 return Placed(await self._await_approval(prepared, args))
@@ -444,18 +479,19 @@ class CallService:
 
         from callagent.store import DuplicateKey
 
-        record = CallRecord.from_request(prepared.request, idempotency_key=args.idempotency_key)
+        record = CallRecord.from_request(prepared.request, idempotency_key=args.idempotency_key, tenant=tenant)
+        policy = prepared.policy
         try:
             created = await self.run(
                 self.db.calls.create_if_admitted,
                 record,
-                lambda counts, on_dnc: self.policy.admit(number, counts, on_dnc),
+                lambda counts, on_dnc: policy.admit(number, counts, on_dnc),
             )
         except DuplicateKey as exc:  # a concurrent retry with the same key won the race
-            _same_number(exc.existing, number, args.idempotency_key or "")
+            _same_number(exc.existing, number, args.idempotency_key or "", tenant)
             return Placed(exc.existing, existing=True)
         if isinstance(created, Refusal):
-            await self.refuse(created, number)
+            await self.refuse(policy.named(created), number, tenant=tenant)
         log.info("call %s: placing a call to %s", record.call_id, mask(number))
         return Placed(await self._dial(created, prepared.request))
 
@@ -480,7 +516,9 @@ class CallService:
         from callagent.store import DuplicateKey
 
         ttl = self.settings.dial_approval_ttl_s
-        record = CallRecord.from_request(prepared.request, idempotency_key=args.idempotency_key).model_copy(
+        record = CallRecord.from_request(
+            prepared.request, idempotency_key=args.idempotency_key, tenant=prepared.tenant
+        ).model_copy(
             update={
                 "status": CallStatus.awaiting_approval,
                 "reasoning": (args.reasoning or "").strip() or None,
@@ -490,7 +528,7 @@ class CallService:
         try:
             created = await self.run(self.db.calls.create, record)
         except DuplicateKey as exc:
-            _same_number(exc.existing, record.phone_number, args.idempotency_key or "")
+            _same_number(exc.existing, record.phone_number, args.idempotency_key or "", prepared.tenant)
             return exc.existing
         log.info(
             "call %s to %s awaits the operator's approval (%d s)", created.call_id, mask(created.phone_number), ttl
@@ -517,11 +555,20 @@ class CallService:
         if always:
             await self.run(self.db.allowed.add, number, by, call_id)
             log.info("%s allowed %s for good (approving call %s)", by, mask(number), call_id)
-        request = record.to_request()
-        policy = self.policy
+        profile = self.profiles.profiles.get(record.profile)
+        if profile is None:  # the operator took the profile out of callagent.toml meanwhile
+            await self.refuse(
+                Refusal(Rule.profile, f"call {call_id} was asked for under profile {record.profile!r}, which is gone"),
+                number,
+                tenant=record.tenant,
+            )
+        request = profile.apply(record.to_request())
+        policy = (
+            self.profiles.policy_for(profile, record.tenant) if self._tenant_known(record.tenant) else profile.policy
+        )
         leg: Refusal | None = None
         if record.transfer_to is not None:
-            leg = await self._leg_refusal(record.transfer_to)
+            leg = await self._leg_refusal(record.transfer_to, policy, profile.name, record.tenant)
 
         def admit(rec: CallRecord, counts: Counts, on_dnc: bool) -> Refusal | None:
             lists = Lists(do_not_call=frozenset({number}) if on_dnc else frozenset())
@@ -533,6 +580,7 @@ class CallService:
             await self._waiting(call_id)  # says what became of it meanwhile
             raise BadArgument(f"call {call_id} is no longer awaiting approval")
         if isinstance(approved, Refusal):
+            approved = policy.named(approved)
             await self.run(
                 self.db.calls.transition,
                 call_id,
@@ -540,18 +588,21 @@ class CallService:
                 end_reason=EndReason.policy_refused,
                 ended_reason=f"approved by {by}, but the dial policy refused it then: {approved.text()}",
             )
-            await self.refuse(approved, number)
+            await self.refuse(approved, number, tenant=record.tenant)
         log.info("call %s approved by %s; placing it", call_id, by)
         return await self._dial(approved, request)
 
-    async def _leg_refusal(self, target: str) -> Refusal | None:
+    def _tenant_known(self, tenant: str | None) -> bool:
+        return tenant is None or tenant in self.profiles.tenants
+
+    async def _leg_refusal(self, target: str, policy: DialPolicy, profile: str, tenant: str | None) -> Refusal | None:
         """The dial policy on a transfer leg to `target`, dialed while the call is live (one line more)."""
         now = utcnow()
-        counts, on_dnc = await self.run(self.db.calls.facts, target, now)
-        return self.policy.check_transfer(
+        counts, on_dnc = await self.run(self.db.calls.facts, target, now, profile=profile, tenant=tenant)
+        return policy.check_transfer(
             target,
             now=now,
-            counts=Counts(active=counts.active + 1, to_number_24h=counts.to_number_24h, last_hour=counts.last_hour),
+            counts=_one_more(counts),
             lists=Lists(do_not_call=frozenset({target}) if on_dnc else frozenset()),
         )
 
@@ -586,26 +637,28 @@ class CallService:
             raise BadArgument(f"call {call_id} is {record.status}, not awaiting approval; nothing to decide")
         return record
 
-    async def refuse(self, refusal: Refusal, number: str | None, *, shown: str | None = None) -> NoReturn:
-        """Keep the refusal for audit, log it (masked) and raise it as Refused.
+    async def refuse(
+        self, refusal: Refusal, number: str | None, *, shown: str | None = None, tenant: str | None = None
+    ) -> NoReturn:
+        """Keep the refusal for audit (as `tenant`'s), log it (masked) and raise it as Refused.
 
         `number` is the E.164 number when there is one; else `shown`, the client's input masked.
         """
         log.info("refused a call to %s: rule %s", mask(number) if number else (shown or "(no number)"), refusal.rule)
         try:
-            await self.run(self.db.refusals.record, refusal, number if number is not None else shown)
+            await self.run(self.db.refusals.record, refusal, number if number is not None else shown, tenant=tenant)
         except Exception:  # the refusal stands even when it cannot be written down
             log.exception("could not record a refusal (rule %s) for audit", refusal.rule)
         raise Refused(refusal)
 
     async def _issue_confirmation(self, prepared: Prepared) -> ConfirmationIssued:
         assert isinstance(prepared.decision, NeedsConfirmation)
-        ttl = self.policy.confirm_ttl_s
+        ttl = prepared.policy.confirm_ttl_s
         issued_at = utcnow()
         token = await self.run(self.db.confirmations.issue, prepared.args_hash, ttl, now=issued_at)
         log.info("call to %s needs a confirmation; token issued (valid %d s)", mask(prepared.target.e164), ttl)
         return ConfirmationIssued(
-            prepared.decision.message, token, issued_at + timedelta(seconds=ttl), ttl, prepared, self.policy.confirm
+            prepared.decision.message, token, issued_at + timedelta(seconds=ttl), ttl, prepared, prepared.policy.confirm
         )
 
     async def _dial(self, record: CallRecord, request: CallRequest) -> CallRecord:
@@ -665,9 +718,10 @@ class CallService:
 
     # -- following calls -------------------------------------------------------------------
 
-    async def get(self, call_id: str) -> CallRecord:
+    async def get(self, call_id: str, *, tenant: str | None = None) -> CallRecord:
+        """A call's record; `tenant`'s client gets only its own (another's is "no such call")."""
         await self.reap()
-        record = await self._get(call_id)
+        record = await self._get(call_id, tenant)
         rec = record.recording
         if (
             rec is not None
@@ -678,11 +732,11 @@ class CallService:
             record = await self._recording_lost_with_worker(record, rec)  # its worker died before closing it
         return record
 
-    async def recording(self, call_id: str) -> tuple[Recording, Path]:
+    async def recording(self, call_id: str, *, tenant: str | None = None) -> tuple[Recording, Path]:
         """A recorded call's audio file (Ogg/Opus; channels: callee, agent) and what its record
         says of it. NotFound, naming why, when there is none to read: no such call, not
         recorded, not answered, still live, lost, deleted after the retention period."""
-        record = await self.get(call_id)
+        record = await self.get(call_id, tenant=tenant)
         rec, ref = record.recording, f"call {record.call_id}"
         if rec is None:
             if not record.record:
@@ -718,9 +772,10 @@ class CallService:
         log.warning("call %s: recording %s: %s", record.call_id, settled.state, settled.note)
         return await self.run(self.db.calls.update, record.call_id, recording=settled)
 
-    async def _get(self, call_id: str) -> CallRecord:
+    async def _get(self, call_id: str, tenant: str | None = None) -> CallRecord:
         record = await self.run(self.db.calls.get, call_id)
-        if record is None:
+        # Another tenant's call is no call at all: the same answer as for an unknown id.
+        if record is None or (tenant is not None and record.tenant != tenant):
             raise NotFound(f"no call with call_id {_quote(call_id)}; list_calls shows the recent calls")
         return record
 
@@ -730,6 +785,8 @@ class CallService:
         timeout_s: float,
         last_status: str | None = None,
         progress: Progress | None = None,
+        *,
+        tenant: str | None = None,
     ) -> Waited:
         """Until the call leaves `last_status` (default: its status now) or ends, at most
         `timeout_s` seconds; `progress(elapsed_s, message)` about once a second meanwhile."""
@@ -739,7 +796,7 @@ class CallService:
                 "(MCP clients give up on a tool call after about 60 s); call wait_for_call again to keep waiting"
             )
         seen = _status(last_status, "last_status") if last_status is not None else None
-        record = await self.get(call_id)
+        record = await self.get(call_id, tenant=tenant)
         entry_status = seen or record.status
         started = time.monotonic()
         deadline = started + timeout_s
@@ -754,7 +811,7 @@ class CallService:
                 )
                 next_progress += PROGRESS_INTERVAL_S
             await asyncio.sleep(min(POLL_INTERVAL_S, max(0.0, deadline - now)))
-            record = await self.get(call_id)
+            record = await self.get(call_id, tenant=tenant)
         return Waited(record, changed=True)
 
     async def list_calls(
@@ -765,9 +822,10 @@ class CallService:
         phone_number: str | None = None,
         limit: int = 20,
         cursor: str | None = None,
+        tenant: str | None = None,
     ) -> tuple[list[CallRecord], str | None]:
         """Calls newest first, optionally of one status, end reason or number; and the next
-        page's cursor."""
+        page's cursor. `tenant`'s client sees only its own calls."""
         wanted = _status(status, "status") if status is not None else None
         why = _enum(EndReason, end_reason, "end_reason") if end_reason is not None else None
         number = None
@@ -781,23 +839,44 @@ class CallService:
         await self.reap()
         try:
             return await self.run(
-                self.db.calls.page, status=wanted, end_reason=why, phone_number=number, limit=limit, cursor=cursor
+                self.db.calls.page,
+                status=wanted,
+                end_reason=why,
+                phone_number=number,
+                limit=limit,
+                cursor=cursor,
+                tenant=tenant,
             )
         except ValueError as exc:
             raise BadArgument(str(exc)) from None
 
-    async def policy_info(self) -> dict[str, Any]:
-        """What the dial policy allows right now, with how many calls are live and left."""
+    async def policy_info(self, *, tenant: str | None = None) -> dict[str, Any]:
+        """What the dial policy allows right now, with how many calls are live and left: the
+        caller's default profile's policy, its own usage against its own limits, and the
+        profiles it may use."""
         await self.reap()
-        return describe(self.policy, counts=await self.run(self.db.calls.counts))
+        profile = self.profiles.resolve(None, tenant)
+        assert not isinstance(profile, Refusal)  # a caller's default profile always exists
+        policy = self.profiles.policy_for(profile, tenant)
+        counts = await self.run(self.db.calls.counts, profile=profile.name, tenant=tenant)
+        info = describe(policy, counts=counts)
+        info["profile"] = profile.name
+        info["profiles"] = [p.listing() for p in self.profiles.usable_by(tenant)]
+        if tenant is not None:
+            info["tenant"] = tenant
+        return info
+
+    def usable_profiles(self, tenant: str | None = None) -> list[dict[str, Any]]:
+        """The profiles `tenant`'s client may call with, as it may see them (no secrets)."""
+        return [p.listing() for p in self.profiles.usable_by(tenant)]
 
     # -- ending calls ----------------------------------------------------------------------
 
-    async def end(self, call_id: str, *, by: str = ENDED_BY_CLIENT) -> Ended:
+    async def end(self, call_id: str, *, by: str = ENDED_BY_CLIENT, tenant: str | None = None) -> Ended:
         """Hang up a live call; canceled once LiveKit confirmed it. Raises HangUpNotConfirmed
         (the call stays live, the worker was asked to hang up) when it did not. `by` is the
-        reason the record gets (who ended it)."""
-        record = await self.get(call_id)
+        reason the record gets (who ended it); `tenant`'s client may end only its own calls."""
+        record = await self.get(call_id, tenant=tenant)
         if record.status is CallStatus.awaiting_approval:  # nothing dialed: nothing to hang up
             canceled = await self.run(
                 self.db.calls.transition,
@@ -1004,7 +1083,8 @@ def _transfer(args: CallArgs) -> tuple[str, str] | Refusal:
 def _request(
     args: CallArgs,
     target: DialTarget,
-    caller_name: str,
+    profile: Profile,
+    caller_id: str | None,
     duration: int,
     ring_timeout_s: int,
     dtmf: str | None,
@@ -1024,7 +1104,7 @@ def _request(
             greeting=(args.greeting or "").strip() or None,
             dtmf=dtmf,
             result_schema=args.result_schema,
-            caller_name=caller_name,
+            caller_name=profile.caller_name,
             max_duration_s=duration,
             ring_timeout_s=ring_timeout_s,
             max_hold_s=min(max_hold_s, duration),
@@ -1033,6 +1113,7 @@ def _request(
             transfer_when=transfer[1] if transfer_to else None,
             record=record,
         )
+        request = profile.apply(request).model_copy(update={"caller_id": caller_id})
         request.to_metadata()  # too big for LiveKit's dispatch metadata? Say so before dialing.
     except ValidationError as exc:
         raise BadArgument(
@@ -1043,7 +1124,21 @@ def _request(
     return request
 
 
-def _same_number(existing: CallRecord, number: str, key: str) -> None:
+def _one_more(counts: Counts) -> Counts:
+    """`counts` with one more live call, everywhere it is counted (a transfer leg's line)."""
+    from dataclasses import replace
+
+    return replace(
+        counts,
+        active=counts.active + 1,
+        profile=None if counts.profile is None else replace(counts.profile, active=counts.profile.active + 1),
+        tenant=None if counts.tenant is None else replace(counts.tenant, active=counts.tenant.active + 1),
+    )
+
+
+def _same_number(existing: CallRecord, number: str, key: str, tenant: str | None = None) -> None:
+    if tenant is not None and existing.tenant != tenant:  # another tenant's key: its call stays unseen
+        raise BadArgument(f"idempotency_key {_quote(key, 60)} is already taken; use a new key for a new call")
     if existing.phone_number != number:
         raise BadArgument(
             f"idempotency_key {_quote(key, 60)} was already used for call {existing.call_id} to another number; "

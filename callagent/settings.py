@@ -21,7 +21,7 @@ import re
 from datetime import time
 from functools import cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -36,6 +36,7 @@ __all__ = [
     "default_db_url",
     "env_files",
     "get_settings",
+    "load_profiles",
     "load_settings",
     "missing_livekit_settings",
     "recordings_dir",
@@ -96,19 +97,33 @@ class SettingsProblem(Exception):
 
 
 def load_settings(env_file: str | Path | None = None, *, invalid: str = "invalid settings") -> Settings:
-    """The process's settings, with `env_file` (--env-file) read too: what every command's
-    start-up does. Raises SettingsProblem; `invalid` starts the message about bad values."""
+    """The process's settings, with `env_file` (--env-file) read too, and the profiles file
+    checked: what every command's start-up does. Raises SettingsProblem; `invalid` starts the
+    message about bad values."""
     from pydantic import ValidationError
 
     try:
         if env_file is not None:
             use_env_file(env_file)  # in the environment: processes started from here read it too
-        return get_settings()
+        settings = get_settings()
+        load_profiles(settings)  # callagent.toml is checked at start too, not at the first call
+        return settings
     except EnvFileMissing as exc:
         raise SettingsProblem(str(exc)) from None
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors())
         raise SettingsProblem(f"{invalid}: {problems}") from None
+
+
+def load_profiles(settings: Settings) -> Any:
+    """The deployment's profiles (callagent.profiles.Profiles), checked at start: raises
+    SettingsProblem naming the file, the section and the key of what is wrong."""
+    from callagent.profiles import ProfilesProblem, load
+
+    try:
+        return load(settings)
+    except ProfilesProblem as exc:
+        raise SettingsProblem(str(exc)) from None
 
 
 def use_env_file(path: str | Path) -> None:
@@ -153,6 +168,9 @@ class Settings(BaseSettings):
     db_url: str = Field(default_factory=default_db_url, validation_alias="CALLAGENT_DB_URL")
     caller_name: str = Field("the callagent operator", min_length=1, validation_alias="CALLAGENT_CALLER_NAME")
     default_region: str = Field("US", pattern=r"^[A-Z]{2}$", validation_alias="CALLAGENT_DEFAULT_REGION")
+    # The operator's calling profiles and tenants (callagent.profiles); unset: callagent.toml
+    # next to the settings file read first, if there is one.
+    profiles_file: Path | None = Field(None, validation_alias="CALLAGENT_PROFILES_FILE")
 
     # Timings.
     # How long a call waits for a worker to take it: past this with no worker assigned, "no

@@ -36,11 +36,13 @@ from pydantic import BaseModel, ConfigDict, Field, RootModel, StrictInt
 
 from callagent import notifications, recordings, redact
 from callagent.calls import (
+    DEFAULT_PROFILE,
     DEFAULT_TRANSFER_WHEN,
     MAX_DTMF,
     MAX_TRANSFER_WHEN,
     TERMINAL_STATUSES,
     CallRecord,
+    CallRequest,
     CallStatus,
     EndReason,
     disclosure,
@@ -48,6 +50,7 @@ from callagent.calls import (
 from callagent.errors import CallagentError, NotFound
 from callagent.numbers import DialTarget, mask, printable
 from callagent.policy import NeedsConfirmation, Rule
+from callagent.profiles import TENANT_SCOPE_KEY
 from callagent.service import (
     DEFAULT_GOAL,
     MAX_PAGE,
@@ -124,6 +127,27 @@ class DialPreview(BaseModel):
     max_duration_s: int
     ring_timeout_s: int
     idempotency_key: str | None = None
+    profile: str = Field(default="default", description="The operator's calling profile it is made under.")
+    language: str = Field(default="en", description="The language the agent speaks.")
+    caller_id: str | None = Field(default=None, description="The number the callee sees, when one was chosen.")
+
+
+class ProfileInfo(BaseModel):
+    """A calling profile as a client may see it (callagent.toml; no trunk, persona or secrets)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str
+    description: str | None = None
+    caller_name: str = Field(description="On whose behalf the agent calls.")
+    language: str
+    language_name: str
+    countries: list[str] = Field(description="Regions it may call (ISO codes; * for all).")
+    caller_ids: list[str] = Field(description="Numbers make_phone_call(caller_id=...) may show with it.")
+    transfer_targets: list[str] = Field(description="Who a call may be handed to (masked).")
+    recording: str
+    quiet_hours: str | None
+    max_concurrent: int
 
 
 class ConfirmationRequired(BaseModel):
@@ -199,6 +223,11 @@ class DialPolicyInfo(BaseModel):
     recording: str = Field("off", description="CALLAGENT_RECORDING: off, on_request or always.")
     settings: dict[str, str | None] = Field(description="Which setting governs each rule (null: none can).")
     usage: dict[str, int] | None = Field(default=None, description="Live calls and what is left right now.")
+    profile: str = Field(default="default", description="The profile make_phone_call uses when it names none.")
+    profiles: list[ProfileInfo] = Field(
+        default_factory=list,
+        description="The operator's calling profiles you may use (make_phone_call's profile and caller_id).",
+    )
 
 
 # -- the service, and how its errors reach the client --------------------------------------------
@@ -221,6 +250,15 @@ async def _lifespan(
 
 def _service(ctx: Ctx) -> CallService:
     return ctx.request_context.lifespan_context
+
+
+def _tenant(ctx: Ctx) -> str | None:
+    """The tenant whose bearer token carried this request (the HTTP transport, callagent.toml
+    [tenants]); None for the operator's own (stdio, MCP_HTTP_TOKEN). Every tool is scoped by it."""
+    request = ctx.request_context.request
+    scope = getattr(request, "scope", None)
+    tenant = scope.get(TENANT_SCOPE_KEY) if isinstance(scope, dict) else None
+    return tenant if isinstance(tenant, str) else None
 
 
 def _translated(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
@@ -267,6 +305,8 @@ async def _ask_to_confirm(
     transfer_mode: str | None = None,
     record: bool | None = None,
     reasoning: str | None = None,
+    profile: str | None = None,
+    caller_id: str | None = None,
 ) -> Elicit[DialConfirmation] | None:
     """Resolver for make_phone_call's `approval`: ask the person (MCP elicitation) when the
     policy wants a confirmation, the client can ask, and no confirmation_token was given.
@@ -295,9 +335,11 @@ async def _ask_to_confirm(
         transfer_mode,
         record,
         reasoning,
+        profile,
+        caller_id,
     )
     try:
-        prepared = await service.preflight(args)
+        prepared = await service.preflight(args, tenant=_tenant(ctx))
     except CallagentError:
         return None  # the body says what is wrong
     if not isinstance(prepared, Prepared) or prepared.existing or not isinstance(prepared.decision, NeedsConfirmation):
@@ -305,7 +347,9 @@ async def _ask_to_confirm(
     request = prepared.request
     lines = [
         f"Place a phone call to {_display(prepared.target)}?",
-        f'The agent first says: "{disclosure(request.caller_name, recorded=request.record)}"',
+        f'The agent first says: "{_disclosure_of(request)}"',
+        *([f"Profile: {request.profile} ({request.language})"] if request.profile != DEFAULT_PROFILE else []),
+        *([f"The callee sees the number {request.caller_id}"] if request.caller_id else []),
         *_shown_texts(
             (
                 ("Goal", request.goal),
@@ -472,6 +516,22 @@ async def make_phone_call(
             "calls, and kept on the record. Required when the operator says so (DIAL_REQUIRE_REASONING).",
         ),
     ] = None,
+    profile: Annotated[
+        str | None,
+        Field(
+            max_length=64,
+            description="The operator's calling profile to call under: on whose behalf, in which language and "
+            "voice, under which rules. list_profiles shows the ones you may use. Default: your default profile.",
+        ),
+    ] = None,
+    caller_id: Annotated[
+        str | None,
+        Field(
+            max_length=64,
+            description="The number the callee sees: only one of the profile's caller IDs (list_profiles). "
+            "Default: the phone line's own number.",
+        ),
+    ] = None,
 ) -> Annotated[CallToolResult, MakeCallResult]:
     """Place an outbound phone call; an AI voice agent holds the conversation toward `goal`.
 
@@ -511,8 +571,12 @@ async def make_phone_call(
         transfer_mode,
         record,
         reasoning,
+        profile,
+        caller_id,
     )
-    outcome = await _service(ctx).place(args, approved=_answer(approval), confirmation_token=confirmation_token)
+    outcome = await _service(ctx).place(
+        args, approved=_answer(approval), confirmation_token=confirmation_token, tenant=_tenant(ctx)
+    )
     if isinstance(outcome, ConfirmationIssued):
         return _confirmation_required(outcome)
     return _placed(outcome)
@@ -544,7 +608,7 @@ async def wait_for_call(
     async def progress(elapsed: float, message: str) -> None:
         await ctx.report_progress(elapsed, timeout_s, message)
 
-    waited = await _service(ctx).wait(call_id, timeout_s, last_status, progress)
+    waited = await _service(ctx).wait(call_id, timeout_s, last_status, progress, tenant=_tenant(ctx))
     record, text = waited.record, waited.record.to_text()
     if not waited.changed:
         text = f"Still {record.status} after waiting {timeout_s:g} s; call wait_for_call again to keep waiting.\n{text}"
@@ -559,7 +623,7 @@ async def get_call(
     ctx: Ctx,
 ) -> Annotated[CallToolResult, CallRecord]:
     """Get one call's record: status, timings, transcript, summary and outcome. Free: reads the record."""
-    record = await _service(ctx).get(call_id)
+    record = await _service(ctx).get(call_id, tenant=_tenant(ctx))
     return _result(record, record.to_text())
 
 
@@ -584,7 +648,12 @@ async def list_calls(
     """List recent calls, newest first, optionally filtered by status, end reason or number; paginated.
     Free: reads the records."""
     records, next_cursor = await _service(ctx).list_calls(
-        status=status, end_reason=end_reason, phone_number=phone_number, limit=limit, cursor=cursor
+        status=status,
+        end_reason=end_reason,
+        phone_number=phone_number,
+        limit=limit,
+        cursor=cursor,
+        tenant=_tenant(ctx),
     )
     return CallToolResult(
         content=[TextContent(type="text", text=_list_text(records, next_cursor))],
@@ -607,7 +676,7 @@ async def end_call(
     error saying the line may still be up; the worker holding the call has then been asked to
     hang up by itself.
     """
-    ended = await _service(ctx).end(call_id)
+    ended = await _service(ctx).end(call_id, tenant=_tenant(ctx))
     text = f"{ended.note}\n{ended.record.to_text()}" if ended.note else f"Hung up.\n{ended.record.to_text()}"
     return _result(EndCallResult(**_fields(ended.record), note=ended.note), text)
 
@@ -620,19 +689,25 @@ async def dial_policy(ctx: Ctx) -> Annotated[CallToolResult, DialPolicyInfo]:
     many calls are live and left this hour, whether calls need a person's confirmation, size
     limits, what is never called (emergency numbers, crisis lines, premium-rate numbers, the
     do-not-call list), and every rule with the setting behind it. Every refusal of
-    make_phone_call names one of these rules.
+    make_phone_call names one of these rules. Also the operator's calling profiles you may use
+    (make_phone_call's `profile` and `caller_id`), each with its language and caller IDs.
     """
-    info = await _service(ctx).policy_info()
+    info = await _service(ctx).policy_info(tenant=_tenant(ctx))
     return CallToolResult(
         content=[TextContent(type="text", text=_policy_text(info))],
         structured_content=DialPolicyInfo.model_validate(info).model_dump(mode="json"),
     )
 
 
+def _disclosure_of(request: CallRequest) -> str:
+    """The first sentence the call will say, in its language and its profile's words."""
+    return disclosure(request.caller_name, recorded=request.record, language=request.language, phrases=request.phrases)
+
+
 async def call_resource(call_id: str, ctx: Ctx) -> str:
     """One call's record (status, timings, transcript, summary, outcome) as JSON."""
     try:
-        record = await _service(ctx).get(call_id)
+        record = await _service(ctx).get(call_id, tenant=_tenant(ctx))
     except NotFound as exc:
         raise ResourceNotFoundError(str(exc)) from None
     except CallagentError as exc:
@@ -643,7 +718,7 @@ async def call_resource(call_id: str, ctx: Ctx) -> str:
 async def recording_resource(call_id: str, ctx: Ctx) -> bytes:
     """A recorded call's audio: Ogg/Opus, channel 1 the callee, channel 2 the agent."""
     try:
-        _, path = await _service(ctx).recording(call_id)
+        _, path = await _service(ctx).recording(call_id, tenant=_tenant(ctx))
         return await asyncio.to_thread(path.read_bytes)
     except NotFound as exc:
         raise ResourceNotFoundError(str(exc)) from None
@@ -694,6 +769,9 @@ def _confirmation_required(issued: ConfirmationIssued) -> CallToolResult:
         max_duration_s=request.max_duration_s,
         ring_timeout_s=request.ring_timeout_s,
         idempotency_key=prepared.idempotency_key,
+        profile=request.profile,
+        language=request.language,
+        caller_id=request.caller_id,
     )
     result = ConfirmationRequired(
         message=issued.reason,
@@ -713,9 +791,12 @@ def _confirmation_required(issued: ConfirmationIssued) -> CallToolResult:
     if preview.context:
         lines.append(f"  Context:  {preview.context}")
     lines.append(
-        f'  Greeting: "{disclosure(preview.caller_name, recorded=preview.record)}"'
-        + (f" then: {preview.greeting}" if preview.greeting else "")
+        f'  Greeting: "{_disclosure_of(request)}"' + (f" then: {preview.greeting}" if preview.greeting else "")
     )
+    if preview.profile != DEFAULT_PROFILE:
+        lines.append(f"  Profile:  {preview.profile} (speaks {preview.language})")
+    if preview.caller_id:
+        lines.append(f"  Shows the number: {preview.caller_id}")
     if preview.dtmf:
         lines.append(f"  Keys in once answered: {preview.dtmf}")
     if preview.transfer_to:
@@ -788,6 +869,15 @@ def _policy_text(info: dict[str, Any]) -> str:
         f"- Never called: {'; '.join(info['never_called'])}",
         "- The agent always says first that it is an AI assistant calling on the operator's behalf.",
     ]
+    profiles = info.get("profiles") or []
+    if len(profiles) > 1 or any(p["caller_ids"] for p in profiles):
+        lines.append(f"- Calling profiles (make_phone_call's profile; default {info.get('profile')!r}):")
+        for p in profiles:
+            lines.append(
+                f"  - {p['name']}: on behalf of {p['caller_name']}, in {p['language_name']}, to "
+                f"{', '.join(p['countries'])}"
+                + (f"; caller IDs {', '.join(p['caller_ids'])}" if p["caller_ids"] else "")
+            )
     return "\n".join(lines)
 
 

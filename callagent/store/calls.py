@@ -19,8 +19,10 @@ import sqlalchemy as sa
 from pydantic import TypeAdapter
 
 from callagent.calls import (
+    DEFAULT_PROFILE,
     LINE_STATUSES,
     NEVER_DIALED,
+    OPERATOR,
     TERMINAL_STATUSES,
     CallRecord,
     CallStatus,
@@ -89,7 +91,11 @@ class Calls:
         """
         at = aware(now) if now is not None else utcnow()
         return self._insert(
-            record, lambda conn: admit(_counts(conn, at, record.phone_number), listed(conn, record.phone_number))
+            record,
+            lambda conn: admit(
+                _counts(conn, at, record.phone_number, profile=record.profile, tenant=record.tenant),
+                listed(conn, record.phone_number, tenant=record.tenant),
+            ),
         )
 
     def _insert(self, record: CallRecord, check: Callable[[sa.Connection], T | None] | None) -> CallRecord | T:
@@ -121,7 +127,11 @@ class Calls:
                 return None
             record = _row_to_record(row)
             now = utcnow()
-            objection = admit(record, _counts(conn, now, record.phone_number), listed(conn, record.phone_number))
+            objection = admit(
+                record,
+                _counts(conn, now, record.phone_number, profile=record.profile, tenant=record.tenant),
+                listed(conn, record.phone_number, tenant=record.tenant),
+            )
             if objection is not None:
                 return objection
             stmt = (
@@ -326,6 +336,7 @@ class Calls:
         until: datetime | None = None,
         limit: int = 20,
         cursor: str | None = None,
+        tenant: str | None = None,
     ) -> tuple[list[CallRecord], str | None]:
         """Calls newest first, and a cursor for the next page (None on the last page).
 
@@ -342,6 +353,8 @@ class Calls:
             query = query.where(_t.c.end_reason == EndReason(end_reason).value)
         if phone_number is not None:
             query = query.where(_t.c.phone_number == phone_number)
+        if tenant is not None:  # one tenant's calls; OPERATOR: the operator's own (no tenant)
+            query = query.where(_t.c.tenant.is_(None) if tenant == OPERATOR else _t.c.tenant == tenant)
         if since is not None:
             query = query.where(_t.c.created_at >= aware(since))
         if until is not None:  # the console's date filter: created before `until`
@@ -369,31 +382,63 @@ class Calls:
         with self._db.engine.connect() as conn:
             return [(row[0], row[1]) for row in conn.execute(query).all()]
 
-    def counts(self, now: datetime | None = None, number: str | None = None) -> Counts:
+    def counts(
+        self,
+        now: datetime | None = None,
+        number: str | None = None,
+        *,
+        profile: str | None = None,
+        tenant: str | None = None,
+    ) -> Counts:
         """Live calls, calls in the last hour, and (given `number`) calls to it in the last
-        24 hours: the facts the volume limits are checked against."""
+        24 hours: the facts the volume limits are checked against (see _counts)."""
         with self._db.engine.connect() as conn:
-            return _counts(conn, aware(now) if now is not None else utcnow(), number)
+            at = aware(now) if now is not None else utcnow()
+            return _counts(conn, at, number, profile=profile, tenant=tenant)
 
-    def facts(self, number: str, now: datetime | None = None) -> tuple[Counts, bool]:
+    def facts(
+        self, number: str, now: datetime | None = None, *, profile: str | None = None, tenant: str | None = None
+    ) -> tuple[Counts, bool]:
         """Everything the dial policy needs from the store about a call to `number`: the
-        counts, and whether the number is on the do-not-call list."""
+        counts, and whether the number is on the do-not-call list (the tenant's own included)."""
         with self._db.engine.connect() as conn:
-            return _counts(conn, aware(now) if now is not None else utcnow(), number), listed(conn, number)
+            at = aware(now) if now is not None else utcnow()
+            return _counts(conn, at, number, profile=profile, tenant=tenant), listed(conn, number, tenant=tenant)
 
 
 # -- helpers ---------------------------------------------------------------------------------
 
 
-def _counts(conn: sa.Connection, now: datetime, number: str | None) -> Counts:
+def _counts(
+    conn: sa.Connection, now: datetime, number: str | None, *, profile: str | None = None, tenant: str | None = None
+) -> Counts:
+    """The counts the volume limits are checked against; with `profile` or `tenant`, also
+    counted on that profile's or tenant's calls only (their own limits in callagent.toml)."""
     hour = sa.and_(_t.c.created_at >= now - timedelta(hours=1), _DIALED)
-    columns = [sa.func.count().filter(_LIVE), sa.func.count().filter(hour)]
-    if number is not None:
-        columns.append(
-            sa.func.count().filter(_t.c.phone_number == number, _t.c.created_at >= now - timedelta(days=1), _DIALED)
+    day = sa.and_(_t.c.phone_number == (number or ""), _t.c.created_at >= now - timedelta(days=1), _DIALED)
+    scopes: list[sa.ColumnElement[bool]] = [sa.true()]
+    if profile is not None:
+        scopes.append(
+            _t.c.profile == profile
+            if profile != DEFAULT_PROFILE
+            else _t.c.profile.is_(None) | (_t.c.profile == profile)
         )
+    if tenant is not None:
+        scopes.append(_t.c.tenant == tenant)
+    columns = [sa.func.count().filter(cond, scope) for scope in scopes for cond in (_LIVE, hour, day)]
     row = conn.execute(sa.select(*columns).select_from(_t)).one()
-    return Counts(active=row[0], last_hour=row[1], to_number_24h=row[2] if number is not None else 0)
+    found = [
+        Counts(active=row[3 * i], last_hour=row[3 * i + 1], to_number_24h=row[3 * i + 2] if number is not None else 0)
+        for i in range(len(scopes))
+    ]
+    overall = found.pop(0)
+    return Counts(
+        active=overall.active,
+        last_hour=overall.last_hour,
+        to_number_24h=overall.to_number_24h,
+        profile=found.pop(0) if profile is not None else None,
+        tenant=found.pop(0) if tenant is not None else None,
+    )
 
 
 def _record_to_row(record: CallRecord) -> dict[str, Any]:

@@ -41,6 +41,7 @@ class RefusalEntry(BaseModel):
     setting: str | None = None
     repeats: int = 1  # how many refusals this row stands for
     last_at: datetime | None = None  # the latest of them
+    tenant: str | None = None  # whose client was refused; None: the operator's
 
 
 class Refusals:
@@ -49,7 +50,9 @@ class Refusals:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    def record(self, refusal: Refusal, number: str | None, *, at: datetime | None = None) -> RefusalEntry:
+    def record(
+        self, refusal: Refusal, number: str | None, *, at: datetime | None = None, tenant: str | None = None
+    ) -> RefusalEntry:
         """Keep a refused call for audit; returns its row.
 
         `number` is the E.164 number when there is one, else the client's input. Everything is
@@ -68,6 +71,7 @@ class Refusals:
             "setting": None if refusal.setting is None else printable(refusal.setting)[:200],
             "repeats": 1,
             "last_at": at,
+            "tenant": tenant,
         }
         recent = _t.c.at >= at - timedelta(seconds=REFUSAL_WINDOW_S)
         same_rule = _t.c.rule == values["rule"]
@@ -79,6 +83,7 @@ class Refusals:
                     same_rule,
                     _t.c.number.is_not_distinct_from(values["number"]),
                     _t.c.message == values["message"],
+                    _t.c.tenant.is_not_distinct_from(tenant),
                 )
                 .order_by(_t.c.id.desc())
                 .limit(1)
@@ -86,7 +91,12 @@ class Refusals:
             if same is None:
                 in_window = conn.execute(sa.select(sa.func.count()).select_from(_t).where(recent)).scalar_one()
                 if in_window >= REFUSAL_ROWS_PER_WINDOW:
-                    same = conn.execute(_t.select().where(recent, same_rule).order_by(_t.c.id.desc()).limit(1)).first()
+                    same = conn.execute(
+                        _t.select()
+                        .where(recent, same_rule, _t.c.tenant.is_not_distinct_from(tenant))
+                        .order_by(_t.c.id.desc())
+                        .limit(1)
+                    ).first()
             if same is not None:
                 row = conn.execute(
                     sa.update(_t)
@@ -98,11 +108,13 @@ class Refusals:
                 row = conn.execute(sa.insert(_t).values(**values).returning(*_t.c)).one()
         return RefusalEntry.model_validate(dict(row._mapping))
 
-    def recent(self, limit: int = 50) -> list[RefusalEntry]:
-        """The most recent refusals, newest first."""
+    def recent(self, limit: int = 50, *, tenant: str | None = None) -> list[RefusalEntry]:
+        """The most recent refusals, newest first; `tenant`'s only, when given."""
         if limit < 1:
             raise ValueError("limit must be at least 1")
         query = _t.select().order_by(_t.c.at.desc(), _t.c.id.desc()).limit(limit)
+        if tenant is not None:
+            query = query.where(_t.c.tenant == tenant)
         with self._db.engine.connect() as conn:
             rows = conn.execute(query).all()
         return [RefusalEntry.model_validate(dict(r._mapping)) for r in rows]

@@ -17,6 +17,7 @@ __all__ = [
     "confirmations",
     "do_not_call",
     "refusals",
+    "tenant_do_not_call",
 ]
 
 MAX_REFUSAL_NUMBER = 32
@@ -121,6 +122,18 @@ do_not_call = sa.Table(
     _ts("added_at", nullable=False),
 )
 
+# A tenant's own do-not-call list (callagent.toml [tenants]): numbers its callees asked it not
+# to call again. The global list above still holds for every tenant.
+tenant_do_not_call = sa.Table(
+    "callagent_tenant_do_not_call",
+    METADATA,
+    sa.Column("tenant", sa.String(32), primary_key=True),
+    sa.Column("number", sa.String(16), primary_key=True),
+    sa.Column("reason", sa.Text),
+    sa.Column("call_id", sa.String(64)),
+    _ts("added_at", nullable=False),
+)
+
 # Every refused call, for audit (`callagent refusals`); a looping client's repeats share a row.
 refusals = sa.Table(
     "callagent_refusals",
@@ -133,6 +146,7 @@ refusals = sa.Table(
     sa.Column("setting", sa.String(200)),
     sa.Column("repeats", sa.Integer, nullable=False, server_default="1"),
     _ts("last_at"),
+    sa.Column("tenant", sa.String(32)),  # whose client asked; null: the operator's
     sa.Index("ix_callagent_refusals_at", "at", "id"),
 )
 

@@ -66,6 +66,8 @@ EXPECTED_SETTING: dict[str, str | None] = {
     Rule.max_duration: "CALLAGENT_MAX_DURATION_CAP_S",
     Rule.transfer_target: "CALLAGENT_TRANSFER_NUMBERS",
     Rule.recording: "CALLAGENT_RECORDING",
+    Rule.profile: "callagent.toml [profiles]",
+    Rule.caller_id: "callagent.toml [profiles.NAME] caller_ids",
 }
 TEXT_SETTING = {
     "goal": "CALLAGENT_MAX_GOAL_CHARS",
@@ -309,8 +311,9 @@ BAD: list[tuple[str, Call, str]] = [
 def test_the_table_is_big_and_covers_every_rule() -> None:
     assert len(BAD) >= 40
     assert len({name for name, _, _ in BAD}) == len(BAD)
-    # Every rule that can refuse is exercised by at least one row.
-    assert {str(rule) for _, _, rule in BAD} == {str(r) for r in Rule} - {"confirmation"}
+    # Every rule that can refuse is exercised by at least one row (a profile's rules are the
+    # service's: tests/unit/test_profiles.py).
+    assert {str(rule) for _, _, rule in BAD} == {str(r) for r in Rule} - {"confirmation", "profile", "caller_id"}
 
 
 @pytest.mark.parametrize("name,call,rule", BAD, ids=[name for name, _, _ in BAD])

@@ -66,6 +66,7 @@ def test_env_names_are_the_documented_ones() -> None:
                 "CALLAGENT_RECORDING",
                 "CALLAGENT_RECORDINGS_DIR",
                 "CALLAGENT_RECORDING_RETENTION_DAYS",
+                "CALLAGENT_PROFILES_FILE",
                 "DIAL_ALLOW",
                 "DIAL_DENY",
                 "DIAL_COUNTRIES",

@@ -155,6 +155,8 @@ async def test_tools_are_listed_with_annotations_and_schemas(client: Client) -> 
         "transfer_mode",
         "record",
         "reasoning",
+        "profile",
+        "caller_id",
     }
     assert "wait_for_call" in make.description
 
@@ -312,7 +314,8 @@ async def test_idempotency_key_returns_the_existing_call(client: Client, store: 
         ({"max_duration_s": 0}, "rule 'max_duration' (setting CALLAGENT_MAX_DURATION_CAP_S)"),
         ({"max_duration_s": 1801}, "between 1 and 1800 seconds, not 1801"),
         ({"goal": "x" * 4001}, "rule 'text_too_long'"),
-        ({"caller_id": "+14155550199"}, "no argument 'caller_id'"),  # returns with calling profiles
+        # Only a profile's own caller IDs (callagent.toml), and the default profile has none.
+        ({"caller_id": "+14155550199"}, "rule 'caller_id' (setting callagent.toml [profiles.default] caller_ids)"),
     ],
 )
 async def test_call_limits_are_validated(
