@@ -24,7 +24,10 @@ async def serve(args: argparse.Namespace) -> None:
         rtp_host=args.phone_host,
         run_dir=Path(args.run_dir),
     )
-    models = ModelServer(board=board, host=args.models_host, port=args.models_port)
+    # what the worker asked the models, per call: run_dir/models/requests.jsonl (devstack.phonelog)
+    models = ModelServer(
+        board=board, host=args.models_host, port=args.models_port, log_dir=Path(args.run_dir) / "models"
+    )
     await phone.start()
     await models.start()  # last: its readiness is the bed's signal that both are up
     stop = asyncio.Event()

@@ -9,11 +9,18 @@ instead, so a whole call runs without internet and without real models:
   result starting with "Not done:"); a `response_format` request is the end-of-call summary and
   gets the scenario's outcome as JSON;
 - speech is real audio rendered by espeak-ng, so the phone side gets something to hear and the
-  agent's speaking latency is measurable;
+  agent's speaking latency is measurable; in the language of the call where the server can
+  tell (a scripted sentence's scenario, the request's instructions, the call's STT hint);
 - transcription does not listen at all: the phone posts each line it starts saying on the
   Board, and the STT endpoint hands out the oldest line of that call not yet heard.
 
-Every handler is stateless apart from the Board, so concurrent calls don't disturb each other.
+Every handler is stateless apart from the Board (and a note of each call's language), so
+concurrent calls don't disturb each other.
+
+What each request asked for is logged, one JSON object a line, to `<log_dir>/requests.jsonl`
+(the bed's `$DEVSTACK_RUN_DIR/models/requests.jsonl`; read it with devstack.phonelog), keyed by
+the call (the X-Callagent-Call-Id header): for speech the text, voice and model; for a
+transcription the language hint; for chat the languages the instructions name and the answer.
 """
 
 from __future__ import annotations
@@ -25,16 +32,29 @@ import re
 import struct
 import time
 import uuid
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from math import gcd
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 import numpy as np
 from aiohttp import web
 
 from devstack.board import Board
-from devstack.scenarios import CALL_ID_HEADER, Line, Reply, Scenario, ToolCall, reply_to, scenarios
+from devstack.scenarios import (
+    CALL_ID_HEADER,
+    DEFAULT_LANGUAGE,
+    ESPEAK_VOICES,
+    Line,
+    Reply,
+    Scenario,
+    ToolCall,
+    espeak_voice,
+    reply_to,
+    scenarios,
+)
 
 logger = logging.getLogger("devstack.models")
 
@@ -69,6 +89,21 @@ WAV_UNKNOWN_SIZE = 0xFFFFFFFF
 MAX_UPLOAD_BYTES = 64 * 1024 * 1024
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+REQUEST_LOG = "requests.jsonl"  # in the server's log_dir: one JSON object per request
+KEEP_REQUESTS = 2000  # requests kept in memory too (ModelServer.requests)
+KEEP_CALL_LANGUAGES = 256  # calls whose language the server remembers (for its speech voice)
+
+# The languages the bed knows (devstack.scenarios.ESPEAK_VOICES), by the names instructions
+# may call them: English and native.
+LANGUAGE_NAMES: dict[str, tuple[str, ...]] = {
+    "en": ("English",),
+    "es": ("Spanish", "Español", "Espanol"),
+    "fr": ("French", "Français", "Francais"),
+    "de": ("German", "Deutsch"),
+    "hi": ("Hindi", "हिन्दी", "हिंदी"),
+    "ta": ("Tamil", "தமிழ்"),
+}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -216,6 +251,50 @@ def is_summary_request(body: dict[str, Any]) -> bool:
     """The worker's end-of-call summary is the only request asking for structured output."""
     fmt = body.get("response_format")
     return isinstance(fmt, dict) and fmt.get("type") in ("json_schema", "json_object")
+
+
+def languages_named(text: str) -> list[str]:
+    """The codes of the languages `text` names (by English or native name, any case), in the
+    order of LANGUAGE_NAMES."""
+    found = []
+    for code, names in LANGUAGE_NAMES.items():
+        if any(re.search(rf"(?<!\w){re.escape(name)}(?!\w)", text, re.IGNORECASE) for name in names):
+            found.append(code)
+    return found
+
+
+def instructions_text(body: dict[str, Any]) -> str:
+    """The system and developer messages of a chat request, joined."""
+    return "\n".join(
+        message_text(m.get("content"))
+        for m in body.get("messages") or []
+        if isinstance(m, dict) and m.get("role") in ("system", "developer")
+    )
+
+
+def scripted_language(text: str) -> str | None:
+    """The language of the scenarios whose scripted agent says `text`, or a sentence of it (the
+    worker sends a reply to speech a sentence at a time): in a reply, in what follows a tool, or
+    a tool's argument (a voicemail message). None when no script says it, or scripts in
+    different languages do."""
+    norm = _norm(text)
+    if not norm:
+        return None
+    found: set[str] = set()
+    for sc in scenarios().values():
+        for line in sc.spoken():
+            reply = line.reply
+            if reply is None:
+                continue
+            said = (
+                reply.text,
+                reply.after_tool,
+                reply.after_tool_error,
+                *(reply.tool.arguments.values() if reply.tool else ()),
+            )
+            if any(isinstance(t, str) and norm in _norm(t) for t in said):
+                found.add(line.language or sc.language)
+    return found.pop() if len(found) == 1 else None
 
 
 def requested_data(body: dict[str, Any]) -> list[str] | None:
@@ -456,14 +535,21 @@ class _BadRequest(Exception):
 class ModelServer:
     """The offline OpenAI-compatible server (chat, speech, transcription, models) on host:port.
 
-    `port=0` picks a free port; `port` and `base_url` give the real one once started.
+    `port=0` picks a free port; `port` and `base_url` give the real one once started. What each
+    request asked for is in `requests` (the latest KEEP_REQUESTS) and, with `log_dir`, appended
+    to `log_dir/requests.jsonl` (see _record).
     """
 
-    def __init__(self, *, board: Board, host: str, port: int) -> None:
+    def __init__(self, *, board: Board, host: str, port: int, log_dir: Path | None = None) -> None:
         self._board = board
         self.host = host
         self.port = port
         self._runner: web.AppRunner | None = None
+        self.log_dir = Path(log_dir) if log_dir is not None else None
+        self._log: IO[str] | None = None
+        self.requests: deque[dict[str, Any]] = deque(maxlen=KEEP_REQUESTS)
+        # call key -> the language its requests asked for (STT hint, instructions), latest last
+        self._languages: OrderedDict[str, str] = OrderedDict()
 
     @property
     def base_url(self) -> str:
@@ -471,6 +557,10 @@ class ModelServer:
         return f"http://{self.host}:{self.port}/v1"
 
     async def start(self) -> None:
+        if self.log_dir is not None:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            # Opened once at start-up, line-buffered (a reader sees whole lines), closed on stop.
+            self._log = open(self.log_dir / REQUEST_LOG, "a", buffering=1, encoding="utf-8")  # noqa: ASYNC230, SIM115
         app = web.Application(middlewares=[self._middleware], client_max_size=MAX_UPLOAD_BYTES)
         app.router.add_post("/v1/chat/completions", self._chat_completions)
         app.router.add_post("/v1/audio/speech", self._speech)
@@ -491,6 +581,41 @@ class ModelServer:
         if self._runner is not None:
             runner, self._runner = self._runner, None
             await runner.cleanup()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    # --- what was asked ---------------------------------------------------------------------
+
+    def _record(self, request: web.Request, kind: str, **fields: Any) -> dict[str, Any]:
+        """Note a request: {"at", "call" (the call key, or null), "kind" ("stt", "tts" or
+        "chat"), ...its fields}; in `requests` and, with a log_dir, requests.jsonl."""
+        entry = {"at": time.time(), "call": request.headers.get(CALL_ID_HEADER) or None, "kind": kind, **fields}
+        self.requests.append(entry)
+        if self._log is not None:
+            self._log.write(json.dumps(entry, ensure_ascii=False) + "\n")
+        return entry
+
+    def _note_language(self, call_key: str | None, language: str | None) -> None:
+        """Remember the language a call's requests asked for (the bed's languages only)."""
+        if not call_key or language not in ESPEAK_VOICES:
+            return
+        self._languages[call_key] = language
+        self._languages.move_to_end(call_key)
+        while len(self._languages) > KEEP_CALL_LANGUAGES:
+            self._languages.popitem(last=False)
+
+    def speech_language(self, call_key: str | None, text: str, instructions: str = "") -> str:
+        """The language to render speech in: the script's, for a sentence the script gives the
+        agent; else the one the request's instructions name (not English); else the one the
+        call's transcriptions and chat asked for; else English."""
+        named = [code for code in languages_named(instructions) if code != DEFAULT_LANGUAGE]
+        return (
+            scripted_language(text)
+            or (named[0] if named else None)
+            or (self._languages.get(call_key) if call_key else None)
+            or DEFAULT_LANGUAGE
+        )
 
     # --- plumbing ---------------------------------------------------------------------------
 
@@ -573,6 +698,19 @@ class ModelServer:
             "total_tokens": prompt_tokens + _count_tokens(completion_text),
         }
         logger.debug("chat reply: %s", tool_call["function"]["name"] if tool_call else answer.content)
+        asked = languages_named(instructions_text(body))
+        non_default = [code for code in asked if code != DEFAULT_LANGUAGE]
+        if len(non_default) == 1:
+            self._note_language(request.headers.get(CALL_ID_HEADER), non_default[0])
+        self._record(
+            request,
+            "chat",
+            model=model,
+            summary=is_summary_request(body),
+            instructions_languages=asked,
+            reply=answer.content if tool_call is None else None,
+            tool=tool_call["function"]["name"] if tool_call else None,
+        )
 
         completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
         created = int(time.time())
@@ -694,12 +832,26 @@ class ModelServer:
         except (TypeError, ValueError):
             raise _BadRequest("'speed' must be a number.", param="speed") from None
         wpm = int(min(max(ESPEAK_WPM * speed, 80), 500))
+        instructions = body.get("instructions") if isinstance(body.get("instructions"), str) else None
+        language = self.speech_language(request.headers.get(CALL_ID_HEADER), text, instructions or "")
+        voice = espeak_voice(language)
+        self._record(
+            request,
+            "tts",
+            model=str(body.get("model") or ""),
+            voice=str(body.get("voice") or ""),
+            text=text,
+            instructions=instructions,
+            speed=speed,
+            response_format=response_format,
+            espeak_voice=voice,
+        )
 
         started = time.perf_counter()
         proc = await asyncio.create_subprocess_exec(
             "espeak-ng",
             "-v",
-            "en-us",
+            voice,
             "-s",
             str(wpm),
             "--stdout",
@@ -787,12 +939,27 @@ class ModelServer:
         audio = upload.file.read()
         response_format = str(form.get("response_format") or "json")
         call_key = request.headers.get(CALL_ID_HEADER) or None
+        # The hint: `language`, or (the newest models) a `languages` list; the scripted
+        # transcript does not depend on it, and is in whatever language the phone spoke.
+        language = str(form.get("language") or "") or None
+        languages = [str(v) for key in ("languages", "languages[]") for v in form.getall(key, []) if str(v)]
+        self._note_language(call_key, language or (languages[0] if languages else None))
 
         wav = parse_wav(audio)
         silent = len(audio) == 0 or (wav is not None and wav.rms() < SILENCE_RMS)
         # silence must not use up a line the phone is about to say
         text = "" if silent else (self._board.next_unheard(call_key) or "")
-        logger.debug("transcription call=%s silent=%s -> %r", call_key, silent, text)
+        logger.debug("transcription call=%s language=%s silent=%s -> %r", call_key, language, silent, text)
+        self._record(
+            request,
+            "stt",
+            model=str(form.get("model") or ""),
+            language=language,
+            languages=languages or None,
+            response_format=response_format,
+            silent=silent,
+            text=text,
+        )
 
         if response_format == "text" or response_format in ("srt", "vtt"):
             return web.Response(text=text, content_type="text/plain")
@@ -800,7 +967,8 @@ class ModelServer:
             return web.json_response(
                 {
                     "task": "transcribe",
-                    "language": "en",
+                    # the hint back (the plugin takes this over its own hint), else English
+                    "language": language or (languages[0] if languages else DEFAULT_LANGUAGE),
                     "duration": round(wav.duration, 3) if wav else 0.0,
                     "text": text,
                     "segments": [],

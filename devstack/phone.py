@@ -5,7 +5,8 @@ on top of a SIP stack so that we control every timestamp (when a line really sta
 the agent's audio really arrived) and can log them for the end-to-end tests.
 
 Per call it answers (or not) as the scenario says, plays the scenario's lines (pre-rendered with
-espeak-ng) at the right turns, records what it hears, and writes a JSON log to run_dir/phone/. A
+espeak-ng, in the scenario's language) at the right turns, records what it hears, and writes a
+JSON log to run_dir/phone/ (with the caller's number, the From URI's user part). A
 scenario may ring with early media (183 + SDP and ringback tone before the 200) or put an
 auto-attendant in front of its lines (a prompt, an extension collected as DTMF digits).
 An answered call takes a cold transfer (an in-dialog REFER, RFC 3515): 202, then NOTIFYs with
@@ -45,6 +46,7 @@ from devstack.scenarios import (
     Menu,
     MenuOption,
     Scenario,
+    espeak_voice,
     scenario_for,
     scenarios,
 )
@@ -69,6 +71,7 @@ RINGBACK_PEAK = 8000  # about -12 dBFS: a ringback is quieter than speech
 # "vacant code"): three rising tones, 274, 274 and 380 ms.
 SIT_TONES = ((913.8, 0.274), (1370.6, 0.274), (1776.7, 0.380))
 SPEECH_PEAK = 20000  # rendered lines are normalised to this peak
+DEFAULT_VOICE = espeak_voice(None)  # espeak-ng's voice for a line in no particular language
 T1, T2, TIMER_B = 0.5, 4.0, 32.0  # RFC 3261 UDP retransmission timers
 USER_AGENT = "callagent-devstack-phone"
 ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REFER"
@@ -133,9 +136,10 @@ def rms(pcm: np.ndarray) -> float:
 
 
 # ---------------------------------------------------------------------------------------------
-# Audio rendering: espeak-ng at 22.05 kHz -> 8 kHz, cached per text for the life of the process.
+# Audio rendering: espeak-ng at 22.05 kHz -> 8 kHz, cached per voice and text for the life of the
+# process.
 
-_RENDERED: dict[str, np.ndarray] = {}
+_RENDERED: dict[tuple[str, str], np.ndarray] = {}  # (espeak-ng voice, text) -> 8 kHz audio
 
 
 def parse_wav(data: bytes) -> tuple[np.ndarray, int]:
@@ -183,32 +187,39 @@ def _finish(x: np.ndarray) -> np.ndarray:
     return np.clip(np.round(x), -32768, 32767).astype(np.int16)
 
 
-async def render_speech(text: str) -> np.ndarray:
-    """The 8 kHz int16 audio of `text` spoken by espeak-ng (cached)."""
-    if text in _RENDERED:
-        return _RENDERED[text]
+async def render_speech(text: str, voice: str = DEFAULT_VOICE) -> np.ndarray:
+    """The 8 kHz int16 audio of `text` spoken by espeak-ng with `voice` (cached)."""
+    key = (voice, text)
+    if key in _RENDERED:
+        return _RENDERED[key]
     proc = await asyncio.create_subprocess_exec(
-        "espeak-ng", "-v", "en-us", "--stdout", "--stdin",
+        "espeak-ng", "-v", voice, "--stdout", "--stdin",
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     out, err = await proc.communicate(text.encode())
     if proc.returncode != 0:
-        raise RuntimeError(f"espeak-ng failed ({proc.returncode}): {err.decode(errors='replace')}")
+        raise RuntimeError(f"espeak-ng -v {voice} failed ({proc.returncode}): {err.decode(errors='replace')}")
     pcm, rate = parse_wav(out)
-    _RENDERED[text] = _finish(resample(pcm, rate, RATE))
-    return _RENDERED[text]
+    _RENDERED[key] = _finish(resample(pcm, rate, RATE))
+    return _RENDERED[key]
 
 
 async def render_line(line: Line) -> np.ndarray:
-    """A scenario line's audio (cached under its text): its pieces, with its pauses as silence
-    between them."""
-    if line.text not in _RENDERED:
-        pieces = [await render_speech(seg) for seg in line.segments or [line.text]]
+    """A scenario line's audio in its language's voice (cached under the voice and its text):
+    its pieces, with its pauses as silence between them."""
+    key = (line.voice, line.text)
+    if key not in _RENDERED:
+        pieces = [await render_speech(seg, line.voice) for seg in line.segments or [line.text]]
         out = pieces[0]
         for pause, piece in zip(line.pauses, pieces[1:], strict=True):
             out = np.concatenate([out, np.zeros(int(pause * RATE), dtype=np.int16), piece])
-        _RENDERED[line.text] = out
-    return _RENDERED[line.text]
+        _RENDERED[key] = out
+    return _RENDERED[key]
+
+
+def rendered(line: Line) -> np.ndarray:
+    """A line's audio, rendered at start-up (render_line)."""
+    return _RENDERED[(line.voice, line.text)]
 
 
 def beep() -> np.ndarray:
@@ -661,7 +672,7 @@ class Phone:
 
     async def start(self) -> None:
         self._dir.mkdir(parents=True, exist_ok=True)
-        lines = {ln.text: ln for sc in scenarios().values() for ln in sc.spoken()}
+        lines = {(ln.voice, ln.text): ln for sc in scenarios().values() for ln in sc.spoken()}
         await asyncio.gather(*(render_line(ln) for _, ln in sorted(lines.items())))
         seqs = [p.name.split("-")[0] for p in self._dir.glob("*-*.json")]
         self._seq = max((int(n) for n in seqs if n.isdigit()), default=0)  # continue after a restart
@@ -793,8 +804,12 @@ class Phone:
         self._seq += 1
         name = f"{self._seq:04d}-{''.join(ch for ch in number if ch.isdigit()) or 'unknown'}"
         key = msg.get(CALL_ID_HEADER) or msg.call_id
+        from_uri = uri_of(msg.get("from") or "")
         entry: dict[str, Any] = {
             "number": number, "call_key": key, "sip_call_id": msg.call_id,
+            # who is calling, as the callee's caller id shows it: the From URI's user part
+            # (livekit-sip puts the trunk's number there, or the request's sip_number)
+            "from_number": uri_user(from_uri) or None, "from_uri": from_uri or None,
             "scenario": sc.name if sc else None, "invite_at": time.time(), "ringing_at": None,
             "answered_at": None, "first_audio_at": None, "utterances": [], "agent_speech": [],
             "dtmf": [], "hangup_at": None, "hangup_by": None, "final_status": None,
@@ -806,7 +821,7 @@ class Phone:
         self._calls.append(call)
         self._by_cid[msg.call_id] = call
         call.last_invite_response = self._response(msg, addr, 100, "Trying")
-        self._event(call, "invite", uri=msg.uri, source=_hp(str(addr[0]), addr[1]))
+        self._event(call, "invite", uri=msg.uri, source=_hp(str(addr[0]), addr[1]), from_number=entry["from_number"])
         if sc is None:
             self._final(call, 404, "Not Found")
             self._end(call, "phone")
@@ -1295,7 +1310,7 @@ class Phone:
                 await self._agent_turn(call, quiet_s=line.min_quiet_s or AGENT_QUIET_S)
             if line.tones == "sit":
                 await self._play(call, "<sit>", sit_tones(), kind="tones")
-            await self._play(call, line.text, _RENDERED[line.text])
+            await self._play(call, line.text, rendered(line))
         if sc.after_lines == "hangup":
             await asyncio.sleep(HANGUP_TAIL_S)
             self._end(call, "phone", bye=True)
@@ -1311,7 +1326,7 @@ class Phone:
         )
         call.collector = collector
         call.voiced_s = 0.0  # the agent's speech from the answer on counts toward its opening
-        prompt = self._enqueue(call, att.prompt.text, _RENDERED[att.prompt.text])
+        prompt = self._enqueue(call, att.prompt.text, rendered(att.prompt))
         while not collector.done(time.time()):
             if collector.digits and not prompt.done.done():
                 self._cut(call, prompt)
@@ -1322,7 +1337,7 @@ class Phone:
         self._event(call, "extension", extension=collector.extension, reached=reached)
         if not reached:
             await prompt.done  # (with no digit at all, the prompt is said to its end)
-            await self._play(call, att.invalid.text, _RENDERED[att.invalid.text])
+            await self._play(call, att.invalid.text, rendered(att.invalid))
             await asyncio.sleep(HANGUP_TAIL_S)
             self._end(call, "phone", bye=True)
             return False
@@ -1345,7 +1360,7 @@ class Phone:
             await self._play(call, "<hold music>", hold_music(music), kind="music")
             left -= music
             if left > 0:
-                await self._play(call, hold.announcement.text, _RENDERED[hold.announcement.text])
+                await self._play(call, hold.announcement.text, rendered(hold.announcement))
         call.log["hold"]["end"] = time.time()
         self._event(call, "hold_end")
 
@@ -1355,7 +1370,7 @@ class Phone:
         and a hang-up (None). Every digit is in the call's log with its time."""
         for round_ in range(1, menu.rounds + 1):
             # A digit counts from the prompt's start (and cuts it short), as on a real menu.
-            pcm = _RENDERED[menu.prompt.text]
+            pcm = rendered(menu.prompt)
             prompt = self._enqueue(call, menu.prompt.text, pcm)
             collector = ExtensionCollector(time.time(), max_digits=1, wait_s=len(pcm) / RATE + menu.no_digit_s)
             call.collector = collector
@@ -1374,7 +1389,7 @@ class Phone:
                 self._board.forget(call.key)
                 return menu.options[choice]
         call.log.update(menu_choice=None, person_reached=False)
-        await self._play(call, menu.goodbye.text, _RENDERED[menu.goodbye.text])
+        await self._play(call, menu.goodbye.text, rendered(menu.goodbye))
         await asyncio.sleep(HANGUP_TAIL_S)
         self._end(call, "phone", bye=True)
         return None

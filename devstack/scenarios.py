@@ -36,6 +36,26 @@ class Reply(BaseModel):
     after_tool_error: str | None = None
 
 
+# The languages a scenario (or one of its lines) may be spoken in, and the espeak-ng voice the
+# phone speaks each with (`espeak-ng --voices`). Latin American Spanish: the bed's callees are in
+# California, and "¿Bueno?" is how a Mexican phone is answered.
+ESPEAK_VOICES: dict[str, str] = {
+    "en": "en-us",
+    "es": "es-419",
+    "fr": "fr-fr",
+    "de": "de",
+    "hi": "hi",
+    "ta": "ta",
+}
+Language = Literal["en", "es", "fr", "de", "hi", "ta"]
+DEFAULT_LANGUAGE: Language = "en"
+
+
+def espeak_voice(language: str | None) -> str:
+    """The espeak-ng voice for a language code (None: the default, English)."""
+    return ESPEAK_VOICES[language or DEFAULT_LANGUAGE]
+
+
 PAUSE_MARK = "|"  # in a line's text in scenarios.json: the callee pauses here (see Line.pauses)
 
 
@@ -62,6 +82,13 @@ class Line(BaseModel):
     # The call's outcome once this line was said, instead of the scenario's (the attendant's
     # "not valid" goodbye: whatever the scenario was for did not happen).
     outcome: dict[str, Any] | None = None
+    # The language the line is spoken in; unset, the scenario's (see Scenario.language).
+    language: Language | None = None
+
+    @property
+    def voice(self) -> str:
+        """The espeak-ng voice the phone says this line with."""
+        return espeak_voice(self.language)
 
     @model_validator(mode="before")
     @classmethod
@@ -138,6 +165,16 @@ class Scenario(BaseModel):
     # or (voicemail) beeps and records until the agent hangs up.
     after_lines: Literal["wait", "hangup", "record"] = "wait"
     outcome: dict[str, Any] | None = None
+    # The language the callee speaks (its lines', unless a line says otherwise); the scripted
+    # agent's replies are written in it too.
+    language: Language = DEFAULT_LANGUAGE
+
+    @model_validator(mode="after")
+    def _lines_speak_its_language(self) -> Scenario:
+        for line in self.spoken():
+            if line.language is None:
+                line.language = self.language
+        return self
 
     def spoken(self) -> list[Line]:
         """Every line the phone may say on this number: the attendant's, the menu's, then the scenario's."""

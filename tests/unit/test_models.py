@@ -34,7 +34,9 @@ from devstack.models import (
     ScriptedAnswer,
     _answer_line,
     answer_chat,
+    languages_named,
     match_line,
+    scripted_language,
     summarize,
 )
 from devstack.scenarios import CALL_ID_HEADER, ToolCall, scenario_for
@@ -667,3 +669,140 @@ def test_transfer_calls_summarize_to_their_scenarios() -> None:
         ]
     )
     assert desk["key_facts"] == FRONT_DESK.outcome["key_facts"]
+
+
+# --- languages: the Spanish callee (0115) and what each call asked for ------------------------
+
+SPANISH = scenario_for("+14155550115")
+assert SPANISH is not None
+DISCLOSURE_ES = "Hola, le llama un asistente de inteligencia artificial en nombre de Harbor Dental."
+
+
+def test_the_spanish_conversation_is_scripted_in_spanish() -> None:
+    assert SPANISH is not None
+    said = [
+        answer_chat({"messages": [{"role": "user", "content": line.text}], "tools": TOOLS}) for line in SPANISH.lines
+    ]
+    assert said[0].content is not None and said[0].content.startswith("Le llamo para confirmar su cita")
+    assert said[-1] == ScriptedAnswer(None, ToolCall(name="end_call"))
+    # the STT's transcript may carry a bit more around a line (and capitals): still the script
+    found = match_line("bueno, ¿BUENO? ¿quién habla?")
+    assert found is not None and found[1] is SPANISH.lines[0]
+    summary = summarize([{"role": "user", "content": line.text} for line in SPANISH.lines], ["confirmed"])
+    assert summary["goal_achieved"] == "yes" and summary["data"] == {"confirmed": True}
+    assert "¿Bueno? ¿Quién habla?" in summary["summary"] and summary["key_facts"] == SPANISH.outcome["key_facts"]  # type: ignore[index]
+
+
+def test_languages_named_in_instructions() -> None:
+    assert languages_named("You are calling on behalf of a clinic. Speak Spanish throughout the call.") == ["es"]
+    assert languages_named("Hable en español. If they reply in English, answer in English.") == ["en", "es"]
+    assert languages_named("Parle en FRANÇAIS; Tamil or Deutsch speakers too.") == ["fr", "de", "ta"]
+    assert languages_named("Englishman, Spanishness: not a language asked for.") == []
+    assert languages_named("") == []
+
+
+def test_speech_is_rendered_in_the_language_of_the_call(board: Board) -> None:
+    assert SPANISH is not None and SPANISH.lines[0].reply is not None
+    server = ModelServer(board=board, host="127.0.0.1", port=0)
+    reply_es = SPANISH.lines[0].reply.text or ""
+    assert scripted_language(reply_es) == "es" and scripted_language(SAM_HELLO.reply.text or "") == "en"  # type: ignore[union-attr]
+    assert scripted_language("Not in any script.") is None
+    # the worker sends speech a sentence at a time: a sentence of a scripted reply counts too
+    assert scripted_language("¿Todavía le queda bien ese horario?") == "es"
+    assert scripted_language("Goodbye.") == "en"
+    assert scripted_language("Le") is None  # in Spanish and in English scripts ("Let", "Alex"): not telling
+    # a scripted sentence: its scenario's language, whatever the call
+    assert server.speech_language(None, reply_es) == "es"
+    # anything else: the language the request's instructions name, else the call's, else English
+    assert server.speech_language("call-es", DISCLOSURE_ES) == "en"
+    assert server.speech_language("call-es", DISCLOSURE_ES, "Speak in a warm Spanish accent.") == "es"
+    server._note_language("call-es", "es")
+    server._note_language("call-xx", "xx")  # not a language of the bed: not noted
+    assert server.speech_language("call-es", DISCLOSURE_ES) == "es"
+    assert server.speech_language("call-xx", DISCLOSURE_ES) == "en"
+    assert server.speech_language("call-en", DISCLOSURE_ES) == "en"
+
+
+async def test_each_calls_requests_are_logged(board: Board, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Through the worker's own plugins, for a Spanish call: the greeting sent to speech (text,
+    voice, model), the transcription's "es" hint (the scripted transcript does not mind it),
+    the instructions' language; then read back with devstack.phonelog as a bed test would."""
+    from devstack import phonelog
+
+    assert SPANISH is not None
+    server = ModelServer(board=board, host="127.0.0.1", port=0, log_dir=tmp_path / "models")
+    await server.start()
+    client = openai.AsyncClient(
+        base_url=server.base_url, api_key="sk-test", max_retries=0, default_headers={CALL_ID_HEADER: "call-es"}
+    )
+    tts = lk_openai.TTS(model="gpt-4o-mini-tts", voice="nova", client=client, response_format="pcm")
+    stt = lk_openai.STT(client=client, language="es")
+    llm = lk_openai.LLM(model="gpt-4.1-mini", client=client)
+    try:
+        frames = []
+        async with tts.synthesize(DISCLOSURE_ES) as stream:
+            async for ev in stream:
+                frames.append(ev.frame)
+        assert sum(f.samples_per_channel for f in frames) / 24000 > 1.0  # (real audio, in espeak's Spanish)
+
+        board.spoke("call-es", SPANISH.lines[0].text)
+        t = np.arange(12000) / 24000
+        tone = (8000 * np.sin(2 * np.pi * 300 * t)).astype(np.int16)
+        frame = rtc.AudioFrame(data=tone.tobytes(), sample_rate=24000, num_channels=1, samples_per_channel=tone.size)
+        heard = await stt.recognize(frame)
+        assert heard.alternatives[0].text == SPANISH.lines[0].text and heard.alternatives[0].language == "es"
+
+        ctx = lk_llm.ChatContext()
+        ctx.add_message(role="system", content="You are a phone assistant. Speak Spanish.")
+        ctx.add_message(role="user", content=heard.alternatives[0].text)
+        async with llm.chat(chat_ctx=ctx) as chat:
+            reply = "".join([c.delta.content or "" async for c in chat if c.delta])
+        assert reply == SPANISH.lines[0].reply.text  # type: ignore[union-attr]
+
+        # another call, English, no header on one request
+        await client.audio.speech.create(
+            model="tts-1", voice="ash", input="Hello.", extra_headers={CALL_ID_HEADER: "call-en"}
+        )
+    finally:
+        await stt.aclose()
+        await tts.aclose()
+        await llm.aclose()
+        await client.close()
+        await server.stop()
+
+    lines = [json.loads(ln) for ln in (tmp_path / "models" / "requests.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [(e["call"], e["kind"]) for e in lines] == [
+        ("call-es", "tts"),
+        ("call-es", "stt"),
+        ("call-es", "chat"),
+        ("call-en", "tts"),
+    ]
+    assert list(server.requests) == lines
+
+    monkeypatch.setenv("DEVSTACK_RUN_DIR", str(tmp_path))
+    greeting = phonelog.greeting_speech("call-es", timeout=1)
+    assert (greeting["text"], greeting["voice"], greeting["model"]) == (DISCLOSURE_ES, "nova", "gpt-4o-mini-tts")
+    assert greeting["espeak_voice"] == "en-us"  # (nothing had said the call was Spanish yet)
+    assert phonelog.stt_language_hints("call-es") == ["es"]
+    [stt_entry] = phonelog.model_requests("call-es", "stt")
+    assert stt_entry["text"] == SPANISH.lines[0].text and stt_entry["silent"] is False
+    [chat_entry] = phonelog.model_requests("call-es", "chat")
+    assert chat_entry["instructions_languages"] == ["es"] and chat_entry["reply"] == reply and not chat_entry["summary"]
+    english = phonelog.greeting_speech("call-en", timeout=1)
+    assert (english["text"], english["voice"], english["model"]) == ("Hello.", "ash", "tts-1")
+    assert phonelog.stt_language_hints("call-en") == []
+    with pytest.raises(TimeoutError):
+        phonelog.greeting_speech("call-nobody", timeout=0.2)
+
+
+async def test_verbose_transcription_gives_the_hint_back(client: openai.AsyncClient, board: Board) -> None:
+    assert SPANISH is not None
+    board.spoke("call-v", SPANISH.lines[1].text)
+    verbose = await client.audio.transcriptions.create(
+        file=("file.wav", tone_wav(), "audio/wav"),
+        model="whisper-1",
+        language="es",
+        response_format="verbose_json",
+        extra_headers={CALL_ID_HEADER: "call-v"},
+    )
+    assert verbose.text == SPANISH.lines[1].text and verbose.language == "es"

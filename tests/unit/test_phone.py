@@ -48,6 +48,7 @@ class Caller:
         self.to_tag: str | None = None
         self.rtp_seq, self.rtp_ts, self.ssrc = 1000, 5000, 0x1234
         self.received_rtp: list[tuple[float, bytes]] = []
+        self.from_user = "caller"  # the From URI's user part: livekit-sip puts the caller id there
 
     async def open(self) -> None:
         loop = asyncio.get_running_loop()
@@ -80,7 +81,7 @@ class Caller:
             f"{method} sip:{self.number}@{HOST}:{self.phone_addr[1]} SIP/2.0",
             f"{names[0]}: SIP/2.0/UDP {HOST}:{self.sip_port};branch={branch or self.branch};rport",
             "Max-Forwards: 70",
-            f'{names[1]}: "LiveKit" <sip:caller@{HOST}>;tag={self.tag}',
+            f'{names[1]}: "{self.from_user}" <sip:{self.from_user}@{HOST};transport=udp>;tag={self.tag}',
             f"{names[2]}: {to}",
             f"{names[3]}: {self.call_id}",
             f"CSeq: {cseq or self.cseq} {method}",
@@ -299,6 +300,7 @@ def test_conversation_call(tmp_path: Path) -> None:
     assert on_disk == entry
     assert entry["scenario"] == "conversation" and entry["number"] == "+14155550100"
     assert entry["call_key"].startswith("ca-") and entry["sip_call_id"]
+    assert entry["from_number"] == "caller" and entry["from_uri"] == f"sip:caller@{HOST};transport=udp"
     assert entry["final_status"] == 200 and entry["hangup_by"] == "remote" and entry["ended"] is True
     assert entry["invite_at"] < entry["ringing_at"] < entry["answered_at"] < entry["first_audio_at"]
     assert entry["answered_at"] - entry["invite_at"] > 0.9
@@ -933,7 +935,7 @@ def test_a_line_with_pauses_is_heard_as_its_words_and_spoken_with_silences() -> 
     assert len(audio) == sum(map(len, pieces)) + int(0.45 * ph.RATE) + int(0.3 * ph.RATE)
     gap = audio[len(pieces[0]) : len(pieces[0]) + int(0.45 * ph.RATE)]
     assert not gap.any()  # real silence: the callee stopped for breath
-    assert asyncio.run(ph.render_line(Line(text="Yes."))) is ph._RENDERED["Yes."]  # no marks: one piece
+    assert asyncio.run(ph.render_line(Line(text="Yes."))) is ph._RENDERED[("en-us", "Yes.")]  # no marks: one piece
 
 
 @pytest.mark.parametrize(
@@ -965,3 +967,100 @@ def test_the_callee_who_pauses_mid_sentence() -> None:
     assert all(not seg.endswith((".", "?")) for ln in sc.lines for seg in ln.segments[:-1])  # mid-sentence
     assert sc.lines[-1].reply is not None and sc.lines[-1].reply.tool is not None
     assert sc.lines[-1].reply.tool.name == "end_call"
+
+
+# -- languages: the Spanish-speaking callee (0115) and the caller id ----------------------------
+
+SPANISH = "+14155550115"
+
+
+def test_a_scenario_speaks_its_language_and_a_line_may_speak_another() -> None:
+    from pydantic import ValidationError
+
+    from devstack.scenarios import ESPEAK_VOICES, Scenario, espeak_voice
+
+    sc = Scenario.model_validate(
+        {
+            "number": "+10000000000", "name": "x", "answer": "answer", "language": "fr",
+            "lines": [{"text": "Allô ?"}, {"text": "Guten Tag.", "language": "de"}],
+            "hold": {"announcement": {"text": "Veuillez patienter."}},
+        }
+    )  # fmt: skip
+    assert [(ln.language, ln.voice) for ln in sc.spoken()] == [("fr", "fr-fr"), ("fr", "fr-fr"), ("de", "de")]
+    plain = Scenario.model_validate(
+        {"number": "+10000000001", "name": "y", "answer": "answer", "lines": [{"text": "Hi."}]}
+    )
+    assert plain.language == "en" and plain.lines[0].voice == "en-us"  # the default stays American English
+    assert espeak_voice(None) == "en-us" and espeak_voice("es") == "es-419"
+    assert set(ESPEAK_VOICES) == {"en", "es", "fr", "de", "hi", "ta"}
+    with pytest.raises(ValidationError, match="language"):
+        Scenario.model_validate({"number": "+1", "name": "z", "answer": "answer", "language": "xx"})
+
+
+def test_every_language_has_an_espeak_voice_that_renders() -> None:
+    from devstack.scenarios import ESPEAK_VOICES
+
+    for voice in ESPEAK_VOICES.values():
+        audio = asyncio.run(ph.render_speech("Uno, dos, tres.", voice))
+        assert len(audio) / ph.RATE > 0.3 and rms(audio) > 1000, voice
+    # one text, two voices: two renderings, each cached under its voice
+    es = ph._RENDERED[("es-419", "Uno, dos, tres.")]
+    assert not np.array_equal(es, ph._RENDERED[("en-us", "Uno, dos, tres.")])
+
+
+def test_the_spanish_callee_scenario() -> None:
+    sc = scenario_for("+1 415 555 0115")
+    assert sc is not None and sc.name == "spanish" and sc.language == "es" and sc.answer == "answer"
+    assert 3 <= len(sc.lines) <= 4 and sc.lines[0].text == "¿Bueno? ¿Quién habla?"
+    assert all(ln.voice == "es-419" and ln.when == "after_agent" and ln.reply for ln in sc.lines)
+    last = sc.lines[-1].reply
+    assert last is not None and last.tool is not None and last.tool.name == "end_call" and last.after_tool
+    assert all(ln.reply and ln.reply.text for ln in sc.lines[:-1])  # the agent answers in Spanish
+    assert sc.outcome and sc.outcome["goal_achieved"] == "yes" and sc.outcome["data"]["confirmed"] is True
+
+
+def test_the_phone_speaks_spanish_on_0115_and_logs_the_caller_id(tmp_path: Path) -> None:
+    """The line the phone plays is its es-419 rendering, sample for sample (after G.711), not the
+    en-us one; the log has the From URI's user part (the caller id livekit-sip presents)."""
+    sc = scenario_for(SPANISH)
+    assert sc is not None
+    first = sc.lines[0]
+
+    async def scenario(phone: Phone, board: Board) -> dict[str, Any]:
+        c = Caller(phone, SPANISH)
+        c.from_user = "+14155550190"
+        await c.open()
+        c.invite()
+        ok = await c.response("INVITE", 200)
+        sdp = parse_sdp(ok.body)
+        assert sdp is not None
+        remote = (HOST, sdp.port)
+        c.ack()
+        collector = asyncio.create_task(c.collect_rtp())
+        await c.send_audio(tone(0.6), remote)
+        quiet_from = time.time()
+        silence = asyncio.create_task(c.send_audio(np.zeros(8000 * 8, np.int16), remote))
+        while not any(u["end"] for u in phone.calls()[0]["utterances"]):
+            await asyncio.sleep(0.05)
+            assert time.time() - quiet_from < 6, "phone never finished its line"
+        silence.cancel()
+        collector.cancel()
+        assert board.next_unheard(c.key) == first.text  # what the STT will hear: the Spanish words
+        c.cseq = 2
+        c.request("BYE", branch="z9hG4bKbye")
+        assert (await c.response("BYE")).status == 200
+        c.close()
+        frames = [g711_decode(p[12:], 0) for _, p in c.received_rtp]
+        expected = g711_decode(g711_encode(ph.rendered(first), 0), 0)
+        n = len(expected) // 160
+        start = next(i for i, f in enumerate(frames) if np.array_equal(f, expected[:160]))
+        played = np.concatenate(frames[start : start + n])
+        assert np.array_equal(played, expected[: n * 160])
+        return phone.calls()[0]
+
+    entry = run(scenario, tmp_path)
+    assert entry["scenario"] == "spanish" and entry["from_number"] == "+14155550190"
+    assert entry["from_uri"] == f"sip:+14155550190@{HOST};transport=udp"
+    assert [u["text"] for u in entry["utterances"]] == [first.text]
+    english = asyncio.run(ph.render_speech(first.text, "en-us"))  # (so the match above was the Spanish voice)
+    assert not np.array_equal(english[:1600], ph.rendered(first)[:1600])
