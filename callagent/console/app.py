@@ -29,7 +29,16 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
 from callagent import errors
-from callagent.calls import ACTIVE_STATUSES, TERMINAL_STATUSES, CallRecord, CallStatus, EndReason, disclosure, utcnow
+from callagent.calls import (
+    ACTIVE_STATUSES,
+    OPERATOR,
+    TERMINAL_STATUSES,
+    CallRecord,
+    CallStatus,
+    EndReason,
+    disclosure,
+    utcnow,
+)
 from callagent.console import present
 from callagent.console.auth import COOKIE, Session, Signer, SignInThrottle, check_token, operator_name, same_origin
 from callagent.console.guard import SecurityHeaders
@@ -270,7 +279,7 @@ class Console:
     async def _calls(self, request: Request) -> dict[str, Any]:
         """The calls list as filtered by the query string, and what the filters were."""
         q = request.query_params
-        filters = {k: q.get(k, "").strip() for k in ("status", "end_reason", "number", "date")}
+        filters = {k: q.get(k, "").strip() for k in ("status", "end_reason", "number", "date", "tenant")}
         problems: list[str] = []
         query: dict[str, Any] = {"limit": PAGE_SIZE, "cursor": q.get("cursor") or None}
         if filters["status"] == "live":
@@ -283,6 +292,11 @@ class Console:
             query["end_reason"] = EndReason(filters["end_reason"])
         else:
             filters["end_reason"] = ""
+        tenants = self._tenants()
+        if filters["tenant"] in tenants:
+            query["tenant"] = filters["tenant"]  # OPERATOR: the operator's own calls
+        else:
+            filters["tenant"] = ""
         if filters["number"]:
             try:
                 query["phone_number"] = normalize(filters["number"], self.settings.default_region)
@@ -307,6 +321,7 @@ class Console:
         return {
             "records": records,
             "filters": filters,
+            "tenants": tenants,
             "filtered": bool(shown),
             "problem": "; ".join(problems) or None,
             "older": f"/calls?{urlencode({**shown, 'cursor': next_cursor})}" if next_cursor else None,
@@ -330,9 +345,22 @@ class Console:
             "steps": present.timeline(record),
             "callee_time": present.callee_time(record.phone_number, now),
             "playable": record.recording is not None and record.recording.state in ("complete", "incomplete"),
-            "disclosure": disclosure(record.caller_name, recorded=record.record),
+            "disclosure": self._disclosure(record),
+            "tenants": self._tenants(),
             "live_url": f"/live/call/{record.call_id}",
         }
+
+    def _tenants(self) -> list[str]:
+        """Whose calls the console tells apart: the operator's own and each tenant's (callagent.toml);
+        none when there are no tenants, and the pages show no tenant at all."""
+        names = list(self.service.profiles.tenants)
+        return [OPERATOR, *names] if names else []
+
+    def _disclosure(self, record: CallRecord) -> str:
+        """What the callee heard first: in the call's language, its profile's words if it still exists."""
+        profile = self.service.profiles.profiles.get(record.profile)
+        phrases = profile.phrases if profile is not None else None
+        return disclosure(record.caller_name, recorded=record.record, language=record.language, phrases=phrases)
 
     async def recording(self, request: Request) -> Response:
         if self.operator(request) is None:
@@ -374,7 +402,7 @@ class Console:
                 {
                     "r": r,
                     "callee_time": present.callee_time(r.phone_number, now),
-                    "disclosure": disclosure(r.caller_name, recorded=r.record),
+                    "disclosure": self._disclosure(r),
                 }
                 for r in waiting
             ],
@@ -428,7 +456,7 @@ class Console:
 
     async def _refusals(self) -> dict[str, Any]:
         entries = await self.service.run(self.service.db.refusals.recent, 100)
-        return {"entries": entries, "live_url": "/live/refusals"}
+        return {"entries": entries, "tenants": self._tenants(), "live_url": "/live/refusals"}
 
     async def dnc_page(self, request: Request, problem: str | None = None, status_code: int = 200) -> Response:
         session = self.operator(request)
@@ -441,6 +469,7 @@ class Console:
             session,
             status_code=status_code,
             entries=entries,
+            tenants=self._tenants(),
             problem=problem,
             pending=await self._pending(),
             live_url="/live/dnc",
@@ -471,7 +500,9 @@ class Console:
             number = normalize(form.get("number", ""), self.settings.default_region)
         except InvalidNumber as exc:
             return await self.dnc_page(request, str(exc), 400)
-        if not await self.service.run(self.service.db.do_not_call.remove, number):
+        # A tenant's own entry names its tenant; the global list's none.
+        tenant = form.get("tenant", "").strip() or None
+        if not await self.service.run(self.service.db.do_not_call.remove, number, tenant=tenant):
             return await self.dnc_page(request, "That number is not on the do-not-call list.", 404)
         log.info("console: %s removed a number from the do-not-call list", session.operator)
         return RedirectResponse("/dnc?done=dnc-removed", status_code=303)
