@@ -132,6 +132,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--transfer-when", metavar="TEXT", help="when to hand over, in plain words")
     p.add_argument("--transfer-mode", choices=("warm", "cold"), help="warm (default: brief, then connect) or cold")
     p.add_argument("--reasoning", metavar="TEXT", help="why this call (shown to whoever approves it)")
+    p.add_argument("--profile", metavar="NAME", help="the calling profile (callagent.toml; default: default)")
+    p.add_argument("--caller-id", metavar="NUMBER", help="the number the callee sees: one of the profile's caller_ids")
     p.add_argument("--wait", action="store_true", help="follow the call until it ends")
     p.add_argument("--json", action="store_true", help="the final record as one JSON line on stdout")
     p.add_argument(
@@ -174,6 +176,12 @@ def _parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("policy", help="what the dial policy allows now (JSON)")
     p.set_defaults(handler=_policy)
+
+    p = commands.add_parser(
+        "tenant-token", help="a new bearer token for a tenant, and the callagent.toml line that admits it"
+    )
+    p.add_argument("tenant", help="the tenant's name in callagent.toml ([tenants.NAME])")
+    p.set_defaults(handler=_tenant_token)
 
     p = commands.add_parser("recording", help="export a recorded call's audio (Ogg/Opus: callee, agent)")
     p.add_argument("call_id")
@@ -272,6 +280,8 @@ async def _place_and_follow(args: argparse.Namespace, settings: Settings, out: T
             transfer_when=args.transfer_when,
             transfer_mode=args.transfer_mode,
             reasoning=args.reasoning,
+            profile=args.profile,
+            caller_id=args.caller_id,
         )
         approved: bool | None = True if args.yes else None
         if approved is None and sys.stdin.isatty():  # the operator at the terminal is the person asked
@@ -389,6 +399,26 @@ def _refusals(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
             f"{e.at:%Y-%m-%d %H:%M:%S} UTC  {printable(row['number'] or '-')}  {row['rule']}{setting}: "
             f"{printable(row['message'])}{repeats}\n"
         )
+    return 0
+
+
+def _tenant_token(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    """Print a fresh token (for the tenant's client only) and the hash for callagent.toml:
+    the file never holds the token itself."""
+    import re
+    import secrets
+
+    from callagent.calls import NAME_PATTERN, OPERATOR
+    from callagent.profiles import hash_token
+
+    if not re.fullmatch(NAME_PATTERN, args.tenant) or args.tenant == OPERATOR:
+        print(f"callagent: {args.tenant!r} is not a tenant name (1-32 of a-z 0-9 - _; not 'operator')", file=sys.stderr)
+        return 2
+    token = secrets.token_hex(32)
+    print(f"# Give this token to {args.tenant}'s MCP client (Authorization: Bearer <token>); it is not kept:", file=out)
+    print(token, file=out)
+    print("# and put this in callagent.toml:", file=out)
+    print(f'[tenants.{args.tenant}]\ntoken_sha256 = "{hash_token(token)}"\nprofiles = ["default"]', file=out)
     return 0
 
 
