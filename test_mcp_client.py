@@ -141,6 +141,8 @@ async def place_call(client: Client, args: argparse.Namespace) -> int:
         "transfer_mode",
         "record",
         "reasoning",
+        "profile",
+        "caller_id",
     ):
         value = getattr(args, key)
         if value is not None:
@@ -262,6 +264,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     call.add_argument("--transfer-mode", dest="transfer_mode", choices=("warm", "cold"))
     call.add_argument("--record", action="store_true", default=None, help="record the call")
     call.add_argument("--reasoning", help="why the call should be made, for the operator who approves it")
+    call.add_argument("--profile", help="the operator's calling profile (callagent.toml)")
+    call.add_argument("--caller-id", dest="caller_id", help="the number the callee sees: one of the profile's")
     call.add_argument("--max-wait", type=float, default=3600, help="give up following the call after this long (s)")
     call.add_argument("--json", action="store_true", help="last stdout line: the final record as JSON")
     call.add_argument("-v", "--verbose", action="store_true", help="also show progress while waiting")
