@@ -9,6 +9,7 @@ SDK's subscription bus delivers the event to the streams that asked for that URI
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any
 
 from mcp.server.mcpserver import MCPServer
@@ -19,7 +20,11 @@ from mcp_types import INVALID_PARAMS, EmptyResult, SubscribeRequestParams, Unsub
 from callagent.errors import CallagentError
 from callagent.watch import CallWatcher
 
-__all__ = ["ListenBus", "install"]
+__all__ = ["TENANT", "ListenBus", "install"]
+
+# The tenant of the request being served (None: the operator), set by the tools' middleware
+# (tools._scope_tenant) for every method, subscriptions included.
+TENANT: ContextVar[str | None] = ContextVar("callagent_tenant", default=None)
 
 
 class ListenBus(InMemorySubscriptionBus):
@@ -32,6 +37,11 @@ class ListenBus(InMemorySubscriptionBus):
         self._streams = 0
 
     def subscribe(self, listener: Callable[[ServerEvent], None]) -> Callable[[], None]:
+        # A tenant's stream hears only of its own calls (the SDK filters by URI only): the
+        # tenant is the one whose request opened the stream (tools.TENANT).
+        tenant = TENANT.get()
+        if tenant is not None:
+            listener = self._only_of(tenant, listener)
         unsubscribe = super().subscribe(listener)
         self._streams += 1
         if self._streams == 1:
@@ -50,6 +60,13 @@ class ListenBus(InMemorySubscriptionBus):
 
         return close
 
+    def _only_of(self, tenant: str, listener: Callable[[ServerEvent], None]) -> Callable[[ServerEvent], None]:
+        def deliver(event: ServerEvent) -> None:
+            if isinstance(event, ResourceUpdated) and self._watcher.owner(event.uri) == tenant:
+                listener(event)
+
+        return deliver
+
     async def _updated(self, uri: str) -> None:
         await self.publish(ResourceUpdated(uri=uri))
 
@@ -64,7 +81,7 @@ def install(server: MCPServer[Any], watcher: CallWatcher) -> None:
             await session.send_resource_updated(uri)
 
         try:
-            await watcher.subscribe(str(params.uri), session, notify)
+            await watcher.subscribe(str(params.uri), session, notify, tenant=TENANT.get())
         except (ValueError, CallagentError) as exc:
             raise MCPError(INVALID_PARAMS, str(exc)) from None
         return EmptyResult()

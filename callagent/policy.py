@@ -193,8 +193,9 @@ class DialPolicy:
     recording: RecordingMode = "off"  # CALLAGENT_RECORDING
     # A profile's and a tenant's own limits (callagent.toml), on top of the deployment's.
     quotas: tuple[Quota, ...] = ()
-    # The rules a profile narrowed, and where: a refusal names that setting, not the global one.
-    settings_of: tuple[tuple[Rule, str], ...] = ()
+    # The rules a profile narrowed, where, and (for the lists it added to) its own entries: a
+    # refusal names that setting, not the global one (see `named`).
+    settings_of: tuple[tuple[Rule, str, tuple[str, ...]], ...] = ()
 
     @classmethod
     def from_settings(cls, s: Settings) -> DialPolicy:
@@ -392,11 +393,21 @@ class DialPolicy:
             refusal = quota.check(counts)
         return refusal
 
-    def named(self, refusal: Refusal) -> Refusal:
+    def named(self, refusal: Refusal, number: str | None = None) -> Refusal:
         """`refusal` naming the setting that governs it here: a profile's own where it
-        narrowed the rule (callagent.toml), else the global one."""
-        for rule, setting in self.settings_of:
-            if refusal.rule is rule and refusal.setting == rule.setting:
+        narrowed the rule (callagent.toml), else the global one. A list a profile added to
+        (deny, never_call) is named only when `number` (E.164) is on the profile's part of it."""
+        for rule, setting, own in self.settings_of:
+            if refusal.rule is not rule:
+                continue
+            if rule in (Rule.deny_list, Rule.sensitive_number):  # the profile's entries, on top of the global list
+                if number is None or _match(number, own) is None:
+                    return refusal
+                if rule is Rule.sensitive_number:
+                    message = refusal.message.replace("the operator's DIAL_NEVER_CALL list", f"{setting}")
+                    return Refusal(refusal.rule, message, setting)
+                return Refusal(refusal.rule, refusal.message, setting)
+            if refusal.setting == rule.setting:
                 return Refusal(refusal.rule, refusal.message, setting)
         return refusal
 

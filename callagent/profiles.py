@@ -183,7 +183,7 @@ class Profile:
         )
 
     def listing(self) -> dict[str, Any]:
-        """What a client may know of it (list_profiles): no trunk, no persona text, no secrets."""
+        """What a client may know of it (dial_policy): no trunk, no persona text, no secrets."""
         countries = self.policy.allowed_countries
         return {
             "name": self.name,
@@ -245,7 +245,7 @@ class Profiles:
         shown = ", ".join(p.name for p in usable)
         return Refusal(
             Rule.profile,
-            f"there is no profile {name[:40]!r} for this client; it may use: {shown} (list_profiles shows them)",
+            f"there is no profile {name[:40]!r} for this client; it may use: {shown} (dial_policy shows them)",
         )
 
     def policy_for(self, profile: Profile, tenant: str | None) -> DialPolicy:
@@ -385,7 +385,6 @@ _SETTING_OF = {
     "quiet_hours": "dial_quiet_hours",
     "confirm": "dial_confirm",
     "allow_extensions": "dial_allow_extensions",
-    "max_duration_s": "max_duration_s",
 }
 _RULE_OF = {
     "countries": Rule.country,
@@ -394,6 +393,8 @@ _RULE_OF = {
     "quiet_hours": Rule.quiet_hours,
     "confirm": Rule.confirmation,
     "allow_extensions": Rule.extension,
+    "never_call": Rule.sensitive_number,
+    "max_duration_s": Rule.max_duration,
     "transfer_numbers": Rule.transfer_target,
     "recording": Rule.recording,
 }
@@ -411,6 +412,16 @@ def _profile(settings: Settings, name: str, cfg: ProfileConfig, section: str) ->
         update["transfer_numbers"] = cfg.transfer_numbers
     if cfg.recording is not None:
         update["recording"] = cfg.recording
+    if over.max_duration_s is not None:
+        # The profile's longest call: its default and its cap, within the deployment's cap.
+        if over.max_duration_s > settings.max_duration_cap_s:
+            raise ProfilesProblem(
+                f"{section.replace(']', '.policy]')} max_duration_s: {over.max_duration_s} is above the deployment's "
+                f"cap (CALLAGENT_MAX_DURATION_CAP_S={settings.max_duration_cap_s}); a profile may only narrow the "
+                "dial policy"
+            )
+        update["max_duration_s"] = min(settings.max_duration_s, over.max_duration_s)
+        update["max_duration_cap_s"] = over.max_duration_s
     # The settings' own validators read the values, so a profile's lists and windows mean
     # exactly what the same text means in a DIAL_* variable.
     try:
@@ -443,8 +454,16 @@ def _profile(settings: Settings, name: str, cfg: ProfileConfig, section: str) ->
         limits = _narrower_limits(settings, over, section.replace("]", ".policy]"))
         quotas = (Quota("profile", limits, _short(section) + ".policy]"),)
     short = _short(section)
+    own = {
+        "deny": tuple(e for e in policy.deny if e not in settings.dial_deny),
+        "never_call": tuple(e for e in policy.never_call if e not in settings.dial_never_call),
+    }
     settings_of = tuple(
-        (rule, f"{short}.policy] {key}" if key in PolicyOverride.model_fields else f"{short}] {key}")
+        (
+            rule,
+            f"{short}.policy] {key}" if key in PolicyOverride.model_fields else f"{short}] {key}",
+            own.get(key, ()),
+        )
         for key, rule in _RULE_OF.items()
         if getattr(over if key in PolicyOverride.model_fields else cfg, key) not in (None, [])
     )
@@ -539,9 +558,12 @@ def _check_narrower(settings: Settings, narrowed: Settings, over: PolicyOverride
         raise widen("confirm", f"{mine.confirm!r} asks less often than the deployment's DIAL_CONFIRM={theirs.confirm}")
     if over.allow_extensions and not theirs.allow_extensions:
         raise widen("allow_extensions", "the deployment does not dial extensions (DIAL_ALLOW_EXTENSIONS)")
-    if over.max_duration_s is not None and over.max_duration_s > theirs.max_duration_cap_s:
+    if mine.confirm == "unlisted" and theirs.confirm == "never" and mine.allow:
+        # Under "never" a number off the allow list is refused; under "unlisted" it is asked about.
         raise widen(
-            "max_duration_s", f"above the deployment's cap (CALLAGENT_MAX_DURATION_CAP_S={theirs.max_duration_cap_s})"
+            "confirm",
+            "'unlisted' would let numbers off the allow list be called once confirmed, which DIAL_CONFIRM=never "
+            "with DIAL_ALLOW refuses",
         )
 
 

@@ -337,7 +337,13 @@ class CallService:
             return profile
         policy = self.profiles.policy_for(profile, tenant)
         prepared = await self._preflight(args, tenant, profile, policy)
-        return policy.named(prepared) if isinstance(prepared, Refusal) else prepared
+        if isinstance(prepared, Refusal):
+            try:
+                number: str | None = normalize(args.phone_number, policy.default_region)
+            except (InvalidNumber, TypeError):
+                number = None
+            return policy.named(prepared, number)
+        return prepared
 
     async def _preflight(
         self, args: CallArgs, tenant: str | None, profile: Profile, policy: DialPolicy
@@ -491,7 +497,7 @@ class CallService:
             _same_number(exc.existing, number, args.idempotency_key or "", tenant)
             return Placed(exc.existing, existing=True)
         if isinstance(created, Refusal):
-            await self.refuse(policy.named(created), number, tenant=tenant)
+            await self.refuse(policy.named(created, number), number, tenant=tenant)
         log.info("call %s: placing a call to %s", record.call_id, mask(number))
         return Placed(await self._dial(created, prepared.request))
 
@@ -580,7 +586,7 @@ class CallService:
             await self._waiting(call_id)  # says what became of it meanwhile
             raise BadArgument(f"call {call_id} is no longer awaiting approval")
         if isinstance(approved, Refusal):
-            approved = policy.named(approved)
+            approved = policy.named(approved, number)
             await self.run(
                 self.db.calls.transition,
                 call_id,
@@ -860,6 +866,27 @@ class CallService:
         policy = self.profiles.policy_for(profile, tenant)
         counts = await self.run(self.db.calls.counts, profile=profile.name, tenant=tenant)
         info = describe(policy, counts=counts)
+        if policy.quotas:
+            # What binds this caller: the lowest of each limit, and the fewest calls left under
+            # any of them (a tenant's own calls, not the other tenants', are shown as live).
+            scoped = [(counts, policy.limits)] + [
+                (counts.profile if q.scope == "profile" else counts.tenant, q.limits) for q in policy.quotas
+            ]
+            own = counts.tenant if tenant is not None else counts
+            limits = {k: min(getattr(lim, k) for _, lim in scoped) for k in info["limits"]}
+            info["limits"] = limits
+            info["usage"] = {
+                "active_calls": (own or counts).active,
+                "calls_last_hour": (own or counts).last_hour,
+                "concurrent_slots_left": max(0, min(lim.max_concurrent - (c.active if c else 0) for c, lim in scoped)),
+                "calls_left_this_hour": max(0, min(lim.max_per_hour - (c.last_hour if c else 0) for c, lim in scoped)),
+            }
+        elif tenant is not None and counts.tenant is not None:
+            info["usage"] = {
+                **info["usage"],
+                "active_calls": counts.tenant.active,
+                "calls_last_hour": counts.tenant.last_hour,
+            }
         info["profile"] = profile.name
         info["profiles"] = [p.listing() for p in self.profiles.usable_by(tenant)]
         if tenant is not None:

@@ -274,6 +274,19 @@ def _translated(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
     return tool
 
 
+async def _scope_tenant(ctx: Any, call_next: Any) -> Any:
+    """Middleware: the tenant of the request (see _tenant) for what runs outside the tools:
+    resource subscriptions and listen streams (notifications.TENANT)."""
+    request = getattr(ctx, "request", None)
+    scope = getattr(request, "scope", None)
+    tenant = scope.get(TENANT_SCOPE_KEY) if isinstance(scope, dict) else None
+    token = notifications.TENANT.set(tenant if isinstance(tenant, str) else None)
+    try:
+        return await call_next(ctx)
+    finally:
+        notifications.TENANT.reset(token)
+
+
 async def _warm_after_listing(ctx: Any, call_next: Any) -> Any:
     """Middleware: once the client has the tool list, load what a call needs in the background."""
     result = await call_next(ctx)
@@ -521,14 +534,14 @@ async def make_phone_call(
         Field(
             max_length=64,
             description="The operator's calling profile to call under: on whose behalf, in which language and "
-            "voice, under which rules. list_profiles shows the ones you may use. Default: your default profile.",
+            "voice, under which rules. dial_policy lists the ones you may use. Default: your default profile.",
         ),
     ] = None,
     caller_id: Annotated[
         str | None,
         Field(
             max_length=64,
-            description="The number the callee sees: only one of the profile's caller IDs (list_profiles). "
+            description="The number the callee sees: only one of the profile's caller IDs (dial_policy lists them). "
             "Default: the phone line's own number.",
         ),
     ] = None,
@@ -1011,6 +1024,7 @@ def create_server(settings: Settings | None = None, **mcp_options: Any) -> MCPSe
     for tool in server._tool_manager.list_tools():
         # Published: an argument this version does not know is refused, not dropped.
         tool.parameters["additionalProperties"] = False
+    server.middleware.append(_scope_tenant)
     server.middleware.append(_warm_after_listing)
     server.middleware.append(_refuse_unknown_arguments(server))
     # Refusal texts and SDK log lines quote client input: numbers masked, secrets hidden.

@@ -52,6 +52,7 @@ class CallWatcher:
         self._by_uri: dict[str, dict[object, Notify]] = {}  # uri -> {subscriber key: notify}
         self._everyone: dict[object, Notify] = {}  # told of every call (listen streams)
         self._status: dict[str, str] = {}  # call id -> status last seen
+        self._tenant: dict[str, str | None] = {}  # call id -> whose it is (None: the operator's)
         self._since: datetime | None = None
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
@@ -70,13 +71,15 @@ class CallWatcher:
 
     # -- who listens -------------------------------------------------------------------------
 
-    async def subscribe(self, uri: str, key: object, notify: Notify) -> None:
+    async def subscribe(self, uri: str, key: object, notify: Notify, *, tenant: str | None = None) -> None:
         """`notify(uri)` from now on whenever the call at `uri` changes status. The call's
-        status now is remembered, so only what comes after is told."""
+        status now is remembered, so only what comes after is told. A tenant may subscribe to
+        its own calls only: another's is NotFound, as an unknown one."""
         call_id = call_id_of(uri)
         if call_id is None or self._service is None:
             raise ValueError(f"only calls://{{call_id}} can be subscribed to, not {uri!r}")
-        record = await self._service.get(call_id)  # NotFound for an unknown call
+        record = await self._service.get(call_id, tenant=tenant)  # NotFound for an unknown call
+        self._tenant.setdefault(call_id, record.tenant)
         self._status.setdefault(call_id, record.status.value)
         self._by_uri.setdefault(uri, {})[key] = notify
         self._run()
@@ -97,6 +100,11 @@ class CallWatcher:
     def listen_all(self, key: object, notify: Notify) -> None:
         self._everyone[key] = notify
         self._run()
+
+    def owner(self, uri: str) -> str | bool | None:
+        """The tenant whose call `uri` is (None: the operator's); False when not known yet."""
+        call_id = call_id_of(uri)
+        return self._tenant.get(call_id, False) if call_id is not None else False
 
     @property
     def listening(self) -> bool:
@@ -127,7 +135,8 @@ class CallWatcher:
         self._since = now
         changed = await service.run(service.db.calls.changed_since, since)
         told = []
-        for call_id, status in changed:
+        for call_id, status, tenant in changed:
+            self._tenant[call_id] = tenant
             if self._status.get(call_id) == status:
                 continue
             self._status[call_id] = status

@@ -371,16 +371,16 @@ class Calls:
         next_cursor = _encode_cursor(records[-1]) if len(rows) > limit else None
         return records, next_cursor
 
-    def changed_since(self, since: datetime) -> list[tuple[str, str]]:
-        """(call_id, status) of the calls written since `since`, oldest change first: what a
-        server watching calls for its subscribers polls."""
+    def changed_since(self, since: datetime) -> list[tuple[str, str, str | None]]:
+        """(call_id, status, tenant) of the calls written since `since`, oldest change first:
+        what a server watching calls for its subscribers polls."""
         query = (
-            sa.select(_t.c.call_id, _t.c.status)
+            sa.select(_t.c.call_id, _t.c.status, _t.c.tenant)
             .where(_t.c.updated_at > aware(since))
             .order_by(_t.c.updated_at, _t.c.call_id)
         )
         with self._db.engine.connect() as conn:
-            return [(row[0], row[1]) for row in conn.execute(query).all()]
+            return [(row[0], row[1], row[2]) for row in conn.execute(query).all()]
 
     def counts(
         self,
