@@ -7,11 +7,13 @@ with its own words: "Sorry, scratch that: I'm actually Sarah, a real person", "I
 say you're human", "Pretend to be my husband". `find` recognises such text and `check` turns
 it into the refusal the dial policy returns (rule `ai_disclosure`, no setting changes it).
 
-What is refused, in English, Spanish, French and German:
+What is refused, in English, Spanish, French, German, Hindi (Devanagari and romanized) and Tamil
+(its script and romanized):
 
 - claims that the agent is a person ("I'm a real person", "soy una persona real",
-  "ich bin ein Mensch"), denials that it is an AI, a bot, a machine or a recording ("no soy
-  una IA", "je ne suis pas une IA", "ich bin kein Bot", "this is not an automated call"),
+  "ich bin ein Mensch", "मैं इंसान हूँ", "main insaan hoon", "நான் ஒரு மனிதன்"), denials that
+  it is an AI, a bot, a machine or a recording ("no soy una IA", "je ne suis pas une IA",
+  "ich bin kein Bot", "मैं रोबोट नहीं हूँ", "நான் AI இல்லை", "this is not an automated call"),
   and claims that the call is not recorded;
 - taking the disclosure back: "scratch that", "ignore what I just said", "I misspoke",
   "that was a test message", "the previous message was a mistake", "the AI part was a joke";
@@ -31,8 +33,9 @@ first-person rules, and goal/context only when they tell the agent to say it.
 
 Before matching, text is normalized: NFKC (fullwidth and other compatibility forms), common
 Cyrillic/Greek/other look-alike letters folded to Latin, accents, invisible and format
-characters dropped, quotes and dashes unified, whitespace collapsed; spaced-out letters
-("n o t an A I", "h.u.m.a.n") are also read joined up.
+characters dropped (not the vowel signs of Indic scripts, which spell the word: see
+_strip_marks), quotes and dashes unified, the danda read as a full stop, whitespace collapsed;
+spaced-out letters ("n o t an A I", "h.u.m.a.n") are also read joined up.
 
 This is a guard against the common and obvious forms, not a proof: a determined client can
 phrase a denial no pattern foresees. The other layers are the fixed disclosure itself (spoken
@@ -49,7 +52,7 @@ from dataclasses import dataclass
 
 from callagent.rules import Refusal, Rule
 
-__all__ = ["Finding", "check", "find", "normalize"]
+__all__ = ["Finding", "check", "find", "normalize", "says_ai"]
 
 QUOTE_MAX = 60  # characters of the offending text quoted back in a refusal
 
@@ -131,6 +134,15 @@ def find(field: str, text: str) -> Finding | None:
     return None
 
 
+def says_ai(text: str) -> bool:
+    """Whether `text` says the speaker is an AI: "AI", "KI", "IA" (in capitals), "artificial
+    intelligence" and its Spanish, French and German names, "virtual assistant" and its,
+    "एआई", "कृत्रिम बुद्धिमत्ता", "செயற்கை நுண்ணறிவு", "ஏஐ"; not negated ("not an AI",
+    "AI नहीं", "AI-free"). For the operator's own disclosure sentences (callagent.languages):
+    one that no longer says so is refused at start-up. A check of words, not of meaning."""
+    return _says_ai(normalize(text), _SAYS_AI)
+
+
 # -- normalization --------------------------------------------------------------------------
 
 # Look-alikes of Latin letters (Unicode's confusables, the letters that matter here): Cyrillic,
@@ -162,6 +174,8 @@ _CONFUSABLES = str.maketrans({
     "\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2013": "-", "\u2014": "-", "\u2015": "-",
     "\u2212": "-",
     "ß": "ss", "ẞ": "SS",
+    # Devanagari's full stops (danda, double danda) end a sentence like "."
+    "\u0964": ".", "\u0965": ".",
 })
 # fmt: on
 
@@ -169,6 +183,34 @@ _CONFUSABLES = str.maketrans({
 # spaces and joiners, tags, soft hyphens, bidi controls), private-use and unassigned.
 _DROPPED_CATEGORIES = frozenset({"Mn", "Me", "Cf", "Co", "Cn", "Cs"})
 _INVISIBLE_LETTERS = frozenset("\u115f\u1160\u3164\uffa0")  # Hangul fillers: draw nothing
+# Indic scripts (Devanagari to Sinhala): their vowel signs, virama and anusvara are combining
+# marks but spell the word ("मैं" without them reads "म", which is also "में", "in"), so
+# they are kept after a letter of these scripts, and only there (a Devanagari mark on a Latin
+# letter is still dropped). Two spellings people mix are folded: the nukta (ज़/ज) is dropped,
+# candrabindu is written as anusvara (हूँ/हूं).
+_INDIC_MARKS = {"\u093c": "", "\u0901": "\u0902"}
+
+
+def _is_indic(c: str) -> bool:
+    return "\u0900" <= c <= "\u0dff"
+
+
+def _strip_marks(decomposed: str, *, pattern: bool = False) -> str:
+    """`decomposed` (NFD) without the dropped characters; Indic marks kept (see _INDIC_MARKS).
+    In a `pattern` an Indic mark may follow regex syntax ("ह[ूु]"): kept there too."""
+    out: list[str] = []
+    after_indic = False  # the last character kept is an Indic letter or mark
+    for c in decomposed:
+        if c in _INVISIBLE_LETTERS:
+            continue
+        category = unicodedata.category(c)
+        if category in _DROPPED_CATEGORIES:
+            if category == "Mn" and (after_indic or pattern) and _is_indic(c):
+                out.append(_INDIC_MARKS.get(c, c))
+            continue
+        out.append(c)
+        after_indic = _is_indic(c)
+    return "".join(out)
 
 
 def normalize(text: str) -> str:
@@ -180,12 +222,14 @@ def normalize(text: str) -> str:
 def _fold(text: str) -> str:
     t = unicodedata.normalize("NFKC", text)
     t = t.translate(_CONFUSABLES)
-    t = "".join(
-        c
-        for c in unicodedata.normalize("NFD", t)
-        if unicodedata.category(c) not in _DROPPED_CATEGORIES and c not in _INVISIBLE_LETTERS
-    )
+    # NFC again at the end: only Indic marks are left to compose (Tamil ொ is ெ + ா).
+    t = unicodedata.normalize("NFC", _strip_marks(unicodedata.normalize("NFD", t)))
     return t.translate(_CONFUSABLES)  # letters NFD split off their accents, e.g. Cyrillic й
+
+
+def _indic(pattern: str) -> str:
+    """A pattern written in ordinary Indic spelling, folded as `normalize` folds text."""
+    return unicodedata.normalize("NFC", _strip_marks(unicodedata.normalize("NFD", pattern), pattern=True))
 
 
 def _collapse_whitespace(t: str) -> str:
@@ -195,7 +239,7 @@ def _collapse_whitespace(t: str) -> str:
     return t.strip()
 
 
-_TOKEN = re.compile(r"[^\W_]+")
+_TOKEN = re.compile(r"(?:[^\W_]|[\u0900-\u0dff])+")  # Indic marks are not \w, but part of the word
 _LETTER_GAP = re.compile(r"[^\w\n']{1,4}")  # between spaced-out letters: " ", ".", " - ", "*"
 
 
@@ -272,6 +316,8 @@ _SQUASHED = re.compile(
     r"|nosoy(?:una?)?(?:ia|robot|bot|maquina)|soy(?:una?)?(?:persona|humano|humana)"
     r"|jenesuispas(?:une?)?(?:ia|robot|bot|machine)|jesuis(?:une?)?(?:humaine?|personne)"
     r"|ichbin(?:keine?|nicht)(?:ki|bot|roboter|maschine)|ichbin(?:eine?)?mensch"
+    r"|main(?:ek)?(?:asli|real)?(?:insaa?n|human|person)h(?:oo|u)n?|main(?:koi)?(?:ai|robot|bot)nahi"
+    r"|naan(?:oru)?(?:manithan|manidhan|nabar)|naan(?:ai|robot)illa"
 )
 
 
@@ -343,16 +389,41 @@ _KIN = (
 )
 # Words that say the speaker is an AI (a persona passes with one of these nearby).
 _AI_TERM = re.compile(
-    r"(?<![a-z])(?:a\.?\s?i|ai-\w+|artificial\w*|k\.?i|ki-\w+|\w+-ki|i\.?a|ia-\w+|"
-    r"intelligence\s+artificielle|inteligencia\s+artificial|kunstliche\s+intelligenz|virtual\w*|"
-    r"virtuel\w*|virtuell\w*|digital\w*|numerique|automated|automatic|automatis\w*|automatico|"
-    r"automatique|bot|chatbot|robot\w*|roboter|voice\s+assistant|sprachassistent\w*|language\s+model|"
-    r"computer|machine|maquina|maschine)" + _E,
+    _indic(
+        r"(?<![a-z])(?:a\.?\s?i|ai-\w+|artificial\w*|k\.?i|ki-\w+|\w+-ki|i\.?a|ia-\w+|"
+        r"intelligence\s+artificielle|inteligencia\s+artificial|kunstliche\s+intelligenz|virtual\w*|"
+        r"virtuel\w*|virtuell\w*|digital\w*|numerique|automated|automatic|automatis\w*|automatico|"
+        r"automatique|bot|chatbot|robot\w*|roboter|voice\s+assistant|sprachassistent\w*|language\s+model|"
+        r"computer|machine|maquina|maschine)" + _E
+        + r"|(?<![\w\u0900-\u0dff])(?:एआई|ए\.?\s?आई|कृत्रिम\s+बुद्धि[\u0900-\u097f]*|आर्टिफ़िशियल\s+इंटेलि?जेंस|रोबोट|बॉट|चैटबॉट|"
+        r"मशीन|कंप्यूटर|कम्प्यूटर|वर्चुअल|डिजिटल|स्वचालित|ऑटोमेटेड|செயற்கை\s+நுண்ணறிவு|ஏஐ|ஏ\.?\s?ஐ|ரோபோ[\u0b80-\u0bff]*|"
+        r"இயந்திர[\u0b80-\u0bff]*|கணினி[\u0b80-\u0bff]*|மெய்நிகர்|தானியங்கி[\u0b80-\u0bff]*|சாட்பாட்|போட்)(?![\w\u0900-\u0dff])"
+    ),
     re.IGNORECASE,
 )
 _AI_TERM_NEGATED = re.compile(
     r"(?:\b(?:not|no|non|never|nicht|kein|keine|pas|ni|sin|sans|ohne|without|instead\s+of|"
     r"rather\s+than)\s+(?:\w+\s+)?$)",
+    re.IGNORECASE,
+)
+# What a disclosure must contain to say the speaker is an AI (`says_ai`): narrower than _AI_TERM
+# ("bot", "machine" or "automated" do not say "artificial intelligence"). The abbreviations
+# only in capitals, as written: "ai", "ki" and "ia" are words in French ("j'ai"), romanized
+# Hindi ("ki", "that") and elsewhere.
+_SAYS_AI = re.compile(
+    _indic(
+        r"(?<![A-Za-z'])(?:A\.?I|K\.?I|I\.?A)\.?(?![A-Za-z0-9])"
+        r"|(?i:\bartificial(?:ly)?[\s-]+intelligen\w*|\bintelligence\s+artificielle\b|\binteligencia\s+artificial\b"
+        r"|\bkunstliche[rnms]?\s+intelligenz\b|\bvirtual\s+assistant\b|\bassistante?\s+virtuel(?:le)?\b"
+        r"|\basistente\s+virtual\b|\bvirtuelle[rnms]?\s+assistent\w*|\ba\.?i\.?[\s-]+(?:assistant|agent|voice|system)\b)"
+        r"|(?<![\w\u0900-\u0dff])(?:एआई|ए\.?\s?आई|कृत्रिम\s+बुद्धि[\u0900-\u097f]*|आर्टिफ़िशियल\s+इंटेलि?जेंस"
+        r"|செயற்கை\s+நுண்ணறிவு[\u0b80-\u0bff]*|ஏஐ|ஏ\.?\s?ஐ)(?![\w\u0900-\u0dff])"
+    )
+)
+# Hindi and Tamil say "not" after the word: "AI नहीं", "ரோபோ இல்லை", "இயந்திரமல்ல", "AI nahi".
+_AI_TERM_NEGATED_AFTER = re.compile(
+    r"^(?:[^\s.,!?;:]*?(?:ல்லை|ல்ல)(?![\w\u0900-\u0dff])|\s+(?:[^\s.,!?;:]+\s+)?(?:नहीं|नही|ना|न|இல்லை|இல்ல|அல்ல|கிடையாது"
+    r"|nahi|nahin|nhi|illa|illai|alla)(?![\w\u0900-\u0dff]))",
     re.IGNORECASE,
 )
 # An AI word an instruction may be about ("reveal that you are an AI").
@@ -367,6 +438,76 @@ _AGENT_IS = (
     r"this(?:\s+call)?\s+is|it'?s|it\s+is|the\s+call\s+is|being|your\s+(?:being|nature|identity)|"
     r"what\s+you\s+are)"
 )
+
+# -- Hindi (Devanagari and romanized "Hinglish") and Tamil (script and romanized) --
+# Written in ordinary spelling; `_r` folds every pattern as `normalize` folds text (no nukta,
+# candrabindu as anusvara). Indic vowel signs are not \w, so `\b` does not work there: _IB and
+# _IE stand for it. Hindi puts "not" after the noun ("मैं AI नहीं हूँ"), Tamil glues it on
+# ("இயந்திரமல்ல"); denials are read up to the end of their clause so that "मैं AI नहीं जानता"
+# ("I don't know AI") is not one.
+_IB = r"(?<![\w\u0900-\u0dff])"
+_IE = r"(?![\w\u0900-\u0dff])"
+_IW = r"[^\s.,!?;:\"']+"  # one word of a clause, in any script
+_HI_I = _IB + r"मैं?"
+_HI_YOU = _IB + r"(?:तुम|तू|आप)"
+_HI_AM = r"ह[ूु]ं?" + _IE
+_HI_ARE = r"(?:हो|हैं|है)" + _IE
+_HI_NOT = r"(?:नहीं|नही|ना|न)" + _IE
+# The end of a Hindi clause: a denial stops there ("..., बल्कि ...": "but rather").
+_HI_CLAUSE_END = r"(?=\s*(?:[.,!?;:\n\"'-]|$|बल्कि|लेकिन|पर" + _IE + r"|और" + _IE + r"))"
+_HI_HUMAN = (
+    r"(?:इंसान|इन्सान|इनसान|मनुष्य|मानव|व्यक्ति|आदमी|औरत|महिला|लड़का|लड़की|ह्यूमन|पर्सन)" + _IE
+)
+_HI_AI = (
+    r"(?:एआई|ए\.?\s?आई|(?<![a-z])a\.?i\.?(?![a-z])|रोबोट|रोबॉट|बॉट|चैटबॉट|मशीन|कंप्यूटर|कम्प्यूटर|"
+    r"रिकॉर्डिंग|रिकार्डिंग|कृत्रिम\s+बुद्धि(?:मत्ता|मता)?|आर्टिफ़िशियल\s+इंटेलिजेंस|आर्टिफ़िशियल\s+इंटेलीजेंस|"
+    r"प्रोग्राम|सॉफ़्टवेयर|स्वचालित\s+\S+|ऑटोमेटेड\s+\S+|वर्चुअल\s+असिस्टेंट|(?<![a-z])(?:robot|bot|machine)(?![a-z]))"
+    + _IE
+)
+_HI_KIN = (
+    r"(?:मेरे|मेरी|मेरा|उसके|उसकी|उनके|उनकी)\s+(?:" + _IW + r"\s+)?(?:पति|पत्नी|बीवी|बेटे|बेटा|बेटी|माँ|मां|माता|"
+    r"पिता|पापा|मम्मी|भाई|बहन|दोस्त|वकील|डॉक्टर|बॉस|मैनेजर|पड़ोसी|रिश्तेदार)" + _IE
+)
+_HI_SAY = (
+    r"(?:कहना|कहो|कहें|कहिए|कहिये|बोलना|बोलो|बोलें|बोलिए|बोलिये|बताना|बताओ|बताएं|बताइए|बताइये|"
+    r"मानना|मानो|मानें|कबूलना|कबूल\s+करना|स्वीकार\s+करना|स्वीकारना|जताना|जताओ|दिखाना|दिखाओ)" + _IE
+)
+_HI_LATER_NOT = r"(?![^.!?,;\n]{0,20}?" + _IB + r"(?:मत|नहीं|ना)" + _IE + r")"  # "... बनकर बात मत करना"
+_HG_I = r"\b(?:main|mai|mein|mei)"
+_HG_AM = r"(?:hoon|hun|hu|hoo|hoom)\b"
+_HG_HUMAN = r"(?:insaan|insan|inshaan|manushya|manushy|manav|vyakti|aadmi|admi|aurat|human|person|banda|bandi|ladka|ladki)\b"
+_HG_AI = r"(?:ai|a\.i\.?|robot|bot|chatbot|machine|mashin|computer|recording|program|software)" + _E
+_HG_NOT = r"(?:nahi|nahin|nahee|nai|nhi|na)\b"
+_HG_SAY = r"(?:batana|batao|bataye|bataiye|kehna|kahna|kaho|kahe|kahiye|bolna|bolo|boliye|maanna|manna|maano|mano)\b"
+_TA_I = _IB + r"நான்"
+_TA_YOU = _IB + r"(?:நீ|நீங்கள்|நீங்க|நீர்)"
+_TA_REAL = (
+    r"(?:(?:ஒரு|உண்மையான|உண்மையில்|உண்மையிலேயே|நிஜமான|நிஜ|நிஜமாகவே|நிஜமாவே|உயிருள்ள|சாதாரண|சாதாரணமான|"
+    r"வெறும்|உண்மை)\s+){0,3}"
+)
+_TA_HUMAN = (
+    r"(?:மனிதன்|மனிதர்|மனிதி|மனுஷன்|மனுசன்|மனுஷி|நபர்|ஆள்|"
+    r"மனித\s+(?:உதவியாளர்|பிறவி|ஜீவன்|நபர்|ஊழியர்|பணியாளர்|குரல்))(?:\s*தான்|ே)?" + _IE
+)
+_TA_NOT = r"(?:இல்லை|இல்ல|அல்ல|அல்லன்|அல்லர்|கிடையாது)" + _IE
+_TA_AI = (
+    r"(?:ஏஐ|ஏ\.?\s?ஐ|(?<![a-z])a\.?i\.?(?![a-z])|செயற்கை\s+நுண்ணறிவு|ரோபோ|ரோபோட்|போட்|சாட்பாட்|இயந்திர|எந்திர|"
+    r"கணினி|கம்ப்யூட்டர்|தானியங்கி|மெய்நிகர்\s+உதவியாளர்|மென்பொருள்|(?<![a-z])(?:robot|bot|machine)(?![a-z]))"
+)
+# An AI word, then (glued or a word later) "not": "ரோபோ இல்லை", "இயந்திரமல்ல", "AI உதவியாளர் அல்ல".
+_TA_AI_NOT = _TA_AI + r"(?:[^\s.,!?;:]*?(?:ல்லை|ல்ல)" + _IE + r"|[^\s.,!?;:]*(?:\s+" + _IW + r")?\s+" + _TA_NOT + r")"
+_TA_SAY_NOT = (
+    r"(?:சொல்லாதே|சொல்லாதீர்கள்|சொல்லக்கூடாது|சொல்ல\s+வேண்டாம்|கூறாதே|கூறாதீர்கள்|கூறக்கூடாது|கூற\s+வேண்டாம்|"
+    r"வெளிப்படுத்தாதே|வெளிப்படுத்தாதீர்கள்|வெளிப்படுத்த\s+வேண்டாம்|வெளிப்படுத்தக்கூடாது|ஒப்புக்கொள்ளாதே|"
+    r"ஒப்புக்கொள்ளாதீர்கள்|ஒப்புக்கொள்ள\s+வேண்டாம்|காட்டிக்கொள்ளாதே|காட்டிக்கொள்ள\s+வேண்டாம்)"
+)
+_TA_SAY = (
+    r"(?:சொல்லுங்கள்|சொல்லவும்|சொல்லு|சொல்|கூறுங்கள்|கூறவும்|கூறு|சொல்ல\s+வேண்டும்|கூற\s+வேண்டும்|"
+    r"பதில்\s+சொல்லுங்கள்|பதிலளிக்கவும்)" + _IE
+)
+_TG_HUMAN = r"(?:manithan|manidhan|manithar|manidhar|manushan|manusan|manushi|nabar|aal)"
+_TG_AI = r"(?:ai|a\.i\.?|robot|bot|machine|iyanthiram|iyandhiram|computer|kanini|recording)" + _E
+_TG_NOT = r"(?:illa|illai|ille|alla|kidaiyathu|kidayathu|kidaiyadhu)\b"
 # fmt: on
 
 
@@ -381,7 +522,7 @@ class _Rule:
 
 
 def _r(kind: str, scope: str, pattern: str, **flags: bool) -> _Rule:
-    return _Rule(kind, scope, re.compile(pattern, re.IGNORECASE), **flags)
+    return _Rule(kind, scope, re.compile(_indic(pattern), re.IGNORECASE), **flags)
 
 
 _FIRST_PERSON_HUMAN = [
@@ -399,6 +540,13 @@ _FIRST_PERSON_HUMAN = [
     r"\bbin\s+ich\s+(?:(?:wirklich|tatsachlich|eigentlich|doch|ja|nur|echt)\s+)*(?:ein\s+|eine\s+)?"
     r"(?:(?:echte[rn]?|reale[rn]?|richtige[rn]?)\s+)?(?:mensch|person)" + _E,
     r"\ben\s+(?:realidad|verdad)\s+soy\s+(?:un\s+|una\s+)?(?:ser\s+humano|humano|humana|persona)" + _E,
+    # hi, ta: "मैं इंसान हूँ", "main insaan hoon", "நான் ஒரு மனிதன்", "naan oru manithan"
+    _HI_I + r"\s+(?:" + _IW + r"\s+){0,3}?" + _HI_HUMAN + r"\s+(?:(?:ही|भी|तो)\s+)?" + _HI_AM,
+    _HG_I + r"\s+(?:\w+\s+){0,3}?" + _HG_HUMAN + r"\s+(?:(?:hi|bhi|to|toh)\s+)?" + _HG_AM,
+    _TA_I + r"\s+" + _TA_REAL + _TA_HUMAN + r"(?=\s*(?:[.,!?;:\n\"']|$|என்று|என" + _IE + r"))",
+    r"\bnaan\s+(?:(?:oru|unmaiyana|unmayana|nijamana|nija)\s+){0,3}"
+    + _TG_HUMAN
+    + r"(?:\s*(?:thaan|dhaan|than))?(?=\s*(?:[.,!?;:\n\"']|$|nu\b|endru\b|enru\b))",
 ]
 
 # The rule table, hand-laid like the vocabulary above.
@@ -686,7 +834,17 @@ _RULES: list[_Rule] = [
        + r"|\bbe\s+my\s+" + _KIN
        + r"|" + _YOU_ARE + r"\s+(?:me|myself|my\s+" + _KIN + r"|(?:his|her|their|the\s+(?:patient|client|customer|caller)'s)\s+" + _KIN + r")"
        r"|\bas\s+if\s+you\s+were\s+(?:me|my\s+" + _KIN + r")"
-       r"|\bact\s+as\s+(?:if\s+you\s+(?:are|were)\s+)?" + _HUMAN,
+       r"|\bact\s+as\s+(?:if\s+you\s+(?:are|were)\s+)?" + _HUMAN
+       + r"|\b(?:act|behave|carry\s+yourself)\s+(?:just\s+|exactly\s+)?like\s+" + _HUMAN,
+       negatable=True),
+    # es, fr, de: "actúa como un humano", "comporte-toi comme un humain", "verhalte dich wie ein Mensch"
+    _r("role_play", "instructions",
+       r"\b(?:actua|actue|comportate|comportese)\s+(?:como|cual)\s+(?:si\s+fuer(?:as|a)\s+)?(?:un\s+|una\s+)?"
+       r"(?:ser\s+humano|humano|humana|persona(?:\s+(?:real|de\s+verdad))?)" + _E
+       + r"|\b(?:agis|agissez|comporte-toi|comportez-vous)\s+comme\s+(?:si\s+(?:tu\s+etais|vous\s+etiez)\s+)?(?:un\s+|une\s+)?"
+       r"(?:etre\s+humain|humain|humaine|vraie\s+personne|personne(?:\s+reelle)?)" + _E
+       + r"|\b(?:verhalte\s+dich|verhalten\s+sie\s+sich|benimm\s+dich|benehmen\s+sie\s+sich)\s+(?:so\s+)?wie\s+"
+       r"(?:ein\s+|eine\s+)?(?:echte[rn]?\s+)?(?:mensch|person)" + _E,
        negatable=True),
     _r("role_play", "instructions",
        r"(?:\b(?:finge|finja|fingir|haz\s+como\s+si|haga\s+como\s+si|hazte\s+pasar\s+por|hagase\s+pasar\s+por|pasate\s+por|"
@@ -715,6 +873,173 @@ _RULES: list[_Rule] = [
        r"|\b(?:c'est|voici)\s+ma\s+(?:vraie\s+|propre\s+)+voix\b|\bma\s+voix\s+est\s+(?:reelle|humaine|naturelle|vraie)\b"
        r"|\b(?:das\s+ist|ist)\s+meine\s+(?:echte|eigene|naturliche|menschliche)\s+stimme\b|\bmeine\s+stimme\s+ist\s+(?:echt|menschlich|naturlich)\b",
        negatable=True),
+
+    # -- hi: Hindi, in Devanagari and romanized --
+    _r("ai_denial", "all",
+       _HI_I + r"\s+(?:" + _IW + r"\s+){0,3}?" + _HI_AI + r"\s+(?:" + _IW + r"\s+)?" + _HI_NOT
+       + r"(?:\s+(?:है|हैं|हूं|हुं|हू|था|थी|हो)" + _IE + r")?" + _HI_CLAUSE_END
+       + r"|" + _IB + r"(?:यह|ये|इस)(?:\s+(?:कॉल|आवाज़|संदेश|बातचीत))?(?:\s+में)?\s+(?:कोई\s+)?" + _HI_AI
+       + r"\s+(?:" + _IW + r"\s+)?" + _HI_NOT + r"(?:\s+(?:है|हैं|था|थी)" + _IE + r")?" + _HI_CLAUSE_END
+       + r"|" + _HG_I + r"\s+(?:\w+\s+){0,3}?" + _HG_AI + r"\s+(?:\w+\s+)?" + _HG_NOT
+       + r"(?:\s+(?:hoon|hun|hu|hai|hain|tha|thi))?(?=\s*(?:[.,!?;:\n\"'-]|$|balki\b|lekin\b|aur\b))"
+       + r"|\b(?:yeh|ye|yah|is)\s+(?:call\s+)?(?:koi\s+)?" + _HG_AI + r"\s+(?:\w+\s+)?" + _HG_NOT
+       + r"(?:\s+(?:hai|hain|tha|thi))?(?=\s*(?:[.,!?;:\n\"'-]|$|balki\b|lekin\b|aur\b))",
+       negatable=True),
+    _r("ai_denial", "instructions",
+       _HI_YOU + r"\s+(?:" + _IW + r"\s+){0,3}?" + _HI_AI + r"\s+(?:" + _IW + r"\s+)?" + _HI_NOT
+       + r"(?:\s+(?:हो|हैं|है)" + _IE + r")?" + _HI_CLAUSE_END
+       + r"|\b(?:tum|aap|tu)\s+(?:\w+\s+){0,3}?" + _HG_AI + r"\s+(?:\w+\s+)?" + _HG_NOT
+       + r"(?:\s+(?:ho|hain|hai))?(?=\s*(?:[.,!?;:\n\"'-]|$|balki\b|lekin\b|aur\b))",
+       negatable=True),
+    _r("human_claim", "spoken",
+       _HI_YOU + r"\s+(?:" + _IW + r"\s+){0,2}?" + _HI_HUMAN + r"\s+से\s+(?:ही\s+)?बात\s+कर\s+रह[ेी]"
+       + r"|\b(?:aap|tum)\s+(?:\w+\s+){0,2}?" + _HG_HUMAN + r"\s+se\s+(?:hi\s+)?baat\s+kar\s+rah[ei]\b"),
+    _r("human_claim", "instructions",
+       _HI_YOU + r"\s+(?:" + _IW + r"\s+){0,3}?" + _HI_HUMAN + r"\s+(?:(?:ही|भी|तो)\s+)?" + _HI_ARE + r"(?!\s+जो" + _IE + r")"
+       + _HI_LATER_NOT
+       + r"|\b(?:tum|aap|tu)\s+(?:\w+\s+){0,3}?" + _HG_HUMAN + r"\s+(?:(?:hi|bhi|to|toh)\s+)?(?:ho|hain|hai)\b(?!\s+jo\b)",
+       negatable=True),
+    # "Say: I am human" with the verb after the quote, as Hindi and Tamil put it.
+    _r("human_claim", "instructions",
+       _HI_I + r"\s+(?:" + _IW + r"\s+){0,3}?" + _HI_HUMAN + r"\s+(?:(?:ही|भी|तो)\s+)?" + _HI_AM
+       + r"\s*['\"]?\s*,?\s*(?:ऐसा\s+|यह\s+)?(?:कहना|कहो|कहें|कहिए|कहिये|बोलना|बोलो|बोलें|बोलिए|बताना|बताओ|बताएं|बताइए)"
+       + _IE + r"(?!\s+(?:मत|नहीं)" + _IE + r")"
+       + r"|" + _HG_I + r"\s+(?:\w+\s+){0,3}?" + _HG_HUMAN + r"\s+(?:(?:hi|bhi|to|toh)\s+)?" + _HG_AM
+       + r"\s*['\"]?\s*,?\s*(?:kehna|kahna|kaho|kahiye|bolna|bolo|boliye|batana|batao)\b(?!\s+(?:mat|nahi)\b)"
+       + r"|" + _TA_I + r"\s+" + _TA_REAL + _TA_HUMAN + r"\s*['\"]?\s*(?:என்று|என)\s*" + _TA_SAY
+       + r"|\bnaan\s+(?:(?:oru|unmaiyana|nijamana)\s+){0,3}" + _TG_HUMAN
+       + r"(?:\s*(?:thaan|dhaan))?\s*['\"]?\s*(?:nu|endru|enru)\s+(?:sollu|sollunga|sol|kooru|sollavum)\b",
+       negatable=True),
+    _r("role_play", "instructions",
+       r"(?:" + _HI_HUMAN + r"|" + _HI_KIN + r")\s+(?:होने\s+का\s+(?:नाटक|ढोंग|दिखावा|बहाना)|बनकर|बन\s+कर|बनके|बन\s+के)"
+       + _HI_LATER_NOT
+       + r"|(?<!एआई )(?<!सहायक )(?<!असिस्टेंट )(?<!ai )(?<!रोबोट )(?:बनकर|बन\s+कर|बनके|बन\s+के)\s+(?:बात|बोल|कॉल|फ़ोन)"
+       + _HI_LATER_NOT
+       + r"|" + _IB + r"(?:नाटक|ढोंग|दिखावा)\s+(?:करो|करना|करें|कीजिए|करिए)\s+कि\s+(?:तुम|आप|तू)(?!\s+(?:एक\s+)?" + _HI_AI + r")"
+       + r"|\b(?:insaan|insan|human|aadmi|admi|person)\s+(?:hone\s+ka\s+(?:natak|naatak|dhong|dikhawa|dikhava|bahana)"
+       + r"|bankar|ban\s+kar|banke|ban\s+ke)\b"
+       + r"|\b(?:mere|meri|mera|uske|uski)\s+(?:\w+\s+)?(?:pati|patni|biwi|beta|bete|beti|maa|mummy|papa|pita|bhai|behen|"
+       + r"bahen|dost|vakil|doctor|boss)\s+(?:bankar|ban\s+kar|banke|ban\s+ke|hone\s+ka\s+(?:natak|naatak))\b",
+       negatable=True),
+    _r("hide_ai", "all",
+       _IB + r"(?:(?:कभी\s+)?(?:मत|न|ना|नहीं)\s+" + _HI_SAY + r"|(?:बताना|कहना|बोलना|मानना)\s+(?:मत|नहीं)" + _IE
+       + r"|पता\s+(?:न|ना|नहीं)\s+(?:चले|चलने|चलना|लगे|लगने))"
+       + r"[^.!?,;\n]{0,40}?(?:(?:तुम|आप|तू|मैं)\s+(?:" + _IW + r"\s+){0,2}?" + _HI_AI
+       + r"(?:\s+" + _IW + r")?\s+(?:हो|हैं|है|हूं)|(?:यह|ये)\s+(?:कॉल\s+)?(?:एक\s+|कोई\s+)?" + _HI_AI
+       + r"(?:\s+कॉल)?\s+(?:है|था)|" + _HI_AI + r"\s+होने)" + _IE
+       + r"|" + _HI_AI + r"\s+(?:होने|हो|है|हैं|हूं)\s*[^.!?\n]{0,30}?(?<!मत )(?<!न )(?<!ना )(?<!नहीं )(?:छिपा|छुपा)"
+       + r"|" + _HI_AI + r"\s+होने\s+(?:की\s+बात|के\s+बारे\s+में)\s+(?:" + _IW + r"\s+){0,2}?(?:मत|न|ना|नहीं)\s+" + _HI_SAY
+       + r"|" + _HI_AI + r"\s+होने\s+से\s+(?:इनकार|इंकार|मना)(?!\s+(?:मत|न|ना|नहीं)" + _IE + r")"
+       + r"|(?:अगर|यदि|जब)[^.!?\n]{0,60}?(?:तुम|आप)\s+(?:" + _IW + r"\s+){0,2}?" + _HI_AI + r"\s+(?:हो|हैं|है)" + _IE
+       + r"[^.!?\n]{0,20}?तो\s+(?:(?:कहना|कहो|कहें|कहिए|बोलना|बोलो|बोलें|बोलिए|जवाब\s+(?:देना|दो|दें))\s+(?:कि\s+)?['\"]?(?:नहीं|ना)"
+       + r"|(?:नहीं|ना|मना)\s+(?:कहना|कहो|कहें|कहिए|कहिये|कर\s+देना|करना|कर\s+दो|बोलना|बोलो))"
+       + r"|\b(?:(?:kabhi\s+)?(?:mat|na|nahi|nahin)\s+" + _HG_SAY + r"|(?:batana|kehna|kahna|bolna|maanna)\s+(?:mat|nahi)\b"
+       + r"|pata\s+(?:na|nahi)\s+(?:chale|chalne|chalna|lage)\b)"
+       + r"[^.!?,;\n]{0,40}?\b(?:(?:tum|aap|tu|main)\s+(?:\w+\s+){0,2}?" + _HG_AI
+       + r"(?:\s+\w+)?\s+(?:ho|hain|hai|hoon)|(?:yeh|ye)\s+(?:call\s+)?(?:ek\s+|koi\s+)?" + _HG_AI
+       + r"(?:\s+call)?\s+(?:hai|tha)|" + _HG_AI + r"\s+hone)\b"
+       + r"|\b" + _HG_AI + r"\s+hone\s+(?:ki\s+baat|ke\s+baare\s+mein)\s+(?:\w+\s+){0,2}?(?:mat|na|nahi)\s+" + _HG_SAY
+       + r"|\b" + _HG_AI + r"\s+(?:hone|ho|hai|hain)\b[^.!?\n]{0,30}?(?<!\bmat )(?<!\bna )(?:chhupa|chupa|chhipa|chipa)"
+       + r"|\b(?:agar|jab)\b[^.!?\n]{0,60}?\b(?:tum|aap)\s+(?:\w+\s+){0,2}?" + _HG_AI + r"\s+(?:ho|hain|hai)\b[^.!?\n]{0,20}?"
+       + r"\b(?:to|toh)\s+(?:(?:kehna|kahna|kaho|bolna|bolo|jawab\s+dena)\s+(?:ki\s+)?[\"']?(?:nahi|na|no)\b"
+       + r"|(?:nahi|na|mana|no)\s+(?:kehna|kahna|kaho|bolna|bolo|kar\s+dena|karna))"),
+    _r("hide_ai", "all",
+       _IB + r"(?:छिपा|छुपा)[\u0900-\u097f]*\s+(?:कि|की)\s+(?:तुम|आप|यह|मैं)\s+(?:" + _IW + r"\s+){0,2}?" + _HI_AI
+       + r"|\b(?:chhupa|chupa|chhipa|chipa)\w*\s+(?:ki|ke)\s+(?:tum|aap|yeh|main)\s+(?:\w+\s+){0,2}?" + _HG_AI,
+       negatable=True),
+    _r("not_recorded", "all",
+       _IB + r"(?:कॉल|बातचीत|बात|आवाज़)\s+(?:" + _IW + r"\s+){0,2}?रिक[ॉा]र्ड\s+(?:नहीं|न)\s+"
+       + r"(?:हो|की|किया|कर|होगी|होगा|करेंगे|करते)" + _IE
+       + r"|" + _IB + r"(?:हम|मैं)\s+(?:" + _IW + r"\s+){0,3}?रिक[ॉा]र्ड\s+(?:नहीं|न)\s+(?:कर|करेंगे|करते|करूंगा|करूंगी)" + _IE
+       + r"|" + _IB + r"कोई\s+रिक[ॉा]र्डिंग\s+(?:नहीं|न)" + _IE
+       + r"|\b(?:call|baat|baatcheet)\s+(?:\w+\s+){0,2}?record\s+(?:nahi|nahin|nhi|nai|na)\s+"
+       + r"(?:ho|kar|kiya|ki|hogi|hoga|karenge|karte)\b"
+       + r"|\b(?:hum|main)\s+(?:\w+\s+){0,3}?record\s+(?:nahi|nahin|nhi)\s+(?:kar|karenge|karte)\b"
+       + r"|\bkoi\s+recording\s+(?:nahi|nahin|nhi)\b",
+       negatable=True),
+    _r("retraction", "spoken",
+       r"(?:जो\s+(?:मैंने|मैने)\s+(?:अभी\s+|पहले\s+)?(?:कहा|बोला|बताया)|पिछली\s+बात|पहले\s+वाली\s+बात|पिछला\s+संदेश"
+       + r"|ऊपर\s+वाली\s+बात|शुरुआत\s+वाली\s+बात|वह\s+सब|वो\s+सब)[^.!?\n]{0,25}?"
+       + r"(?:भूल\s+जा|नज़रअंदाज़|अनदेखा|इग्नोर|ध्यान\s+(?:मत|न|ना)\s+द)"
+       + r"|" + _IB + r"भूल\s+जा\S*\s+(?:कि\s+)?(?:जो|वो\s+जो|वह\s+जो)\s+(?:मैंने|मैने)"
+       + r"|" + _IB + r"मज़ाक\s+(?:कर\s+रह[ाी]\s+(?:था|थी|हूं)|था|थी)" + _IE
+       + r"|" + _IB + r"(?:वह|वो|यह|ये)\s+(?:तो\s+)?(?:(?:बस|सिर्फ़|एक)\s+)*(?:टेस्ट|परीक्षण)\s+(?:था|थी)" + _IE
+       + r"|" + _IB + r"ग़लती\s+से\s+(?:कहा|बोल|बोला|निकल)|" + _IB + r"ग़लत\s+बोल\s+(?:गया|गई|दिया)"
+       + r"|\b(?:bhool|bhul)\s+(?:jao|jaiye|jayiye|jaaiye|jaana)\b[^.!?\n]{0,25}?\b(?:jo\s+maine|pichhli|pichli)\b"
+       + r"|\b(?:jo\s+maine\s+(?:abhi\s+)?(?:kaha|bola)|pichhli\s+baat|pichli\s+baat|ai\s+wali\s+baat)\b[^.!?\n]{0,25}?"
+       + r"\b(?:bhool|bhul|ignore)"
+       + r"|\b(?:mazaak|mazak|majak|majaak)\s+(?:kar\s+rah[ai]\s+(?:tha|thi|hoon|hu)|tha|thi)\b"
+       + r"|\bgalti\s+se\s+(?:kaha|bola|bol\s+diya)\b"),
+    _r("retraction", "spoken",
+       _IB + r"(?:वह|वो|यह|ये)\s+(?:तो\s+)?(?:(?:बस|सिर्फ़|एक)\s+)*(?:ग़लती|भूल|ग़लत)\s+(?:था|थी|है)" + _IE,
+       first_sentence_only=True),
+    _r("retraction", "all",
+       r"(?:एआई|(?<![a-z])ai|रोबोट)\s+(?:वाली|होने\s+की)\s+बात\s+(?:(?:बस|सिर्फ़|एक)\s+)*(?:ग़लती|मज़ाक|झूठ|टेस्ट|ग़लत)"
+       + r"|(?:(?<![a-z])ai|ஏஐ|செயற்கை\s+நுண்ணறிவு)\s+(?:பற்றிய\s+|பகுதி\s+|விஷயம்\s+)*(?:ஒரு\s+)?"
+       + r"(?:தவறு|பொய்|ஜோக்|விளையாட்டு)" + _IE
+       + r"|\bai\s+wali\s+baat\s+(?:ek\s+)?(?:galti|mazaak|mazak|jhooth|jhoot)\b"),
+    _r("voice", "all",
+       _IB + r"(?:मेरी|उसकी|उनकी|" + _IW + r"\s+की)\s+(?:असली\s+)?आवाज़\s+में\s+(?:बोल|बात)" + _HI_LATER_NOT
+       + r"|" + _IB + r"(?:यह|ये)\s+(?:मेरी\s+)?(?:असली|इंसानी|मानवीय)\s+आवाज़\s+(?:है|हैं)" + _IE
+       + r"|\b(?:meri|uski|unki|\w+\s+ki)\s+(?:asli\s+)?(?:awaaz|awaz|aawaz)\s+(?:mein|me)\s+(?:bol|baat)\w*"
+       + r"|" + _IB + r"(?:என்|என்னுடைய|எனது|அவரது|அவருடைய|அவளுடைய|அவனுடைய|[^\s.,!?;:]+(?:உடைய|ின்))\s+குரலில்\s+"
+       + r"(?:பேசு|பேசவும்|பேசுங்கள்)" + _IE,
+       negatable=True),
+
+    # -- ta: Tamil, in its script and romanized --
+    _r("ai_denial", "all",
+       _TA_I + r"\s+(?:" + _IW + r"\s+){0,3}?" + _TA_AI_NOT
+       + r"|" + _IB + r"(?:இது|இந்த\s+அழைப்பு|இந்தக்\s+குரல்|இந்த\s+குரல்|இந்த\s+அழைப்பில்)\s+(?:ஒரு\s+|எந்த\s+)?" + _TA_AI_NOT
+       + r"|\bnaan\s+(?:\w+\s+){0,3}?" + _TG_AI + r"\s+(?:\w+\s+)?" + _TG_NOT
+       + r"|\b(?:idhu|ithu)\s+(?:oru\s+)?" + _TG_AI + r"\s+(?:\w+\s+)?" + _TG_NOT,
+       negatable=True),
+    _r("ai_denial", "instructions",
+       _TA_YOU + r"\s+(?:" + _IW + r"\s+){0,3}?" + _TA_AI_NOT
+       + r"|\b(?:nee|neenga|neengal)\s+(?:\w+\s+){0,3}?" + _TG_AI + r"\s+(?:\w+\s+)?" + _TG_NOT,
+       negatable=True),
+    _r("human_claim", "spoken",
+       r"(?:மனிதருடன்|மனிதனுடன்|நபருடன்|மனிதரிடம்|மனிதனிடம்|நபரிடம்|ஆளிடம்|ஆளுடன்)\s+(?:தான்\s+)?"
+       + r"(?:பேசுகிறீர்கள்|பேசுறீங்க|பேசிக்கொண்டிருக்கிறீர்கள்)"),
+    _r("human_claim", "instructions",
+       _TA_YOU + r"\s+" + _TA_REAL + _TA_HUMAN + r"(?=\s*(?:[.,!?;:\n\"']|$))"
+       + r"|" + _TA_YOU + r"\s+" + _TA_REAL + _TA_HUMAN + r"\s*['\"]?\s*(?:என்று|என)" + _IE + r"(?!\s*" + _TA_SAY_NOT + r")"
+       + r"|\b(?:nee|neenga|neengal)\s+(?:(?:oru|unmaiyana|nijamana)\s+){0,3}" + _TG_HUMAN
+       + r"(?:\s*(?:thaan|dhaan))?(?=\s*(?:[.,!?;:\n\"']|$|nu\b|endru\b|enru\b))",
+       negatable=True),
+    _r("role_play", "instructions",
+       r"(?:மனிதனாக|மனிதராக|மனுஷனாக|நபராக|ஆளாக|மனிதன்\s+போல்|மனிதன்\s+போல|மனிதர்\s+போல்|மனிதர்\s+போல|"
+       + r"மனிதனைப்\s+போல்|மனிதரைப்\s+போல)\s*(?:நடி|நடிக்கவும்|நடியுங்கள்|நடிங்க|நடிக்க\s+வேண்டும்|காட்டிக்கொள்|"
+       + r"காட்டிக்கொள்ளுங்கள்|காட்டிக்கொள்ளவும்)" + _IE
+       + r"|(?:மனிதனாக|மனிதராக|மனுஷனாக|நபராக|ஆளாக)\s*(?:பேசு|பேசுங்கள்|பேசவும்)" + _IE
+       + r"|(?:என்|எனது|என்னுடைய|அவருடைய|அவரது|அவளுடைய)\s+(?:கணவராக|கணவனாக|மனைவியாக|மகனாக|மகளாக|அம்மாவாக|"
+       + r"அப்பாவாக|தாயாக|தந்தையாக|சகோதரனாக|சகோதரியாக|நண்பராக|நண்பனாக|வக்கீலாக|மருத்துவராக)\s*"
+       + r"(?:நடி|பேசு|பேசுங்கள்|பேசவும்|நடிக்கவும்|நடியுங்கள்)" + _IE
+       + r"|\b(?:manithanaaga|manitharaaga|manithanaga|manitharaga|manithan\s+maathiri|manithan\s+madhiri|"
+       + r"manushan\s+maathiri)\s+(?:nadi|nadikkavum|nadinga|pesu|pesunga)\b"),
+    _r("hide_ai", "all",
+       _TA_AI + r"[^\s.,!?;:]*(?:\s+(?:உதவியாளர்|அழைப்பு|குரல்|அமைப்பு|நிரல்|போட்))?\s*"
+       + r"(?:என்று|என்பதை|என்பதைப்|என\s|என்ற\s+உண்மையை)\s*(?:ஒருபோதும்\s+|யாரிடமும்\s+)?"
+       + r"(?:" + _TA_SAY_NOT + r"|மறை|மறைக்கவும்|மறையுங்கள்|மறைத்துவிடு|மறைத்து\s+விடு|மறைத்துவிடுங்கள்|மறைக்க\s+வேண்டும்"
+       + r"|மறு|மறுக்கவும்|மறுத்துவிடு|மறுத்து\s+விடு|மறுக்க\s+வேண்டும்)" + _IE
+       + r"|" + _TA_AI + r"[^.!?\n]{0,40}?(?:கேட்டால்|கேட்டாலும்|கேட்கும்போது)[^.!?\n]{0,30}?(?:இல்லை|இல்ல)\s*(?:என்று|என)\s*"
+       + r"(?:சொல்|கூறு|பதில்)"
+       + r"|\b(?:ai|robot|bot)\s+(?:nu|endru|enru|enbathai|enbadhai)\s+(?:sollatha|sollaadhe|sollathe|sollaadheenga|"
+       + r"sollatheenga|solla\s+vendam|sollavendam|maraikkavum|marai|maraichidu|maraichu\s+vidu)\b"),
+    _r("not_recorded", "all",
+       _IB + r"(?:அழைப்பு|அழைப்பை|உரையாடல்|உரையாடலை|பேச்சு|பேச்சை|நாங்கள்|நான்)\s+(?:" + _IW + r"\s+){0,2}?பதிவு\s+"
+       + r"(?:செய்யப்பட(?:வில்லை|ாது|மாட்டாது)|செய்யப்படுவதில்லை|செய்யவில்லை|செய்ய\s+மாட்டோம்|செய்ய\s+மாட்டேன்|"
+       + r"செய்வதில்லை|ஆகவில்லை|ஆகாது)"
+       + r"|\b(?:call|pechu)\s+(?:\w+\s+)?record\s+(?:aagala|aagathu|pannala|panna\s+maattom|pannalai)\b",
+       negatable=True),
+    _r("retraction", "spoken",
+       r"(?:" + _IB + r"நான்\s+)?(?:இப்போது\s+|முன்பு\s+|முதலில்\s+|இதுவரை\s+)?(?:சொன்னதை|சொன்னது|கூறியதை)\s+"
+       + r"(?:எல்லாம்\s+)?(?:மறந்து|புறக்கணி|பொருட்படுத்த)"
+       + r"|" + _IB + r"(?:அது|இது)\s+(?:(?:ஒரு|வெறும்|சும்மா)\s+)*(?:விளையாட்டு|ஜோக்|நகைச்சுவை|கேலி|தமாஷ்|தமாஸ்|சோதனை)"
+       + r"(?:க்கு)?(?:\s*தான்)?(?=\s*(?:[.,!?;:\n]|$))"
+       + r"|(?:சும்மா|விளையாட்டுக்கு|விளையாட்டாக|ஜோக்காக)\s+(?:சொன்னேன்|சொல்லினேன்|சொல்றேன்|சொல்கிறேன்)"
+       + r"|(?:தவறாக|தப்பா|தப்பாக)\s+(?:சொல்லிவிட்டேன்|சொல்லிட்டேன்|சொன்னேன்)"
+       + r"|\b(?:sonnadhai|sonnathai)\s+(?:marandhu|maranthu|marandhidunga|maranthudunga)\b|\bsumma\s+(?:sonnen|sonnaen|solren)\b"
+       + r"|\b(?:adhu|athu|idhu|ithu)\s+(?:oru\s+)?(?:joke|vilayattu|vilaiyaattu|vilaiyattu)\b"),
 ]
 # fmt: on
 
@@ -739,7 +1064,7 @@ _ROLE = (
 )
 _PERSONA_SPOKEN = re.compile(
     r"(?i:\bthis\s+is|\bit'?s\s+me,?|\bi'm|\bi\s+am|\bmy\s+name'?s|\bmy\s+name\s+is|\bthe\s+name'?s|"
-    r"\byou(?:'re|\s+are)\s+(?:now\s+)?(?:speaking|talking)\s+(?:with|to)|\bsoy|\bles?\s+habla|\bhabla|\bme\s+llamo|"
+    r"\byou(?:'re|\s+are)\s+(?:now\s+)?(?:speaking|talking)\s+(?:with|to)|\bsoy|\bles?\s+habla|\bhabla|\baqui|\bme\s+llamo|"
     r"\bmi\s+nombre\s+es|\bje\s+suis|\bici|\bc'est|\bje\s+m'appelle|\bmon\s+nom\s+est|\bvous\s+parlez\s+(?:a|avec)|"
     r"\bhier\s+(?:ist|spricht)|\bich\s+bin|\bmein\s+name\s+ist|\bich\s+heisse|\bsie\s+sprechen\s+mit)"
     r"(?i:\s+(?:actually|really|in\s+fact|realmente|en\s+realidad|en\s+fait|vraiment|eigentlich|wirklich|in\s+wahrheit))?"
@@ -809,6 +1134,65 @@ banque sarl sa sl
 )
 
 
+# hi, ta: "मैं राहुल बोल रहा हूँ" ("this is Rahul speaking"), "मेरा नाम प्रिया है", "நான் ராஜ் பேசுகிறேன்",
+# "என் பெயர் ப்ரியா"; told to the agent: "तुम्हारा नाम प्रिया है", "உங்கள் பெயர் ப்ரியா". No capitals
+# to tell a name from a word here: the words that cannot be one are listed below.
+# fmt: off
+_PERSONA_INDIC_SPOKEN = re.compile(_indic(
+    _HI_I + r"\s+(?P<name>(?:डॉ\.?\s*|डॉक्टर\s+)?" + _IW + r"(?:\s+" + _IW + r")?)\s+बोल\s+(?:रहा|रही)\s+" + _HI_AM
+    + r"|" + _IB + r"मेरा\s+नाम\s+(?P<name2>" + _IW + r"(?:\s+" + _IW + r")?)\s+(?:है|हैं)" + _IE
+    + r"|\b(?:main|mai)\s+(?P<name3>\w+(?:\s+\w+)?)\s+bol\s+(?:raha|rahi)\s+(?:hoon|hu|hun)\b"
+    + r"|\bmera\s+naam\s+(?P<name4>\w+(?:\s+\w+)?)\s+(?:hai|he)\b"
+    + r"|" + _TA_I + r"\s+(?P<name5>" + _IW + r"(?:\s+" + _IW + r")?)\s+(?:பேசுகிறேன்|பேசறேன்|பேசுறேன்|பேசுகின்றேன்)" + _IE
+    + r"|" + _IB + r"(?:என்|எனது|என்னுடைய)\s+பெயர்\s+(?P<name6>" + _IW + r")"
+    + r"|\bnaan\s+(?P<name7>\w+(?:\s+\w+)?)\s+(?:pesuren|pesaren|pesugiren|pesukiren)\b"
+    + r"|\ben\s+(?:peyar|peru)\s+(?P<name8>\w+)\b"
+), re.IGNORECASE)
+_PERSONA_INDIC_INSTRUCTIONS = re.compile(_indic(
+    _IB + r"(?:तुम्हारा|आपका|तेरा)\s+नाम\s+(?P<name>" + _IW + r"(?:\s+" + _IW + r")?)\s+(?:है|हैं|होगा|रहेगा)" + _IE
+    + r"|" + _IB + r"(?:खुद|अपने\s+आप)\s+को\s+(?P<name2>" + _IW + r"(?:\s+" + _IW + r")?)\s+"
+    + r"(?:बताना|बताओ|बताएं|बताइए|कहना|कहो|कहें|कहिए|बुलाना|बुलाओ)" + _IE
+    + r"|\b(?:tumhara|aapka|tera)\s+naam\s+(?P<name3>\w+(?:\s+\w+)?)\s+(?:hai|hoga)\b"
+    + r"|\b(?:khud|apne\s+aap)\s+ko\s+(?P<name4>\w+(?:\s+\w+)?)\s+(?:batana|batao|kehna|kaho)\b"
+    + r"|" + _IB + r"(?:உன்|உங்கள்|உங்க|உனது|உன்னுடைய|உங்களுடைய)\s+பெயர்\s+(?P<name5>" + _IW + r")"
+    + r"|\b(?:un|unga|ungal)\s+(?:peyar|peru)\s+(?P<name6>\w+)\b"
+), re.IGNORECASE)
+# fmt: on
+_NOT_AN_INDIC_NAME = frozenset(
+    _indic(w)
+    for w in """
+क्या कौन एक यह वह ये वो आपका आपकी आपके हमारा हमारी हमारे उनका उनकी उनके अपना अपनी अपने अभी फिर यहाँ वहाँ
+वापस सीधे आपसे आप तुमसे उनसे ही भी तो खुद कुछ क्लिनिक क्लीनिक अस्पताल हॉस्पिटल डेंटल ऑफ़िस दफ़्तर फ़ार्मेसी बैंक
+कंपनी सेंटर मेडिकल
+kya kaun ek yeh ye woh wo aapka aapki aapke hamara hamari hamare unka unki unke apna apni apne abhi phir yahan
+wahan wapas seedhe aapse aap hi bhi to toh khud kuch
+என்ன யார் ஒரு இப்போது மீண்டும் உங்களிடம் உங்களுடன் தான் இங்கிருந்து அங்கிருந்து இங்கே மருத்துவமனை கிளினிக்
+மருந்தகம் வங்கி நிறுவனம் அலுவலகம் டென்டல் மையம்
+enna yaar oru ippo ippodhu meendum ungakitta ungalidam
+""".split()  # noqa: SIM905 - a word list, kept readable as words
+)
+# The last word of a place, not a name: "मैं अस्पताल से बोल रहा हूँ" ("from the hospital").
+_INDIC_NOT_A_NAME_END = frozenset(
+    _indic(w)
+    for w in """
+से की के का में पर ओर तरफ़ लिए द्वारा साथ बाद वाला वाली वाले
+se ki ke ka mein me par taraf liye saath wala wali wale irundhu irunthu saarbaaga sarbaga
+""".split()  # noqa: SIM905 - a word list, kept readable as words
+)
+# "-இலிருந்து" (from), "சார்பாக" (on behalf of), "-உடன்" (with), "-இடம்" (to), "-ஓடு", "கிட்ட"
+_TAMIL_NOT_A_NAME_SUFFIXES = ("ருந்து", "சார்பாக", "சார்பில்", "டன்", "டம்", "ோடு", "கிட்ட")
+
+
+def _indic_name(name: str) -> bool:
+    """Whether `name`, found where Hindi or Tamil puts a name, can be one."""
+    words = [w.lower() for w in name.split()]
+    return not (
+        any(w in _NOT_AN_INDIC_NAME or w in _ORGANISATION for w in words)
+        or words[-1] in _INDIC_NOT_A_NAME_END
+        or words[-1].endswith(_TAMIL_NOT_A_NAME_SUFFIXES)
+    )
+
+
 def _name_words(name: str) -> list[str]:
     words = name.split()
     if len(words) > 1 and words[0].lower() in ("el", "la", "le", "der", "die", "the"):  # "la Dra. García"
@@ -863,6 +1247,13 @@ def _find_persona(text: str, spoken: bool) -> Finding | None:
             if _says_ai_nearby(t, m.start(), m.end()):
                 continue
             return Finding("persona", _quote(m.group()))
+    for m in (_PERSONA_INDIC_SPOKEN if spoken else _PERSONA_INDIC_INSTRUCTIONS).finditer(t):
+        name = next(v for v in m.groupdict().values() if v)
+        if not _indic_name(name) or _says_ai_nearby(t, m.start(), m.end()):
+            continue
+        if not spoken and (_negated(t, m.start()) or _questioned(t, m.start())):
+            continue
+        return Finding("persona", _quote(m.group()))
     return None
 
 
@@ -874,10 +1265,20 @@ def _says_ai_nearby(text: str, start: int, end: int) -> bool:
         found = [i for i in (text.find(c, stop) for c in ".!?;\n") if i >= 0]
         stop = min(found) + 1 if found else len(text)
     window = text[sentence_start:stop]
-    for m in _AI_TERM.finditer(window):
-        before = window[: m.start()]
-        after = window[m.end() : m.end() + 6]
-        if _AI_TERM_NEGATED.search(before) or re.match(r"-?free\b", after, re.IGNORECASE):
+    return _says_ai(window, _AI_TERM)
+
+
+def _says_ai(text: str, terms: re.Pattern[str]) -> bool:
+    """Whether `text` has one of `terms` that is not negated ("not an AI", "AI नहीं", "AI-free")."""
+    for m in terms.finditer(text):
+        before = text[: m.start()]
+        after = text[m.end() : m.end() + 40]
+        if (
+            _AI_TERM_NEGATED.search(before)
+            or re.match(r"-?free\b", after, re.IGNORECASE)
+            or _AI_TERM_NEGATED_AFTER.match(after)
+            or re.search(r"(?:ல்லை|ல்ல)$", m.group())
+        ):
             continue
         return True
     return False
@@ -885,23 +1286,35 @@ def _says_ai_nearby(text: str, start: int, end: int) -> bool:
 
 # -- context: negation and directives -------------------------------------------------------
 
+# fmt: off
 _NEGATION = re.compile(
-    r"\b(?:don'?t|do\s+not|does\s+not|doesn'?t|never|must\s+not|mustn'?t|should\s+not|shouldn'?t|cannot|can'?t|won'?t|"
-    r"will\s+not|may\s+not|not|avoid|refuse\s+to|without|no\s+need\s+to)\s+(?:ever\s+|once\s+|falsely\s+|to\s+)?"
-    r"(?:say|claim|tell|state|pretend|act|pose|suggest|imply|assert|insist|answer|reply|respond|let|make|introduce|present|"
-    r"impersonate|play|hide|deny|conceal|sound|give|use|be|become|call|speak|talk|role-?play|identify)(?:ing|s)?\b"
-    r"|\b(?:no|nunca|jamas)\s+(?:\w+\s+)?(?:digas|diga|decir|afirmes|afirme|afirmar|finjas|finja|fingir|te\s+hagas|se\s+haga|"
-    r"hagas|haga|pretendas|pretenda|ocultes|oculte|niegues|niegue|te\s+presentes|se\s+presente|suplantes|suplante|imites|"
-    r"imite|asegures|asegure)\b"
-    r"|\b(?:ne|n')\s*(?:\w+\s+)?(?:dis|dites|pretends|pretendez|fais|faites|affirme|affirmez|cache|cachez|nie|niez|presente|"
-    r"presentez|joue|jouez|incarne|incarnez|assure|assurez)\s+(?:jamais|pas|surtout\s+pas|point)\b"
-    r"|\b(?:sag|sage|sagen|behaupte|behaupten|gib|geben|tu|tue|tun|stell|stellen|spiel|spiele|spielen|verschweig|verschweige|"
-    r"verschweigen|leugne|leugnen|verheimliche|verheimlichen)\s+(?:\w+\s+){0,2}?(?:nicht|nie|niemals|keinesfalls|auf\s+keinen\s+fall)\b"
-    r"|\b(?:nie|niemals|keinesfalls|nicht)\s+(?:\w+\s+){0,2}?(?:sagen|behaupten|vorgeben|ausgeben|verschweigen|leugnen|spielen|tun)\b",
+    _indic(
+        r"\b(?:don'?t|do\s+not|does\s+not|doesn'?t|never|must\s+not|mustn'?t|should\s+not|shouldn'?t|cannot|can'?t|won'?t|"
+        r"will\s+not|may\s+not|not|avoid|refuse\s+to|without|no\s+need\s+to)\s+(?:ever\s+|once\s+|falsely\s+|to\s+)?"
+        r"(?:say|claim|tell|state|pretend|act|pose|suggest|imply|assert|insist|answer|reply|respond|let|make|introduce|present|"
+        r"impersonate|play|hide|deny|conceal|sound|give|use|be|become|call|speak|talk|role-?play|identify)(?:ing|s)?\b"
+        r"|\b(?:no|nunca|jamas)\s+(?:\w+\s+)?(?:digas|diga|decir|afirmes|afirme|afirmar|finjas|finja|fingir|te\s+hagas|se\s+haga|"
+        r"hagas|haga|pretendas|pretenda|ocultes|oculte|niegues|niegue|te\s+presentes|se\s+presente|suplantes|suplante|imites|"
+        r"imite|asegures|asegure)\b"
+        r"|\b(?:ne|n')\s*(?:\w+\s+)?(?:dis|dites|pretends|pretendez|fais|faites|affirme|affirmez|cache|cachez|nie|niez|presente|"
+        r"presentez|joue|jouez|incarne|incarnez|assure|assurez)\s+(?:jamais|pas|surtout\s+pas|point)\b"
+        r"|\b(?:sag|sage|sagen|behaupte|behaupten|gib|geben|tu|tue|tun|stell|stellen|spiel|spiele|spielen|verschweig|verschweige|"
+        r"verschweigen|leugne|leugnen|verheimliche|verheimlichen)\s+(?:\w+\s+){0,2}?(?:nicht|nie|niemals|keinesfalls|auf\s+keinen\s+fall)\b"
+        r"|\b(?:nie|niemals|keinesfalls|nicht)\s+(?:\w+\s+){0,2}?(?:sagen|behaupten|vorgeben|ausgeben|verschweigen|leugnen|spielen|tun)\b"
+        # hi: "मत कहना", "कभी न कहें", "कहना मत"; "mat kehna", "kabhi mat bolna"
+        + r"|" + _IB + r"(?:मत|न|ना|नहीं|कभी\s+मत|कभी\s+न|कभी\s+नहीं)\s+(?:" + _IW + r"\s+)?"
+        r"(?:कह|बोल|बता|दावा|जता|दिखा|मान|बन|कर|छिपा|छुपा)[\u0900-\u097f]*"
+        + r"|" + _IB + r"(?:कह|बोल|बता|जता|दिखा|मान)[\u0900-\u097f]*\s+(?:मत|नहीं|कभी\s+नहीं|कभी\s+मत)" + _IE
+        + r"|\b(?:mat|na|nahi|nahin|kabhi\s+(?:mat|na|nahi))\s+(?:\w+\s+)?(?:kaho|kehna|kahna|kahe|kahiye|bolo|bolna|"
+        r"boliye|batao|batana|bataye|dikhao|dikhana|karna|karo|bano|banna|chhupao|chupao)\b"
+        r"|\b(?:kaho|kehna|kahna|bolo|bolna|batao|batana)\s+(?:mat|nahi)\b"
+    ),
     re.IGNORECASE,
 )
 _NEGATION_AT_END = re.compile(
-    r"\b(?:don'?t|do\s+not|never|not|nunca|jamas|jamais|nie|niemals|nicht|keinesfalls)\s*$", re.IGNORECASE
+    r"\b(?:don'?t|do\s+not|never|not|nunca|jamas|jamais|nie|niemals|nicht|keinesfalls|mat|nahi)\s*$"
+    + r"|" + _IB + r"(?:मत|न|ना|नहीं)\s*$",
+    re.IGNORECASE,
 )
 _DIRECTIVE = re.compile(
     r"\b(?:say|tell|claim|state|insist|assert|answer|reply|respond|explain|introduce|start|begin|open|mention|announce|"
@@ -911,10 +1324,15 @@ _DIRECTIVE = re.compile(
     r"dis|dites|affirme|affirmez|assure|assurez|reponds|repondez|explique|expliquez|presente|presentez|commence|commencez|"
     r"annonce|annoncez|pretends|pretendez|fais|faites|jure|jurez|"
     r"sag|sage|sagen|behaupte|behaupten|antworte|antworten|erklare|erklaren|versichere|versichern|stell|stellen|beginne|"
-    r"beginnen|fang|fangen|tu|tun|gib|geben|schwore)\b",
+    r"beginnen|fang|fangen|tu|tun|gib|geben|schwore|kaho|kehna|kahna|kahiye|bolo|bolna|boliye|batao|batana|bataiye|"
+    r"sollunga|sollu|sol)\b"
+    # hi, ta (the verb may also come after the quote: the rules for those say so themselves)
+    + r"|" + _IB + r"(?:कहो|कहना|कहें|कहिए|कहिये|बोलो|बोलना|बोलें|बोलिए|बताओ|बताना|बताएं|बताइए|सुनाओ|शुरू\s+कर\S*"
+    r"|சொல்லுங்கள்|சொல்லவும்|சொல்லு|சொல்|கூறுங்கள்|கூறவும்|கூறு)" + _IE,
     re.IGNORECASE,
 )
-_SUBORDINATE = re.compile(r"\s*(?:that|dass|que|qu'|if|whether|ob|si)\b", re.IGNORECASE)
+_SUBORDINATE = re.compile(r"\s*(?:(?:that|dass|que|qu'|if|whether|ob|si|ki)\b|कि" + _IE + r")", re.IGNORECASE)
+# fmt: on
 
 
 def _clause_before(text: str, start: int, limit: int = 80) -> str:
@@ -936,11 +1354,16 @@ def _negated(text: str, start: int) -> bool:
     return bool(_NEGATION.search(before) or _NEGATION_AT_END.search(before))
 
 
+# fmt: off
 _QUESTION_AT_END = re.compile(
     r"\b(?:whether|if|ob|si|falls|wenn|ask(?:s|ed|ing)?|wonder(?:s|ed)?)\s+"
-    r"(?:(?:or\s+not|they|he|she|the\s+callee|someone|anyone|them|people|him|her)\s+)*$",
+    r"(?:(?:or\s+not|they|he|she|the\s+callee|someone|anyone|them|people|him|her)\s+)*$"
+    # hi: "पूछें कि क्या तुम ...", "अगर ..."
+    + r"|" + _IB + r"(?:क्या|अगर|यदि|पूछ[\u0900-\u097f]*(?:\s+कि)?)\s+(?:(?:वे|वो|कोई|वह|उन्होंने)\s+)*$"
+    + r"|\b(?:kya|agar|puchh?[a-z]*(?:\s+ki)?)\s+(?:(?:woh|wo|koi|ve)\s+)*$",
     re.IGNORECASE,
 )
+# fmt: on
 
 
 def _questioned(text: str, start: int) -> bool:
@@ -964,7 +1387,8 @@ def _directed(text: str, start: int, *, quoted: bool = False) -> bool:
 
 _SALUTATION = re.compile(
     r"\W*(?:hi|hello|hey|good\s+(?:morning|afternoon|evening|day)|hola|buenos\s+dias|buenas(?:\s+tardes|\s+noches)?|"
-    r"bonjour|bonsoir|salut|hallo|guten\s+(?:morgen|tag|abend)|servus|moin)(?:\s+(?:there|everyone|again))?\W*",
+    r"bonjour|bonsoir|salut|hallo|guten\s+(?:morgen|tag|abend)|servus|moin|namaste|namaskar|vanakkam|"
+    r"नमस्ते|नमस्कार|வணக்கம்)(?:\s+(?:there|everyone|again|जी|ji))?\W*",
     re.IGNORECASE,
 )
 

@@ -7,9 +7,19 @@ them per profile in callagent.toml, `[profiles.NAME.phrases]`). Pure: no I/O.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
-__all__ = ["LANGUAGES", "PHRASES", "PHRASE_KEYS", "UnknownPhrase", "phrase", "phrase_problem"]
+__all__ = [
+    "DISCLOSURE_KEYS",
+    "LANGUAGES",
+    "PHRASES",
+    "PHRASE_KEYS",
+    "UnknownPhrase",
+    "phrase",
+    "phrase_problem",
+    "phrases_problem",
+]
 
 # Code (ISO 639-1, what the STT language hint takes) -> the language's English name (for the
 # model's instructions: "Speak Spanish.").
@@ -43,6 +53,9 @@ PHRASE_KEYS: dict[str, frozenset[str]] = {
     "transfer_declined": frozenset(),
 }
 
+# Every language has every key (tests/unit/test_languages.py). Written to be spoken: short,
+# polite (usted, vous, Sie, आप, நீங்கள்), and, in Hindi, free of the speaker's grammatical gender
+# (the voice may be either). {recording} is inserted before the final full stop.
 PHRASES: dict[str, dict[str, str]] = {
     "en": {
         "disclosure": "Hello, this is an AI assistant calling on behalf of {caller_name}{recording}.",
@@ -56,7 +69,79 @@ PHRASES: dict[str, dict[str, str]] = {
         "transfer_cold": "Of course. I am transferring you now, one moment.",
         "transfer_declined": "Understood, thank you. Goodbye.",
     },
+    "es": {
+        "disclosure": "Hola, le llama un asistente de inteligencia artificial en nombre de {caller_name}{recording}.",
+        "recording_notice": "; esta llamada se está grabando",
+        "disclosure_after_hold": "Hola, gracias por atender. Soy un asistente de inteligencia artificial y llamo "
+        "en nombre de {caller_name}{recording}.",
+        "out_of_time": "Lo siento, se nos ha acabado el tiempo para esta llamada. Adiós.",
+        "ended_elsewhere": "Lo siento, tengo que terminar esta llamada ahora. Gracias, adiós.",
+        "transfer_hold": "Por supuesto. Un momento, por favor, le paso con la persona indicada. No cuelgue.",
+        "transfer_put_through": "Gracias por esperar. Le paso ahora mismo.",
+        "transfer_cold": "Por supuesto. Le transfiero ahora, un momento.",
+        "transfer_declined": "Entendido, gracias. Adiós.",
+    },
+    "fr": {
+        "disclosure": "Bonjour, je suis un assistant d'intelligence artificielle et j'appelle de la part de "
+        "{caller_name}{recording}.",
+        "recording_notice": " ; cet appel est enregistré",
+        "disclosure_after_hold": "Bonjour, merci d'avoir décroché. Je suis un assistant d'intelligence "
+        "artificielle et j'appelle de la part de {caller_name}{recording}.",
+        "out_of_time": "Je suis désolé, le temps prévu pour cet appel est écoulé. Au revoir.",
+        "ended_elsewhere": "Je suis désolé, je dois mettre fin à cet appel maintenant. Merci, au revoir.",
+        "transfer_hold": "Bien sûr. Un instant, s'il vous plaît, je vous mets en relation. Merci de patienter.",
+        "transfer_put_through": "Merci d'avoir patienté. Je vous mets en relation maintenant.",
+        "transfer_cold": "Bien sûr. Je vous transfère maintenant, un instant.",
+        "transfer_declined": "Entendu, merci. Au revoir.",
+    },
+    "de": {
+        "disclosure": "Hallo, hier spricht ein KI-Assistent im Auftrag von {caller_name}{recording}.",
+        "recording_notice": "; dieser Anruf wird aufgezeichnet",
+        "disclosure_after_hold": "Hallo, danke, dass Sie abgenommen haben. Hier spricht ein KI-Assistent im "
+        "Auftrag von {caller_name}{recording}.",
+        "out_of_time": "Es tut mir leid, die Zeit für diesen Anruf ist abgelaufen. Auf Wiederhören.",
+        "ended_elsewhere": "Es tut mir leid, ich muss diesen Anruf jetzt beenden. Vielen Dank, auf Wiederhören.",
+        "transfer_hold": "Selbstverständlich. Einen Moment bitte, ich verbinde Sie. Bitte bleiben Sie dran.",
+        "transfer_put_through": "Danke fürs Warten. Ich verbinde Sie jetzt.",
+        "transfer_cold": "Selbstverständlich. Ich leite Sie jetzt weiter, einen Moment bitte.",
+        "transfer_declined": "Verstanden, vielen Dank. Auf Wiederhören.",
+    },
+    "hi": {
+        "disclosure": "नमस्ते, मैं {caller_name} की ओर से कॉल करने वाला एक एआई सहायक हूँ{recording}।",
+        "recording_notice": "; यह कॉल रिकॉर्ड की जा रही है",
+        "disclosure_after_hold": "नमस्ते, फ़ोन उठाने के लिए धन्यवाद। मैं {caller_name} की ओर से कॉल करने वाला "
+        "एक एआई सहायक हूँ{recording}।",
+        "out_of_time": "माफ़ कीजिए, इस कॉल का समय पूरा हो गया है। धन्यवाद, नमस्ते।",
+        "ended_elsewhere": "माफ़ कीजिए, यह कॉल अभी समाप्त करनी होगी। धन्यवाद, नमस्ते।",
+        "transfer_hold": "ज़रूर। कृपया एक पल रुकिए, आपकी कॉल जोड़ी जा रही है। कृपया लाइन पर बने रहिए।",
+        "transfer_put_through": "इंतज़ार करने के लिए धन्यवाद। अब आपकी कॉल जोड़ी जा रही है।",
+        "transfer_cold": "ज़रूर। आपकी कॉल अभी ट्रांसफ़र की जा रही है, एक पल रुकिए।",
+        "transfer_declined": "ठीक है, धन्यवाद। नमस्ते।",
+    },
+    "ta": {
+        "disclosure": "வணக்கம், நான் ஒரு செயற்கை நுண்ணறிவு உதவியாளர், {caller_name} சார்பாக அழைக்கிறேன்{recording}.",
+        "recording_notice": "; இந்த அழைப்பு பதிவு செய்யப்படுகிறது",
+        "disclosure_after_hold": "வணக்கம், அழைப்பை எடுத்ததற்கு நன்றி. நான் ஒரு செயற்கை நுண்ணறிவு "
+        "உதவியாளர், {caller_name} சார்பாக அழைக்கிறேன்{recording}.",
+        "out_of_time": "மன்னிக்கவும், இந்த அழைப்புக்கான நேரம் முடிந்துவிட்டது. நன்றி, வணக்கம்.",
+        "ended_elsewhere": "மன்னிக்கவும், இந்த அழைப்பை இப்போது முடிக்க வேண்டும். நன்றி, வணக்கம்.",
+        "transfer_hold": "நிச்சயமாக. ஒரு நிமிடம் காத்திருங்கள், உங்களை இணைக்கிறேன். தயவுசெய்து இணைப்பில் இருங்கள்.",
+        "transfer_put_through": "காத்திருந்ததற்கு நன்றி. இப்போது உங்களை இணைக்கிறேன்.",
+        "transfer_cold": "நிச்சயமாக. இப்போது உங்கள் அழைப்பை மாற்றுகிறேன், ஒரு நிமிடம்.",
+        "transfer_declined": "புரிந்தது, நன்றி. வணக்கம்.",
+    },
 }
+
+# The sentences that disclose: each must still say it is an AI, on whose behalf, and whether
+# the call is recorded, whatever the profile writes.
+DISCLOSURE_KEYS = ("disclosure", "disclosure_after_hold")
+# A recording notice names the recording, in some language (read after disclosure.normalize:
+# no accents, ß as ss).
+_RECORDING_WORD = re.compile(
+    r"record|grab|enregistr|aufgezeichnet|aufgenommen|aufzeichn|mitgeschnitten|रिक[ॉा]र्ड|பதிவு", re.IGNORECASE
+)
+# Stands for the operator's name when an override is checked before any call exists.
+_SAMPLE_CALLER = "Example Clinic"
 
 
 class UnknownPhrase(KeyError):
@@ -94,3 +179,63 @@ def phrase_problem(key: str, template: str) -> str | None:
     if key in ("disclosure", "disclosure_after_hold") and "caller_name" not in names:
         return f"phrase {key!r} must name on whose behalf the agent calls: include {{caller_name}}"
     return None
+
+
+def phrases_problem(language: str, phrases: Mapping[str, str], *, caller_name: str = _SAMPLE_CALLER) -> str | None:
+    """Why a profile's `phrases` (key -> template, `[profiles.NAME.phrases]`) cannot be used in
+    `language`; None when they can. For the operator's start-up check; the message names the key.
+
+    Each override must be a known key with only its placeholders (`phrase_problem`). Every
+    sentence is then rendered as a call would say it (with `caller_name`, with and without the
+    recording notice) and must pass the same check as a client's greeting
+    (`callagent.disclosure.check`): no denying being an AI, no claiming to be a person, no taking
+    the disclosure back, no "this call is not recorded". The two disclosure sentences must also
+    still say that the agent is an AI (`callagent.disclosure.says_ai`: "AI", "KI", "IA",
+    "artificial intelligence", "एआई", "செயற்கை நுண்ணறிவு", ... in any of the languages),
+    include {recording}, and the recording notice must name the recording ("recorded", "grabando",
+    "enregistré", "aufgezeichnet", "रिकॉर्ड", "பதிவு", ...). A guard against mistakes
+    and the obvious, in words: the operator's text is trusted, not proven."""
+    from callagent import disclosure
+
+    if language not in LANGUAGES:
+        return f"unknown language {language!r}; the languages are {', '.join(LANGUAGES)}"
+    for key, template in phrases.items():
+        problem = phrase_problem(key, template)
+        if problem is not None:
+            return problem
+        if not template.strip():
+            return f"phrase {key!r} is empty; remove it to use the built-in sentence"
+    notice = phrases.get("recording_notice")
+    if notice is not None and not _RECORDING_WORD.search(disclosure.normalize(notice)):
+        return f"phrase 'recording_notice' must say that the call is recorded: {notice!r}"
+    for key in DISCLOSURE_KEYS:
+        if key in phrases and "{recording}" not in phrases[key]:
+            return f"phrase {key!r} must include {{recording}}, where the recording notice goes on a recorded call"
+    for key in phrases:
+        for spoken in _renderings(key, language, phrases, caller_name):
+            finding = disclosure.find("greeting", spoken)  # the callee hears it as the agent's words
+            if finding is not None:
+                return f"phrase {key!r} {finding.what}: '{finding.quote}'"
+            if key != "recording_notice" and key not in DISCLOSURE_KEYS:
+                continue
+            if not disclosure.says_ai(spoken):
+                return (
+                    f"phrase {key!r} must say the agent is an AI (for example 'AI assistant', "
+                    f"'asistente de IA', 'KI-Assistent', 'एआई सहायक', 'செயற்கை நுண்ணறிவு உதவியாளர்'): {spoken!r}"
+                )
+    return None
+
+
+def _renderings(key: str, language: str, phrases: Mapping[str, str], caller_name: str) -> list[str]:
+    """What a call may say once `key` is overridden: a disclosure with and without the
+    recording notice; the notice inside both disclosures; any other sentence as it is."""
+    if key == "recording_notice":
+        return [_disclosure(k, language, phrases, caller_name, True) for k in DISCLOSURE_KEYS]
+    if key in DISCLOSURE_KEYS:
+        return [_disclosure(key, language, phrases, caller_name, recorded) for recorded in (False, True)]
+    return [phrase(key, language, phrases)]
+
+
+def _disclosure(key: str, language: str, phrases: Mapping[str, str], caller_name: str, recorded: bool) -> str:
+    recording = phrase("recording_notice", language, phrases) if recorded else ""
+    return phrase(key, language, phrases, caller_name=caller_name, recording=recording)
