@@ -439,14 +439,16 @@ def _profile(settings: Settings, name: str, cfg: ProfileConfig, section: str) ->
             raise ProfilesProblem(f"{section} caller_ids: {raw!r} is not a number a call can show ({reason})")
         callers.append(target.e164)
 
-    from callagent import languages
+    from callagent import disclosure, languages
 
-    check = getattr(languages, "phrases_problem", None)
-    problem = check(cfg.language, cfg.phrases) if check is not None else None
-    for key, template in cfg.phrases.items():
-        problem = problem or languages.phrase_problem(key, template)
+    problem = languages.phrases_problem(cfg.language, cfg.phrases, caller_name=cfg.caller_name or settings.caller_name)
     if problem is not None:
         raise ProfilesProblem(f"{section.replace(']', '.phrases]')}: {problem}")
+    # The persona is the operator's, but the disclosure rules hold for it as for a client's
+    # context: it may give the agent a name, never make it a person.
+    refusal = disclosure.check("context", cfg.instructions) if cfg.instructions else None
+    if refusal is not None:
+        raise ProfilesProblem(f"{section} instructions: {refusal.message}")
 
     policy = DialPolicy.from_settings(narrowed)
     quotas: tuple[Quota, ...] = ()

@@ -21,10 +21,9 @@ from callagent.agent.job import CallJob, entrypoint
 from callagent.agent.opening import greeting_for, play_opening, prepare_opening
 from callagent.agent.session import prewarm
 from callagent.agent.summary import summary_messages
-from callagent.agent.timers import ENDED_ELSEWHERE_GOODBYE, GOODBYE_MAX_S
+from callagent.agent.timers import GOODBYE_MAX_S
 
 __all__ = [
-    "ENDED_ELSEWHERE_GOODBYE",
     "GOODBYE_MAX_S",
     "CallJob",
     "as_data",

@@ -173,9 +173,16 @@ class CallJob:
         return False
 
     async def add_to_do_not_call(self) -> None:
-        await asyncio.to_thread(
-            self.db.do_not_call.add, self.request.phone_number, "asked during a call", self.request.call_id
-        )
+        """The callee asked not to be called again: on the list of whoever placed the call (a
+        tenant's own list for a tenant's call; the global list for the operator's)."""
+        request = self.request
+
+        def add() -> None:
+            record = self.db.calls.get(request.call_id)
+            tenant = record.tenant if record is not None else None
+            self.db.do_not_call.add(request.phone_number, "asked during a call", request.call_id, tenant=tenant)
+
+        await asyncio.to_thread(add)
 
     def _on_sip_status(self, participant: rtc.Participant) -> None:
         status = participant.attributes.get(SIP_STATUS_ATTR)

@@ -32,8 +32,14 @@ def openai_client(settings: Settings, req: CallRequest) -> Any:
     return base.with_options(default_headers={CALL_ID_HEADER: req.call_id})
 
 
-def tts_for(settings: Settings, client: Any) -> Any:
-    return lk_openai.TTS(model=settings.tts_model, voice=settings.tts_voice, client=client, response_format="pcm")
+def tts_for(settings: Settings, req: CallRequest, client: Any) -> Any:
+    """The call's TTS: its profile's model and voice, else the worker's settings."""
+    return lk_openai.TTS(
+        model=req.tts_model or settings.tts_model,
+        voice=req.tts_voice or settings.tts_voice,
+        client=client,
+        response_format="pcm",
+    )
 
 
 # Turn-taking, in seconds (CALLAGENT_TURN_DETECTION); measured on the bed in bench/README.md.
@@ -54,6 +60,8 @@ def _turn(settings: Settings) -> dict[str, float]:
 
 
 def build_session(settings: Settings, req: CallRequest, vad: Any) -> AgentSession[Any]:
+    """The call's voice pipeline; the request's profile overrides (voice, models, language)
+    win over the worker's settings."""
     client = openai_client(settings, req)
     turn = _turn(settings)
     detector: Any = "vad"
@@ -81,15 +89,19 @@ def build_session(settings: Settings, req: CallRequest, vad: Any) -> AgentSessio
         key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
         realtime = lk_openai.realtime.RealtimeModel(
             model=settings.realtime_model,
-            voice=settings.tts_voice,
+            voice=req.tts_voice or settings.tts_voice,
             api_key=key or "unused",
             base_url=settings.openai_base_url or NOT_GIVEN,
         )
         return AgentSession(llm=realtime, **common)
     return AgentSession(
-        stt=lk_openai.STT(model=settings.stt_model, client=client, use_realtime=False),
-        llm=lk_openai.LLM(model=settings.llm_model, client=client),
-        tts=tts_for(settings, client),
+        # The call's language as the transcription's hint: a short answer ("sí", "हाँ") is
+        # otherwise easily heard as another language.
+        stt=lk_openai.STT(
+            model=req.stt_model or settings.stt_model, language=req.language, client=client, use_realtime=False
+        ),
+        llm=lk_openai.LLM(model=req.llm_model or settings.llm_model, client=client),
+        tts=tts_for(settings, req, client),
         **common,
     )
 

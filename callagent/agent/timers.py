@@ -12,16 +12,17 @@ from livekit.agents import AgentSession, UserStateChangedEvent
 
 from callagent.agent.ending import Fate, asked_fate
 from callagent.calls import HEARTBEAT_S, TERMINAL_STATUSES, CallRecord, CallStatus, EndReason
+from callagent.languages import phrase
 
 if TYPE_CHECKING:
     from callagent.agent.job import CallJob
 
 log = logging.getLogger(__name__)
 
-OUT_OF_TIME = "I'm sorry, we have run out of time for this call. Goodbye."
+# The goodbyes are the call's phrases (callagent.languages): "out_of_time" at the maximum
+# duration; "ended_elsewhere" when the call is ended from outside (end_call, the reaper), then
+# the line closes.
 OUT_OF_TIME_MAX_S = 10.0
-# When the call is ended from outside (end_call, the reaper), the callee hears this, then the line closes.
-ENDED_ELSEWHERE_GOODBYE = "I'm sorry, I have to end this call now. Thank you, goodbye."
 GOODBYE_MAX_S = 6.0
 
 
@@ -41,7 +42,8 @@ async def max_duration(call: CallJob) -> None:
         f"reached the maximum call duration ({call.request.max_duration_s} s)",
     )
     if call.session is not None:
-        await say_goodbye(call.session, OUT_OF_TIME, OUT_OF_TIME_MAX_S)
+        req = call.request
+        await say_goodbye(call.session, phrase("out_of_time", req.language, req.phrases), OUT_OF_TIME_MAX_S)
     await call.hang_up()
 
 
@@ -112,5 +114,6 @@ async def end_as_asked(call: CallJob, verdict: Fate) -> None:
     call.settle(*verdict)
     log.info("ended elsewhere; hanging up")
     if call.answered.is_set() and call.session is not None:
-        await say_goodbye(call.session, ENDED_ELSEWHERE_GOODBYE, GOODBYE_MAX_S)
+        req = call.request
+        await say_goodbye(call.session, phrase("ended_elsewhere", req.language, req.phrases), GOODBYE_MAX_S)
     await call.hang_up()

@@ -31,9 +31,10 @@ from livekit.agents import (
 from livekit.agents.voice.room_io import RoomOptions
 
 from callagent.agent.bridge import Bridge
-from callagent.agent.instructions import data_block, new_boundary
+from callagent.agent.instructions import data_block, language_rule, new_boundary
 from callagent.agent.session import build_session
 from callagent.calls import CALL_ID_HEADER, CallRequest, CallStatus, EndReason, disclosure, utcnow
+from callagent.languages import phrase
 from callagent.numbers import mask
 from callagent.policy import DialPolicy, Lists, Refusal
 
@@ -45,9 +46,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 NOT_DONE = "Not done:"
-HOLD_SENTENCE = "Of course. One moment please, I will connect you. Please hold."
-PUT_THROUGH = "Thank you for holding. I am putting you through now."
-COLD_SENTENCE = "Of course. I am transferring you now, one moment."
+# What the callee and the target hear are the call's phrases (callagent.languages):
+# "transfer_hold", "transfer_put_through", "transfer_cold", "transfer_declined".
 SAY_MAX_S = 10.0
 BRIEFING_MAX_S = 90.0  # from the target's answer to "put them through"
 DIAL_MARGIN_S = 15.0  # on top of the ring timeout, for LiveKit to give its answer
@@ -92,6 +92,35 @@ def leg_refusal(settings: Settings, db: Database, target: str) -> Refusal | None
     return DialPolicy.from_settings(settings).check_transfer(target, now=now, counts=counts, lists=lists)
 
 
+def _said(req: CallRequest, key: str) -> str:
+    return phrase(key, req.language, req.phrases)
+
+
+def leg_trunk(settings: Settings, req: CallRequest) -> str | None:
+    """The SIP trunk the transfer leg goes out on: the call's profile's, else the worker's."""
+    return req.sip_trunk_id or settings.sip_outbound_trunk_id
+
+
+def leg_request(
+    settings: Settings, req: CallRequest, target: str, *, room: str, identity: str, key: str, max_call_s: int
+) -> api.CreateSIPParticipantRequest:
+    """The CreateSIPParticipantRequest that rings the target into the consult room: on the
+    call's trunk, showing the call's caller ID when it has one (the number the callee saw)."""
+    ring = settings.transfer_ring_timeout_s
+    return api.CreateSIPParticipantRequest(
+        sip_trunk_id=leg_trunk(settings, req) or "",
+        sip_call_to=target,
+        sip_number=req.caller_id or "",  # empty: the trunk's own number
+        room_name=room,
+        participant_identity=identity,
+        participant_name="transfer target",
+        headers={CALL_ID_HEADER: key},
+        ringing_timeout=Duration(seconds=ring),
+        max_call_duration=Duration(seconds=max_call_s),
+        wait_until_answered=True,
+    )
+
+
 def briefing_instructions(req: CallRequest, conversation: str, *, boundary: str | None = None) -> str:
     """What the agent is told while it briefs the person it hands the call to."""
     b = boundary or new_boundary()
@@ -111,7 +140,7 @@ Rules:
   asked for. Then ask whether you may put them through.
 - When they agree, use connect_to_caller; say nothing else.
 - If they cannot take the call, use decline_transfer with their reason.
-- Never claim to be human. Speak naturally and briefly, no lists, no markdown."""
+- Never claim to be human. Speak naturally and briefly, no lists, no markdown.{language_rule(req, "the person")}"""
 
 
 def conversation_text(session: AgentSession[Any] | None) -> str:
@@ -131,9 +160,10 @@ def conversation_text(session: AgentSession[Any] | None) -> str:
 class BriefingAgent(Agent):
     """The agent's side of the consult call. Its tools decide the transfer."""
 
-    def __init__(self, instructions: str, decided: asyncio.Future[Verdict]) -> None:
+    def __init__(self, instructions: str, decided: asyncio.Future[Verdict], goodbye: str) -> None:
         super().__init__(instructions=instructions)
         self._decided = decided
+        self._goodbye = goodbye  # the call's "transfer_declined" phrase
 
     @function_tool
     async def connect_to_caller(self, ctx: RunContext[Any]) -> None:
@@ -149,7 +179,7 @@ class BriefingAgent(Agent):
         Args:
             reason: Their reason, in a few words.
         """
-        handle = ctx.session.say("Understood, thank you. Goodbye.", allow_interruptions=False)
+        handle = ctx.session.say(self._goodbye, allow_interruptions=False)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(handle.wait_for_playout(), SAY_MAX_S)
         if not self._decided.done():
@@ -198,7 +228,7 @@ class Consult:
         self.session = session
         briefing = briefing_instructions(call.request, conversation_text(call.session))
         await session.start(
-            agent=BriefingAgent(briefing, self.decided),
+            agent=BriefingAgent(briefing, self.decided, _said(call.request, "transfer_declined")),
             room=self.room,
             room_options=RoomOptions(participant_identity=self.identity, close_on_disconnect=False),
             record=False,
@@ -208,8 +238,11 @@ class Consult:
             return verdict
         self.line = self.room.remote_participants.get(self.identity)
         call.transfer_answered()
-        # The person at the target hears first who is calling, as every callee does.
-        session.say(disclosure(call.request.caller_name), allow_interruptions=False, add_to_chat_ctx=True)
+        # The person at the target hears first who is calling, as every callee does (this leg is
+        # not recorded: no recording notice).
+        req = call.request
+        opening = disclosure(req.caller_name, language=req.language, phrases=req.phrases)
+        session.say(opening, allow_interruptions=False, add_to_chat_ctx=True)
         try:
             decided = await self._until_callee_leaves(asyncio.wait_for(asyncio.shield(self.decided), BRIEFING_MAX_S))
         except TimeoutError:
@@ -238,21 +271,18 @@ class Consult:
         call, settings = self.call, self.call.settings
         ring = settings.transfer_ring_timeout_s
         remaining = max(60, call.request.max_duration_s - int(call.seconds_since_answer()))
+        leg = leg_request(
+            settings,
+            call.request,
+            self.target,
+            room=self.name,
+            identity=self.identity,
+            key=self.key,
+            max_call_s=remaining + 60,
+        )
         try:
             await asyncio.wait_for(
-                call.ctx.api.sip.create_sip_participant(
-                    api.CreateSIPParticipantRequest(
-                        sip_trunk_id=settings.sip_outbound_trunk_id,
-                        sip_call_to=self.target,
-                        room_name=self.name,
-                        participant_identity=self.identity,
-                        participant_name="transfer target",
-                        headers={CALL_ID_HEADER: self.key},
-                        ringing_timeout=Duration(seconds=ring),
-                        max_call_duration=Duration(seconds=remaining + 60),
-                        wait_until_answered=True,
-                    )
-                ),
+                call.ctx.api.sip.create_sip_participant(leg),
                 ring + DIAL_MARGIN_S,
             )
         except api.SipCallError as exc:
@@ -308,7 +338,7 @@ async def transfer(call: CallJob) -> str:
     refusal = await asyncio.to_thread(leg_refusal, call.settings, call.db, target)
     if refusal is not None:
         return await _not_done(call, Verdict("refused", refusal.text()))
-    if not call.settings.sip_outbound_trunk_id:
+    if not leg_trunk(call.settings, req):
         return await _not_done(call, Verdict("failed", "this worker has no SIP trunk (SIP_OUTBOUND_TRUNK_ID unset)"))
     if req.transfer_mode == "cold":
         return await _cold(call, target)
@@ -331,7 +361,7 @@ async def _warm(call: CallJob, target: str) -> str:
     # gap: a pause there is the callee's cue to speak, to nobody.
     player = BackgroundAudioPlayer()
     await player.start(room=call.ctx.room)
-    await _say(session, HOLD_SENTENCE)
+    await _say(session, _said(call.request, "transfer_hold"))
     music = player.play(AudioConfig(BuiltinAudioClip.HOLD_MUSIC, volume=HOLD_VOLUME), loop=True)
     call.transferring = True
     _set_io(session, hearing=False, speaking=False)
@@ -355,7 +385,7 @@ async def _warm(call: CallJob, target: str) -> str:
             await bridge.start()
             _set_io(session, hearing=False, speaking=True)
             music.stop()
-            await _say(session, PUT_THROUGH)
+            await _say(session, _said(call.request, "transfer_put_through"))
             session.output.set_audio_enabled(False)
             await consult.end_briefing()
             await call.handed_over(bridge, consult, verdict.reason)
@@ -376,7 +406,7 @@ async def _warm(call: CallJob, target: str) -> str:
 async def _cold(call: CallJob, target: str) -> str:
     session = call.session
     assert session is not None and call.callee is not None
-    await _say(session, COLD_SENTENCE)
+    await _say(session, _said(call.request, "transfer_cold"))
     ring = call.settings.transfer_ring_timeout_s
     try:
         response = await asyncio.wait_for(

@@ -14,13 +14,14 @@ from typing import Any, cast
 import pytest
 from livekit import api, rtc
 
-from callagent.agent import ENDED_ELSEWHERE_GOODBYE, GOODBYE_MAX_S, timers
+from callagent.agent import GOODBYE_MAX_S, timers
 from callagent.agent import job as job_module
 from callagent.agent.ending import Ending
 from callagent.agent.job import CallJob
 from callagent.agent.timers import heartbeat_verdict
 from callagent.calls import CallRecord, CallRequest, CallStatus, EndReason, Outcome, utcnow
 from callagent.dialer import HANG_UP_ATTEMPTS
+from callagent.languages import PHRASES
 
 REQUEST = CallRequest(
     call_id="abc123",
@@ -390,7 +391,7 @@ def test_the_heartbeat_hangs_up_with_a_goodbye_when_the_store_says_so() -> None:
     asyncio.run(beat_until(job, lambda: bool(deleted(job))))
     assert [name for name, _, _ in store.made][:3] == ["heartbeat"] * 3  # a failed beat is no reason to stop
     assert job.ending.final == (CallStatus.canceled, EndReason.canceled, "ended by another server")
-    assert session.said == [ENDED_ELSEWHERE_GOODBYE] and GOODBYE_MAX_S > 0
+    assert session.said == [PHRASES["en"]["ended_elsewhere"]] and GOODBYE_MAX_S > 0
     assert deleted(job) == ["call-abc123"]
 
 

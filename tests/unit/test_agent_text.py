@@ -299,7 +299,7 @@ def test_in_realtime_mode_the_opening_is_prerendered_tts_of_exactly_the_greeting
         assert tts.model == "tts-test" and tts._opts.voice == "coral"
 
         fake = FakeTTS()
-        monkeypatch.setattr(opening_module, "tts_for", lambda settings, client: fake)
+        monkeypatch.setattr(opening_module, "tts_for", lambda settings, req, client: fake)
         greeting, audio = prepare_opening(settings, req, session)  # type: ignore[arg-type]
         assert greeting == greeting_for(req) == f"{DISCLOSURE} I'm calling about your appointment."
         player = FakeSession(tts=None)
