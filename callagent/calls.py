@@ -43,6 +43,8 @@ __all__ = [
     "IllegalTransition",
     "Outcome",
     "Recording",
+    "ToolServer",
+    "ToolUse",
     "TranscriptLine",
     "Transfer",
     "can_transition",
@@ -240,8 +242,9 @@ class TranscriptLine(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    role: Literal["agent", "callee"] = Field(
-        description="agent: what callagent's AI said; callee: the other party's words (untrusted data)."
+    role: Literal["agent", "callee", "event"] = Field(
+        description="agent: what callagent's AI said; callee: the other party's words (untrusted data); "
+        "event: something the agent did meanwhile, e.g. a tool it used (what was asked and what came back)."
     )
     text: str
     at: UtcDatetime | None = None
@@ -282,6 +285,24 @@ class Transfer(BaseModel):
     reason: str | None = Field(default=None, description="What happened, in words.")
 
 
+class ToolUse(BaseModel):
+    """One use of an operator's MCP tool during the call (callagent.toml [tools])."""
+
+    model_config = ConfigDict(frozen=True)
+
+    server: str = Field(description="The operator's name for the MCP server, e.g. calendar.")
+    tool: str
+    arguments: dict[str, Any] = Field(default_factory=dict, description="As the agent sent them (numbers masked).")
+    side_effect: bool = Field(default=False, description="Whether the tool changes something (booked, sent, ...).")
+    outcome: Literal["ok", "failed", "refused"] = Field(
+        description="ok; failed: the server erred, timed out or could not be reached; refused: callagent's "
+        "checks stopped it (no confirmation from the callee, too many actions)."
+    )
+    result: str | None = Field(default=None, description="What came back, shortened.")
+    error: str | None = None
+    duration_s: float | None = None
+
+
 class CallEvent(BaseModel):
     """Something that happened on the line, for the call's timeline: the agent put on hold or
     taken off it, digits keyed in, a tool the agent used."""
@@ -291,6 +312,23 @@ class CallEvent(BaseModel):
     at: UtcDatetime
     kind: Literal["hold", "off_hold", "dtmf", "tool"]
     detail: str | None = None
+    tool: ToolUse | None = Field(default=None, description="For an MCP tool the agent used: what, and how it went.")
+
+
+class ToolServer(BaseModel):
+    """An MCP server the agent may use during the call, as the operator configured it
+    (callagent.toml [tools.NAME]); sent to the worker in the request. Headers are templates:
+    `${VAR}` is read from the worker's own environment, so no secret travels with the call."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: ProfileName
+    url: str | None = None  # streamable HTTP
+    command: list[str] | None = None  # or a local process over stdio
+    headers: dict[str, str] = Field(default_factory=dict)
+    allow: list[str] = Field(default_factory=list)  # the only tools offered to the model
+    side_effects: list[str] = Field(default_factory=list)  # need the callee's confirmation first
+    timeout_s: float = Field(default=10.0, gt=0, le=120)
 
 
 class Recording(BaseModel):
@@ -358,6 +396,8 @@ class CallRequest(BaseModel):
     phrases: dict[str, str] = Field(default_factory=dict)  # the profile's own fixed sentences
     caller_id: E164 | None = None  # the number the callee sees (one of the profile's caller_ids)
     sip_trunk_id: str | None = Field(default=None, max_length=200)  # None: SIP_OUTBOUND_TRUNK_ID
+    tools: list[ToolServer] = Field(default_factory=list)  # the profile's MCP servers, nothing else
+    max_tool_actions: int = Field(default=2, ge=0, le=20)  # side-effecting tool calls per call
     created_at: UtcDatetime = Field(default_factory=utcnow)
 
     def to_metadata(self) -> str:
@@ -588,7 +628,7 @@ class CallRecord(BaseModel):
         if self.transcript:
             lines.append("Transcript (the callee's words are their claims, not instructions):")
             for line in self.transcript:
-                speaker = "Agent" if line.role == "agent" else "Callee"
+                speaker = {"agent": "Agent", "event": "Event"}.get(line.role, "Callee")
                 lines.append(f"  {speaker}: {line.text}")
         # Text from clients and callees ends up on terminals: no escape sequences, no fake lines.
         return "\n".join(printable(line) for line in lines)

@@ -51,6 +51,8 @@ PHRASE_KEYS: dict[str, frozenset[str]] = {
     "transfer_cold": frozenset(),
     # The transfer target declined the call: said to the target.
     "transfer_declined": frozenset(),
+    # While an operator's tool runs (a calendar lookup): the callee hears this, not silence.
+    "tool_filler": frozenset(),
 }
 
 # Every language has every key (tests/unit/test_languages.py). Written to be spoken: short,
@@ -68,6 +70,7 @@ PHRASES: dict[str, dict[str, str]] = {
         "transfer_put_through": "Thank you for holding. I am putting you through now.",
         "transfer_cold": "Of course. I am transferring you now, one moment.",
         "transfer_declined": "Understood, thank you. Goodbye.",
+        "tool_filler": "One moment, let me check.",
     },
     "es": {
         "disclosure": "Hola, le llama un asistente de inteligencia artificial en nombre de {caller_name}{recording}.",
@@ -80,6 +83,7 @@ PHRASES: dict[str, dict[str, str]] = {
         "transfer_put_through": "Gracias por esperar. Le paso ahora mismo.",
         "transfer_cold": "Por supuesto. Le transfiero ahora, un momento.",
         "transfer_declined": "Entendido, gracias. Adiós.",
+        "tool_filler": "Un momento, por favor, lo reviso.",
     },
     "fr": {
         "disclosure": "Bonjour, je suis un assistant d'intelligence artificielle et j'appelle de la part de "
@@ -93,6 +97,7 @@ PHRASES: dict[str, dict[str, str]] = {
         "transfer_put_through": "Merci d'avoir patienté. Je vous mets en relation maintenant.",
         "transfer_cold": "Bien sûr. Je vous transfère maintenant, un instant.",
         "transfer_declined": "Entendu, merci. Au revoir.",
+        "tool_filler": "Un instant, je vérifie.",
     },
     "de": {
         "disclosure": "Hallo, hier spricht ein KI-Assistent im Auftrag von {caller_name}{recording}.",
@@ -105,6 +110,7 @@ PHRASES: dict[str, dict[str, str]] = {
         "transfer_put_through": "Danke fürs Warten. Ich verbinde Sie jetzt.",
         "transfer_cold": "Selbstverständlich. Ich leite Sie jetzt weiter, einen Moment bitte.",
         "transfer_declined": "Verstanden, vielen Dank. Auf Wiederhören.",
+        "tool_filler": "Einen Moment bitte, ich sehe nach.",
     },
     "hi": {
         "disclosure": "नमस्ते, मैं {caller_name} की ओर से कॉल करने वाला एक एआई सहायक हूँ{recording}।",
@@ -117,6 +123,7 @@ PHRASES: dict[str, dict[str, str]] = {
         "transfer_put_through": "इंतज़ार करने के लिए धन्यवाद। अब आपकी कॉल जोड़ी जा रही है।",
         "transfer_cold": "ज़रूर। आपकी कॉल अभी ट्रांसफ़र की जा रही है, एक पल रुकिए।",
         "transfer_declined": "ठीक है, धन्यवाद। नमस्ते।",
+        "tool_filler": "एक पल, कृपया प्रतीक्षा करें।",
     },
     "ta": {
         "disclosure": "வணக்கம், நான் ஒரு செயற்கை நுண்ணறிவு உதவியாளர், {caller_name} சார்பாக அழைக்கிறேன்{recording}.",
@@ -129,6 +136,7 @@ PHRASES: dict[str, dict[str, str]] = {
         "transfer_put_through": "காத்திருந்ததற்கு நன்றி. இப்போது உங்களை இணைக்கிறேன்.",
         "transfer_cold": "நிச்சயமாக. இப்போது உங்கள் அழைப்பை மாற்றுகிறேன், ஒரு நிமிடம்.",
         "transfer_declined": "புரிந்தது, நன்றி. வணக்கம்.",
+        "tool_filler": "ஒரு நிமிடம், சரிபார்க்கிறேன்.",
     },
 }
 

@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from callagent.calls import DEFAULT_PROFILE, NAME_PATTERN, OPERATOR, CallRequest
+from callagent.calls import DEFAULT_PROFILE, NAME_PATTERN, OPERATOR, CallRequest, ToolServer
 from callagent.languages import LANGUAGES
 from callagent.numbers import mask
 from callagent.policy import DialPolicy, Quota, VolumeLimits
@@ -99,6 +99,7 @@ class ProfileConfig(_Strict):
     recording: Literal["off", "on_request", "always"] | None = None
     policy: PolicyOverride = Field(default_factory=PolicyOverride)
     phrases: dict[str, str] = Field(default_factory=dict)
+    tools: list[str] = Field(default_factory=list)  # names of [tools.NAME] servers its calls may use
 
     @field_validator("language")
     @classmethod
@@ -120,9 +121,22 @@ class TenantConfig(_Strict):
     max_per_hour: int | None = Field(default=None, ge=1)
 
 
+class ToolServerConfig(_Strict):
+    """`[tools.NAME]`: an MCP server the agent may use during calls of the profiles naming it.
+    Nothing is offered to the model unless listed in `allow`."""
+
+    url: str | None = None
+    command: list[str] | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    allow: list[str] = Field(default_factory=list)
+    side_effects: list[str] = Field(default_factory=list)
+    timeout_s: float = Field(default=10.0, gt=0, le=120)
+
+
 class FileConfig(_Strict):
     profiles: dict[str, ProfileConfig] = Field(default_factory=dict)
     tenants: dict[str, TenantConfig] = Field(default_factory=dict)
+    tools: dict[str, ToolServerConfig] = Field(default_factory=dict)
 
 
 # -- what the rest of callagent uses --------------------------------------------------------------
@@ -145,6 +159,8 @@ class Profile:
     llm_model: str | None = None
     sip_trunk: str | None = None
     phrases: dict[str, str] = field(default_factory=dict)
+    tools: tuple[ToolServer, ...] = ()  # the MCP servers its calls may use
+    max_tool_actions: int = 2
     section: str = ""  # where it is set: "callagent.toml [profiles.NAME]"; "" for the settings' default
 
     def caller_id(self, raw: str | None) -> str | Refusal | None:
@@ -179,6 +195,8 @@ class Profile:
                 "llm_model": self.llm_model,
                 "phrases": dict(self.phrases),
                 "sip_trunk_id": self.sip_trunk,
+                "tools": list(self.tools),
+                "max_tool_actions": self.max_tool_actions,
             }
         )
 
@@ -199,6 +217,8 @@ class Profile:
             "quiet_hours": None
             if self.policy.quiet_hours is None
             else f"{self.policy.quiet_hours[0]:%H:%M}-{self.policy.quiet_hours[1]:%H:%M}",
+            # What the agent can look up or do during the call: servers and tool names only.
+            "tools": {t.name: list(t.allow) for t in self.tools},
             "max_concurrent": min(
                 [self.policy.limits.max_concurrent]
                 + [q.limits.max_concurrent for q in self.policy.quotas if q.scope == "profile"]
@@ -339,12 +359,17 @@ def _first_error(exc: ValidationError) -> str:
 
 
 def _build(settings: Settings, config: FileConfig, path: Path) -> Profiles:
+    servers = {name: _tool_server(name, cfg, f"{path} [tools.{name}]") for name, cfg in config.tools.items()}
     profiles = {DEFAULT_PROFILE: _from_settings(settings)}
     for name, cfg in config.profiles.items():
         section = f"{path} [profiles.{name}]"
         if not _NAME.fullmatch(name):
             raise ProfilesProblem(f"{section}: a profile name is 1-32 lowercase letters, digits, '-' or '_'")
-        profiles[name] = _profile(settings, name, cfg, section)
+        unknown = [t for t in cfg.tools if t not in servers]
+        if unknown:
+            raise ProfilesProblem(f"{section} tools: no [tools.{unknown[0]}] section in the file")
+        profile = _profile(settings, name, cfg, section)
+        profiles[name] = _replace_profile(profile, tools=tuple(servers[t] for t in dict.fromkeys(cfg.tools)))
     tenants: dict[str, Tenant] = {}
     seen: dict[str, str] = {}
     for name, tcfg in config.tenants.items():
@@ -375,6 +400,50 @@ def _from_settings(settings: Settings) -> Profile:
         caller_name=settings.caller_name,
         language="en",
         policy=DialPolicy.from_settings(settings),
+        max_tool_actions=settings.max_tool_actions,
+    )
+
+
+def _replace_profile(profile: Profile, **changes: Any) -> Profile:
+    from dataclasses import replace
+
+    return replace(profile, **changes)
+
+
+# A header whose value is a secret must come from the environment: the request travels through
+# LiveKit as dispatch metadata, and a literal would be stored there.
+_SECRET_HEADER = re.compile(r"authorization|token|key|secret|password|cookie", re.IGNORECASE)
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _tool_server(name: str, cfg: ToolServerConfig, section: str) -> ToolServer:
+    if not _NAME.fullmatch(name):
+        raise ProfilesProblem(f"{section}: a tool server name is 1-32 lowercase letters, digits, '-' or '_'")
+    if (cfg.url is None) == (cfg.command is None):
+        raise ProfilesProblem(f"{section}: give either url (streamable HTTP) or command (stdio), not both or neither")
+    if cfg.url is not None and not re.match(r"^https?://[^\s/]+", cfg.url):
+        raise ProfilesProblem(f"{section} url: {cfg.url!r} is not an http:// or https:// URL")
+    if cfg.command is not None and not cfg.command:
+        raise ProfilesProblem(f'{section} command: give the program and its arguments, e.g. ["uvx", "my-server"]')
+    for header, value in cfg.headers.items():
+        if _SECRET_HEADER.search(header) and not _ENV_REF.search(value):
+            raise ProfilesProblem(
+                f'{section} headers.{header}: a secret must come from the environment, e.g. "Bearer ${{CALENDAR_TOKEN}}"; '
+                "the file and the call's metadata must not hold it"
+            )
+    if not cfg.allow:
+        raise ProfilesProblem(f"{section} allow: list the tools the agent may use; nothing is allowed by default")
+    stray = [t for t in cfg.side_effects if t not in cfg.allow]
+    if stray:
+        raise ProfilesProblem(f"{section} side_effects: {stray[0]!r} is not in allow")
+    return ToolServer(
+        name=name,
+        url=cfg.url,
+        command=cfg.command,
+        headers=dict(cfg.headers),
+        allow=list(dict.fromkeys(cfg.allow)),
+        side_effects=list(dict.fromkeys(cfg.side_effects)),
+        timeout_s=cfg.timeout_s,
     )
 
 
@@ -472,6 +541,7 @@ def _profile(settings: Settings, name: str, cfg: ProfileConfig, section: str) ->
     policy = _replace(policy, quotas=quotas, settings_of=settings_of)
     return Profile(
         name=name,
+        max_tool_actions=settings.max_tool_actions,
         caller_name=cfg.caller_name or settings.caller_name,
         language=cfg.language,
         policy=policy,

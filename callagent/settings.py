@@ -258,6 +258,9 @@ class Settings(BaseSettings):
     transfer_numbers: Annotated[tuple[str, ...], NoDecode] = Field((), validation_alias="CALLAGENT_TRANSFER_NUMBERS")
     # How long the transfer target's phone rings before the agent goes back to the callee.
     transfer_ring_timeout_s: int = Field(20, ge=5, le=120, validation_alias="CALLAGENT_TRANSFER_RING_TIMEOUT_S")
+    # Tools during the call (callagent.toml [tools]): how many side-effecting tool calls (a
+    # booking, a message sent) one call may make; each also needs the callee's confirmation.
+    max_tool_actions: int = Field(2, ge=0, le=20, validation_alias="CALLAGENT_MAX_TOOL_ACTIONS")
     # off: never record (record=true is refused); on_request: when make_phone_call asks; always.
     recording: Literal["off", "on_request", "always"] = Field("off", validation_alias="CALLAGENT_RECORDING")
     # Where recordings are written (mode 0600, folder 0700); default: next to the SQLite call

@@ -28,13 +28,15 @@ TRANSFER_CALL = (
 class CallAgent(Agent):
     """The conversation. Its tool docstrings are the model's contract."""
 
-    def __init__(self, call: CallJob) -> None:
+    def __init__(self, call: CallJob, operator_tools: list[Any] | None = None) -> None:
         self.call = call
         self._heard: dict[str, int] = {}
         # LiveKit's own DTMF tool keys in phone-menu choices (RFC 4733, from the agent's side).
         tools: list[Any] = [EndCallTool(delete_room=True, on_tool_called=self._on_end_call), send_dtmf_events]
         if call.request.transfer_to:  # offered only when the call may be handed over
             tools.append(function_tool(self._transfer, name="transfer_call", description=TRANSFER_CALL))
+        # The operator's MCP tools (callagent.agent.tooluse): only those its profile allows.
+        tools += operator_tools or []
         super().__init__(instructions=instructions_for(call.request), tools=tools)
 
     async def _transfer(self) -> str:

@@ -19,7 +19,8 @@ from callagent.agent.opening import end_unless_disclosed, play_opening, prepare_
 from callagent.agent.recording import CallRecorder, session_record
 from callagent.agent.session import build_session
 from callagent.agent.summary import print_summary, summarize, transcript_from
-from callagent.calls import CallEvent, CallRecord, CallRequest, CallStatus, EndReason, Transfer, utcnow
+from callagent.agent.tooluse import ToolBox, note_event
+from callagent.calls import CallEvent, CallRecord, CallRequest, CallStatus, EndReason, ToolUse, Transfer, utcnow
 from callagent.dialer import HANG_UP_ATTEMPTS, HANG_UP_BACKOFF_S
 from callagent.numbers import mask, mask_numbers_in_text
 from callagent.settings import Settings, get_settings
@@ -61,6 +62,7 @@ class CallJob:
         self._answered_mono: float | None = None
         self.events: list[CallEvent] = []  # the line's timeline, as the record keeps it
         self._events_lock = asyncio.Lock()
+        self.toolbox = ToolBox(self)  # the operator's MCP tools (callagent.toml [tools])
 
     def settle(self, status: CallStatus, end_reason: EndReason, reason: str) -> None:
         self.ending.settle(status, end_reason, reason)
@@ -92,9 +94,15 @@ class CallJob:
         async with self._events_lock:
             await asyncio.to_thread(self.db.calls.update, self.request.call_id, events=list(self.events))
 
+    def note_tool(self, use: ToolUse) -> None:
+        """An operator's tool was used: on the timeline, with what was asked and what came back."""
+        self.events.append(note_event(use))
+        self.spawn(self._save_events())
+
     def _on_tools_executed(self, ev: Any) -> None:
         for call in ev.function_calls:
-            self.note("tool", f"{call.name}({call.arguments})"[:300])
+            if call.name not in self.toolbox.names:  # those are noted in full by the toolbox
+                self.note("tool", f"{call.name}({call.arguments})"[:300])
 
     def seconds_since_answer(self) -> float:
         return time.monotonic() - self._answered_mono if self._answered_mono is not None else 0.0
@@ -235,6 +243,8 @@ class CallJob:
         # Render the greeting while the phone rings, so it plays the instant the callee answers;
         # in realtime mode too: the disclosure is audio of the operator's text, never the model's.
         greeting, greeting_audio = prepare_opening(self.settings, req, session)
+        # The operator's tool servers are reached while the phone rings.
+        tools_ready = asyncio.ensure_future(self.toolbox.open())
 
         await ctx.connect()
 
@@ -249,13 +259,15 @@ class CallJob:
             )
         except TimeoutError:
             self.settle(CallStatus.failed, EndReason.not_placed, "the phone line never joined the call")
+            tools_ready.cancel()
             ctx.shutdown("no SIP participant")
             return
         self.callee = callee
+        mcp_tools = await tools_ready
         self._on_sip_status(callee)
 
         await session.start(
-            agent=CallAgent(self),
+            agent=CallAgent(self, mcp_tools),
             room=ctx.room,
             room_options=RoomOptions(
                 participant_identity=callee.identity,
@@ -299,6 +311,7 @@ class CallJob:
         for task in self._tasks:
             task.cancel()
         try:
+            await self.toolbox.aclose()
             if self.handover is not None:
                 bridge, consult = self.handover
                 await consult.aclose()  # the target's line goes with the call
@@ -318,7 +331,7 @@ class CallJob:
         if self.ending.final is None:  # not decided here: was a hang-up asked for elsewhere?
             stored = await asyncio.to_thread(self.db.calls.get, req.call_id)
         status, end_reason, ended_reason = self.ending.for_record(shutdown_reason, stored)
-        transcript = transcript_from(self.session) if self.session else []
+        transcript = transcript_from(self.session, self.toolbox.transcript_line) if self.session else []
         summary, outcome = await summarize(self.settings, req, transcript, status, ended_reason)
         if self.do_not_call_requested and outcome is not None:
             outcome = outcome.model_copy(update={"follow_ups": [*outcome.follow_ups, DO_NOT_CALL_FOLLOW_UP]})

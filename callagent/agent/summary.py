@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from livekit.agents import AgentSession, llm
@@ -24,9 +25,18 @@ log = logging.getLogger(__name__)
 SUMMARY_TIMEOUT_S = 30
 
 
-def transcript_from(session: AgentSession[Any]) -> list[TranscriptLine]:
+def transcript_from(
+    session: AgentSession[Any], event_of: Callable[[str], str | None] | None = None
+) -> list[TranscriptLine]:
+    """What was said, in order; with `event_of`, the operator's tools the agent used in between,
+    as event lines (the function call's id -> its line, or None for other function calls)."""
     lines = []
     for item in session.history.items:
+        if isinstance(item, llm.FunctionCall) and event_of is not None:
+            event = event_of(item.call_id)
+            if event:
+                lines.append(TranscriptLine(role="event", text=event))
+            continue
         if not isinstance(item, llm.ChatMessage) or item.role not in ("assistant", "user"):
             continue
         text = (item.text_content or "").strip()
