@@ -14,7 +14,7 @@ from functools import cache
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from callagent.calls import ACTIVE_STATUSES, CallRecord, CallStatus
+from callagent.calls import ACTIVE_STATUSES, CallRecord, CallStatus, ToolUse
 from callagent.numbers import time_zones
 
 __all__ = [
@@ -184,6 +184,15 @@ _EVENT_TITLES = {
 }
 
 
+def _tool_step(at: datetime, use: ToolUse) -> Step:
+    args = ", ".join(f"{k}={v!r}" for k, v in use.arguments.items())
+    took = f" in {use.duration_s:.1f} s" if use.duration_s is not None else ""
+    title = f"Tool {use.server}.{use.tool}" + (" (changes something)" if use.side_effect else "")
+    if use.outcome == "ok":
+        return Step(at, title, f"({args}) → {use.result or 'done'}{took}", "good")
+    return Step(at, f"{title}: {use.outcome}", f"({args}) {use.error or ''}{took}".strip(), "bad")
+
+
 def timeline(record: CallRecord) -> list[Step]:
     """The call's life, in order, from what its record says (a record keeps timestamps, not a
     log: a step without a time of its own is placed at the moment that implies it)."""
@@ -203,6 +212,9 @@ def timeline(record: CallRecord) -> list[Step]:
         if r.dtmf and not any(e.kind == "dtmf" for e in r.events):
             steps.append(Step(r.answered_at, "Keys sent after the answer", r.dtmf))
     for event in r.events:  # what the worker noted on the line: hold, digits, the agent's tools
+        if event.tool is not None:  # an operator's MCP tool: what was asked, what came back, how long
+            steps.append(_tool_step(event.at, event.tool))
+            continue
         steps.append(Step(event.at, _EVENT_TITLES.get(event.kind, event.kind), event.detail or ""))
     for n, t in enumerate(r.transfers, 1):
         target = f"{people_number(t.to)} ({t.mode})"

@@ -82,3 +82,30 @@ def test_without_tenants_no_tenant_is_shown(db_url: str, store: Database) -> Non
         sign_in(c)
         page = c.get("/calls").text
     assert 'data-key="plain1"' in page and "<th>Tenant</th>" not in page and 'name="tenant"' not in page
+
+
+def test_a_tool_the_agent_used_is_on_the_call_page(settings: Settings, store: Database) -> None:
+    from callagent.calls import CallEvent, ToolUse, TranscriptLine, utcnow
+
+    use = ToolUse(
+        server="calendar",
+        tool="book_slot",
+        arguments={"slot_id": "thu-1000"},
+        side_effect=True,
+        outcome="ok",
+        result="booked Thursday at 10:00",
+        duration_s=0.4,
+    )
+    store.calls.create(
+        make_record(
+            call_id="tool1",
+            status=CallStatus.completed,
+            events=[CallEvent(at=utcnow(), kind="tool", detail="calendar.book_slot: ok", tool=use)],
+            transcript=[TranscriptLine(role="event", text='calendar.book_slot(slot_id="thu-1000") → booked')],
+        )
+    )
+    with TestClient(create_app(settings), base_url=BASE) as c:
+        sign_in(c)
+        page = c.get("/calls/tool1").text
+    assert "Tool calendar.book_slot (changes something)" in page and "booked Thursday at 10:00" in page
+    assert '<li class="event">' in page and "Event" in page
