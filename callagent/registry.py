@@ -131,6 +131,8 @@ DESCRIPTIONS: dict[str, str] = {
     "DIAL_ALLOW_EXTENSIONS": "Accept numbers with an extension, keyed in once answered.",
     "CALLAGENT_TRANSFER_NUMBERS": "The only numbers a call may be handed to (comma-separated); empty: never.",
     "CALLAGENT_RECORDING": "Call recording: off (record=true is refused), on_request, always.",
+    "CALLAGENT_MAX_TOOL_ACTIONS": "How many side-effecting tool calls (a booking, a message) one call may make "
+    "through the operator's MCP servers (callagent.toml [tools]).",
     "CALLAGENT_PROFILES_FILE": "The calling profiles and tenants file (TOML). Default: callagent.toml next to the "
     "settings file, if there is one; without it, one profile made of these settings.",
     "CALLAGENT_RECORDINGS_DIR": "Where recordings are kept; server and worker must see the same folder. "

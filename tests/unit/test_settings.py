@@ -67,6 +67,7 @@ def test_env_names_are_the_documented_ones() -> None:
                 "CALLAGENT_RECORDINGS_DIR",
                 "CALLAGENT_RECORDING_RETENTION_DAYS",
                 "CALLAGENT_PROFILES_FILE",
+                "CALLAGENT_MAX_TOOL_ACTIONS",
                 "DIAL_ALLOW",
                 "DIAL_DENY",
                 "DIAL_COUNTRIES",
