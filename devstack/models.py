@@ -20,7 +20,12 @@ concurrent calls don't disturb each other.
 What each request asked for is logged, one JSON object a line, to `<log_dir>/requests.jsonl`
 (the bed's `$DEVSTACK_RUN_DIR/models/requests.jsonl`; read it with devstack.phonelog), keyed by
 the call (the X-Callagent-Call-Id header): for speech the text, voice and model; for a
-transcription the language hint; for chat the languages the instructions name and the answer.
+transcription the language hint; for chat the languages the instructions name, the names of the
+tools offered, the tool outputs the request carries (name and first 200 characters) and the
+answer.
+
+A call whose scripted agent said an after_tool_error is noted on the Board: from then on the phone
+says the if_tool_failed line of each line that has one (see devstack.scenarios.Line).
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ import time
 import uuid
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from math import gcd
 from pathlib import Path
 from typing import IO, Any
@@ -113,10 +118,12 @@ LANGUAGE_NAMES: dict[str, tuple[str, ...]] = {
 
 @dataclass(frozen=True)
 class ScriptedAnswer:
-    """What the scripted model answers: text, or a call to one tool."""
+    """What the scripted model answers: text, or a call to one tool. `error_branch`: the text
+    is a reply's after_tool_error (the call goes on in its error branch, see Board)."""
 
     content: str | None
     tool: ToolCall | None = None
+    error_branch: bool = field(default=False, compare=False)
 
 
 def message_text(content: Any) -> str:
@@ -164,6 +171,9 @@ def match_line(callee_text: str) -> tuple[Scenario, Line] | None:
     return best_match
 
 
+TOOL_OUTPUT_CHARS = 200  # of each tool output a chat request carries, what its log entry keeps
+
+
 def offered_tools(body: dict[str, Any]) -> set[str]:
     """Names of the function tools the request offers (the `tools` array)."""
     names: set[str] = set()
@@ -175,18 +185,52 @@ def offered_tools(body: dict[str, Any]) -> set[str]:
     return names
 
 
+def tool_arguments_json(tool: ToolCall) -> str:
+    """A scripted tool call's arguments as OpenAI's API gives them: a JSON object, compact,
+    non-ASCII characters as they are."""
+    return json.dumps(tool.arguments, ensure_ascii=False, separators=(",", ":"))
+
+
+def tool_outputs(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """The tool outputs in a chat request's messages, oldest first: {"id" (the tool call's),
+    "name" (the function the assistant message with that id called, else null), "output" (its
+    first TOOL_OUTPUT_CHARS characters), "failed" (it starts with "Not done:")}."""
+    names: dict[str, str] = {}
+    out: list[dict[str, Any]] = []
+    for m in body.get("messages") or []:
+        if not isinstance(m, dict):
+            continue
+        if m.get("role") == "assistant":
+            for call in m.get("tool_calls") or []:
+                fn = call.get("function") if isinstance(call, dict) else None
+                if isinstance(fn, dict) and isinstance(call.get("id"), str) and isinstance(fn.get("name"), str):
+                    names[call["id"]] = fn["name"]
+        elif m.get("role") == "tool":
+            text = message_text(m.get("content"))
+            call_id = m.get("tool_call_id") if isinstance(m.get("tool_call_id"), str) else None
+            out.append(
+                {
+                    "id": call_id,
+                    "name": names.get(call_id) if call_id else None,
+                    "output": text[:TOOL_OUTPUT_CHARS],
+                    "failed": tool_failed(text),
+                }
+            )
+    return out
+
+
 def tool_failed(result: str) -> bool:
     """Whether a tool's result says it did not do its job: the worker's tools start such a
     result with "Not done:" (a transfer nobody took, ...)."""
     return result.strip().lower().startswith(TOOL_FAILED_PREFIX)
 
 
-def _after_tool(reply: Reply, *, failed: bool) -> str:
+def _after_tool(reply: Reply, *, failed: bool) -> ScriptedAnswer:
     """What the script says once a tool call is over: `after_tool_error` when the tool failed
-    (if the line has one), else `after_tool`."""
+    (if the line has one: the error branch), else `after_tool`."""
     if failed and reply.after_tool_error is not None:
-        return reply.after_tool_error
-    return reply.after_tool or ""
+        return ScriptedAnswer(reply.after_tool_error, error_branch=True)
+    return ScriptedAnswer(reply.after_tool or "")
 
 
 def _answer_line(line: Line | None, tools: set[str]) -> ScriptedAnswer:
@@ -198,7 +242,7 @@ def _answer_line(line: Line | None, tools: set[str]) -> ScriptedAnswer:
         if reply.tool.name in tools:
             return ScriptedAnswer(None, reply.tool)
         # the worker didn't offer the tool: say what follows it not being done
-        return ScriptedAnswer(_after_tool(reply, failed=True))
+        return _after_tool(reply, failed=True)
     if reply.text is not None:
         return ScriptedAnswer(reply.text)
     return ScriptedAnswer(GENERIC_REPLY)
@@ -241,7 +285,7 @@ def answer_chat(body: dict[str, Any]) -> ScriptedAnswer:
         if found is None or found[1].reply is None:
             return ScriptedAnswer(AFTER_UNKNOWN_TOOL_REPLY)
         failed = tool_failed(message_text(last.get("content")))
-        return ScriptedAnswer(_after_tool(found[1].reply, failed=failed))
+        return _after_tool(found[1].reply, failed=failed)
 
     # the assistant spoke last (e.g. asked to continue): nothing scripted to key on
     return ScriptedAnswer(GENERIC_REPLY)
@@ -686,10 +730,12 @@ class ModelServer:
         prompt_tokens = sum(_count_tokens(message_text(m.get("content"))) for m in messages if isinstance(m, dict))
         tool_call: dict[str, Any] | None = None
         if answer.tool is not None:
+            # As OpenAI sends them: an id "call_" + 24 characters, and the arguments as one
+            # JSON object in a string, compact and in UTF-8 (the LiveKit plugin parses it).
             tool_call = {
                 "id": f"call_{uuid.uuid4().hex[:24]}",
                 "type": "function",
-                "function": {"name": answer.tool.name, "arguments": json.dumps(answer.tool.arguments)},
+                "function": {"name": answer.tool.name, "arguments": tool_arguments_json(answer.tool)},
             }
         completion_text = answer.content or (tool_call["function"]["arguments"] if tool_call else "")
         usage = {
@@ -700,8 +746,11 @@ class ModelServer:
         logger.debug("chat reply: %s", tool_call["function"]["name"] if tool_call else answer.content)
         asked = languages_named(instructions_text(body))
         non_default = [code for code in asked if code != DEFAULT_LANGUAGE]
+        call_key = request.headers.get(CALL_ID_HEADER) or None
         if len(non_default) == 1:
-            self._note_language(request.headers.get(CALL_ID_HEADER), non_default[0])
+            self._note_language(call_key, non_default[0])
+        if answer.error_branch and call_key:
+            self._board.took_error_branch(call_key)  # the phone says the if_tool_failed lines
         self._record(
             request,
             "chat",
@@ -710,6 +759,10 @@ class ModelServer:
             instructions_languages=asked,
             reply=answer.content if tool_call is None else None,
             tool=tool_call["function"]["name"] if tool_call else None,
+            tool_arguments=answer.tool.arguments if answer.tool is not None else None,
+            tools=sorted(offered_tools(body)),
+            tool_outputs=tool_outputs(body),
+            error_branch=answer.error_branch,
         )
 
         completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"

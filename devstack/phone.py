@@ -8,7 +8,9 @@ Per call it answers (or not) as the scenario says, plays the scenario's lines (p
 espeak-ng, in the scenario's language) at the right turns, records what it hears, and writes a
 JSON log to run_dir/phone/ (with the caller's number, the From URI's user part). A
 scenario may ring with early media (183 + SDP and ringback tone before the 200) or put an
-auto-attendant in front of its lines (a prompt, an extension collected as DTMF digits).
+auto-attendant in front of its lines (a prompt, an extension collected as DTMF digits). Once the
+model server notes on the Board that the call's scripted agent took its error branch (a tool that
+did not work), a line with an if_tool_failed says that instead.
 An answered call takes a cold transfer (an in-dialog REFER, RFC 3515): 202, then NOTIFYs with
 the progress as message/sipfrag, the final status being what the Refer-To number's scenario would
 answer; after a 200 the phone hangs up the leg (RFC 5589), after a failure the call goes on.
@@ -816,6 +818,8 @@ class Phone:
             "recording": None, "recording_at": None, "ended": False, "codec": None, "beep": None,
             "early_media_at": None, "ringback": None, "extension": None, "person_reached": None,
             "transfer": None,
+            # the scripted agent took the error branch and the phone said an if_tool_failed line
+            "error_branch": False,
         }  # fmt: skip
         call = _Call(self._seq, msg, addr, sc, key, name, entry)
         self._calls.append(call)
@@ -1303,11 +1307,15 @@ class Phone:
             if option is None:
                 return
             lines = option.lines
-        for i, line in enumerate(lines):
+        for i, scripted in enumerate(lines):
             if sc.hold is not None and i == sc.hold.after + 1:
                 await self._hold(call, sc.hold)
-            if line.when == "after_agent":
-                await self._agent_turn(call, quiet_s=line.min_quiet_s or AGENT_QUIET_S)
+            if scripted.when == "after_agent":
+                await self._agent_turn(call, quiet_s=scripted.min_quiet_s or AGENT_QUIET_S)
+            line = scripted.said(self._board.in_error_branch(call.key))
+            if line is not scripted and not call.log["error_branch"]:
+                call.log["error_branch"] = True
+                self._event(call, "error_branch", instead_of=scripted.text)
             if line.tones == "sit":
                 await self._play(call, "<sit>", sit_tones(), kind="tones")
             await self._play(call, line.text, rendered(line))

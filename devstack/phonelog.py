@@ -9,7 +9,15 @@ The offline model server appends what each request asked for to
 `$DEVSTACK_RUN_DIR/models/requests.jsonl`, one JSON object a line, with the same call key in
 `call`: `kind` "tts" (`text`, `voice`, `model`, `instructions`, `espeak_voice`), "stt"
 (`language`, the hint; `languages`; `text`, the transcript) or "chat" (`instructions_languages`,
-the language codes the instructions name; `summary`; `reply` or `tool`); see model_requests.
+the language codes the instructions name; `summary`; `reply` or `tool` and `tool_arguments`;
+`tools`, the names of the tools offered; `tool_outputs`, each tool output the request carries as
+{"id", "name", "output" (its first 200 characters), "failed" (starts with "Not done:")};
+`error_branch`, the reply is an after_tool_error); see model_requests, offered_tools and
+tool_outputs.
+
+The bed's calendar MCP server (devstack.calendar) appends each tool call to
+`$DEVSTACK_RUN_DIR/calendar/calls.jsonl`: {"at", "call" (the X-Callagent-Call-Id header, or
+null), "tool", "arguments", "result" or "error"}; see calendar_calls.
 """
 
 from __future__ import annotations
@@ -61,17 +69,25 @@ def wait_for(call_key: str, cond: Callable[[dict[str, Any]], bool], timeout: flo
     raise TimeoutError(f"phone call {call_key!r} did not reach the expected state in {timeout} s; last log: {last}")
 
 
+def run_dir() -> Path:
+    run = os.environ.get("DEVSTACK_RUN_DIR")
+    return Path(run) if run else phone_dir().parent
+
+
 def models_log() -> Path:
     """The model server's request log (devstack.models.REQUEST_LOG)."""
-    run = os.environ.get("DEVSTACK_RUN_DIR")
-    return (Path(run) if run else phone_dir().parent) / "models" / "requests.jsonl"
+    return run_dir() / "models" / "requests.jsonl"
 
 
-def model_requests(call_key: str | None = None, kind: str | None = None) -> list[dict[str, Any]]:
-    """The model server's requests, oldest first: of one call (its key) and of one kind
-    ("tts", "stt", "chat") when given."""
+def calendar_log() -> Path:
+    """The calendar MCP server's log of tool calls (devstack.calendar.CALLS_LOG)."""
+    return run_dir() / "calendar" / "calls.jsonl"
+
+
+def _jsonl(path: Path) -> list[dict[str, Any]]:
+    """The JSON objects of a log, one a line, oldest first (none when there is no log yet)."""
     try:
-        text = models_log().read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return []
     out = []
@@ -80,9 +96,44 @@ def model_requests(call_key: str | None = None, kind: str | None = None) -> list
             entry = json.loads(line)
         except json.JSONDecodeError:
             continue  # a line being written
-        if (call_key is None or entry.get("call") == call_key) and (kind is None or entry.get("kind") == kind):
+        if isinstance(entry, dict):
             out.append(entry)
     return out
+
+
+def model_requests(call_key: str | None = None, kind: str | None = None) -> list[dict[str, Any]]:
+    """The model server's requests, oldest first: of one call (its key) and of one kind
+    ("tts", "stt", "chat") when given."""
+    return [
+        entry
+        for entry in _jsonl(models_log())
+        if (call_key is None or entry.get("call") == call_key) and (kind is None or entry.get("kind") == kind)
+    ]
+
+
+def offered_tools(call_key: str) -> set[str]:
+    """The names of the tools the call's chat requests offered the model, all of them together."""
+    return {name for entry in model_requests(call_key, "chat") for name in entry.get("tools") or []}
+
+
+def tool_outputs(call_key: str) -> list[dict[str, Any]]:
+    """The tool outputs the model received on the call, each once (a chat request carries the
+    whole conversation), in order: {"id", "name", "output" (first 200 characters), "failed"}."""
+    seen: set[str] = set()
+    out = []
+    for entry in model_requests(call_key, "chat"):
+        for output in entry.get("tool_outputs") or []:
+            key = output.get("id") or json.dumps(output, sort_keys=True)
+            if key not in seen:
+                seen.add(key)
+                out.append(output)
+    return out
+
+
+def calendar_calls(call_id: str | None = None) -> list[dict[str, Any]]:
+    """The calendar MCP server's tool calls, oldest first: {"at", "call", "tool", "arguments",
+    "result" or "error"}; of one call (the X-Callagent-Call-Id its worker sent) when given."""
+    return [entry for entry in _jsonl(calendar_log()) if call_id is None or entry.get("call") == call_id]
 
 
 def wait_for_model_requests(

@@ -84,11 +84,28 @@ class Line(BaseModel):
     outcome: dict[str, Any] | None = None
     # The language the line is spoken in; unset, the scenario's (see Scenario.language).
     language: Language | None = None
+    # The line the phone says instead once the call took its error branch: the scripted agent
+    # said a reply's after_tool_error (a tool's result started with "Not done:", or the tool
+    # was not offered), as the model server tells the phone on the Board. Its text, tones,
+    # pauses, reply, outcome and language replace this line's; when it is said stays this
+    # line's (`when`, `min_quiet_s`). A conversation's later lines may each have one too: the
+    # branch holds for the rest of the call.
+    if_tool_failed: Line | None = None
 
     @property
     def voice(self) -> str:
         """The espeak-ng voice the phone says this line with."""
         return espeak_voice(self.language)
+
+    @model_validator(mode="after")
+    def _one_branch_deep(self) -> Line:
+        if self.if_tool_failed is not None and self.if_tool_failed.if_tool_failed is not None:
+            raise ValueError(f"{self.text!r}: the line said instead (if_tool_failed) has no if_tool_failed of its own")
+        return self
+
+    def said(self, error_branch: bool) -> Line:
+        """The line said: this one, or, once the call took its error branch, its if_tool_failed."""
+        return self.if_tool_failed if error_branch and self.if_tool_failed is not None else self
 
     @model_validator(mode="before")
     @classmethod
@@ -177,7 +194,8 @@ class Scenario(BaseModel):
         return self
 
     def spoken(self) -> list[Line]:
-        """Every line the phone may say on this number: the attendant's, the menu's, then the scenario's."""
+        """Every line the phone may say on this number: the attendant's, the menu's, then the
+        scenario's; each followed by the line said instead of it in the error branch, if any."""
         attendant = [self.attendant.prompt, self.attendant.invalid] if self.attendant else []
         menu = (
             [self.menu.prompt, self.menu.goodbye, *(ln for opt in self.menu.options.values() for ln in opt.lines)]
@@ -185,7 +203,9 @@ class Scenario(BaseModel):
             else []
         )
         hold = [self.hold.announcement] if self.hold else []
-        return [*attendant, *menu, *hold, *self.lines]
+        lines = [*attendant, *menu, *hold, *self.lines]
+        # each line, then what is said instead of it in the error branch
+        return [said for line in lines for said in (line, line.if_tool_failed) if said is not None]
 
 
 @cache

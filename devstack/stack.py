@@ -3,8 +3,9 @@
 `run_outside` re-executes this package under `unshare` (new network + PID namespace), so every
 process the bed starts, and the command it runs, live and die inside it: when the namespace's
 first process exits, the kernel kills whatever is left, so nothing outlives a run.
-Inside, `Bed` starts Redis, livekit-server, livekit-sip and the fakes (simulated phone and
-offline model server), creates the outbound SIP trunk and hands the environment to the command.
+Inside, `Bed` starts Redis, livekit-server, livekit-sip, the fakes (simulated phone and
+offline model server) and the calendar MCP server (devstack.calendar), creates the outbound SIP
+trunk and hands the environment to the command.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ SIP_HEALTH_PORT = 8089  # not 8081: a LiveKit agents worker serves its health ch
 SIP_RTP_PORTS = (20000, 29999)
 PHONE_SIP_PORT = 5060
 MODELS_PORT = 8811
+# The calendar MCP server takes a free port on LOOPBACK at start-up (Bed.calendar_port).
 
 API_KEY = "devkey"
 API_SECRET = "devstack-secret-not-for-production-0123456789"  # >= 32 chars: no short-secret warning
@@ -172,6 +174,15 @@ def _port_open(host: str, port: int) -> bool:
         return False
 
 
+def free_port(host: str = LOOPBACK) -> int:
+    """A TCP port nothing listens on at `host` now (the bed's namespace is fresh: nothing else
+    will take it before the process it is for binds it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
 def _http_ok(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=1) as resp:
@@ -190,6 +201,13 @@ class Bed:
         self.livekit_sip = livekit_sip
         self.components: list[Component] = []
         self.trunk_id: str | None = None
+        self.calendar_port: int | None = None
+
+    @property
+    def calendar_url(self) -> str:
+        """The calendar MCP server's endpoint (streamable HTTP)."""
+        assert self.calendar_port
+        return f"http://{LOOPBACK}:{self.calendar_port}/mcp"  # devstack.calendar.url
 
     @property
     def livekit_url(self) -> str:
@@ -209,6 +227,9 @@ class Bed:
             "DEVSTACK_RUN_DIR": str(self.run_dir),
             "DEVSTACK_PHONE_DIR": str(self.run_dir / "phone"),
             "DEVSTACK_PHONE_IP": PHONE_IP,
+            # The bed's calendar, an MCP server a worker may be configured to use during calls;
+            # each tool call in $DEVSTACK_RUN_DIR/calendar/calls.jsonl (devstack.phonelog).
+            "DEVSTACK_CALENDAR_URL": self.calendar_url,
             # The simulated phone has no night: quiet hours would refuse the demo for half
             # the day (the bed's numbers are in Los Angeles).
             "DIAL_QUIET_HOURS": "off",
@@ -261,8 +282,14 @@ logging:
         return lk, sip
 
     def _start(self, comp: Component, ready: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+        self._launch(comp)
+        self._wait_ready(comp, ready, what, timeout)
+
+    def _launch(self, comp: Component) -> None:
         comp.start()
         self.components.append(comp)
+
+    def _wait_ready(self, comp: Component, ready: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if not comp.alive():
@@ -297,6 +324,25 @@ logging:
             lambda: _http_ok(f"http://{LOOPBACK}:{SIP_HEALTH_PORT}/"),
             "health check",
         )
+        # The calendar starts alongside the fakes (both are Python processes importing a while).
+        calendar_port = free_port()
+        calendar = Component(
+            "calendar",
+            [
+                sys.executable,
+                "-m",
+                "devstack.calendar",
+                "--host",
+                LOOPBACK,
+                "--port",
+                str(calendar_port),
+                "--log-dir",
+                str(self.run_dir / "calendar"),
+            ],
+            self.run_dir,
+            env={"PYTHONUNBUFFERED": "1"},
+        )
+        self._launch(calendar)
         self._start(
             Component(
                 "fakes",
@@ -321,6 +367,8 @@ logging:
             lambda: _http_ok(f"http://{LOOPBACK}:{MODELS_PORT}/v1/models"),
             "model server /v1/models",
         )
+        self._wait_ready(calendar, lambda: _port_open(LOOPBACK, calendar_port), f"port {calendar_port}")
+        self.calendar_port = calendar_port
         self.trunk_id = asyncio.run(self._create_trunk())
         took = time.monotonic() - t0
         (self.run_dir / "env.json").write_text(json.dumps(self.env(), indent=2))

@@ -806,3 +806,198 @@ async def test_verbose_transcription_gives_the_hint_back(client: openai.AsyncCli
         extra_headers={CALL_ID_HEADER: "call-v"},
     )
     assert verbose.text == SPANISH.lines[1].text and verbose.language == "es"
+
+
+# --- tools during the call: the calendar callee (0117), its error branch, what chat is logged ---
+
+CALENDAR = scenario_for("+14155550117")
+assert CALENDAR is not None
+JAMIE_HELLO, NOT_TUESDAY, BOOK_IT, THANKS = CALENDAR.lines
+CALENDAR_TOOLS = [
+    {"type": "function", "function": {"name": name, "description": name, "parameters": {"type": "object"}}}
+    for name in ("end_call", "find_slots", "book_slot")
+]
+SLOTS_JSON = json.dumps(
+    {"date_range": "this week", "free_slots": [{"slot_id": "thu-1000", "label": "Thursday at 10:00"}]}
+)
+UNREACHABLE = (
+    "Not done: the calendar could not be reached (timed out after 10 s). Tell the callee and offer a call back."
+)
+
+
+def calendar_turn(line_text: str, tool: str, result: str) -> dict[str, Any]:
+    body = after_tool(line_text, tool, result)
+    body["tools"] = CALENDAR_TOOLS
+    return body
+
+
+def test_the_calendar_scenario_and_its_error_branch_are_scripted() -> None:
+    assert CALENDAR is not None and CALENDAR.name == "reschedules_by_calendar"
+    tools = {t["function"]["name"] for t in CALENDAR_TOOLS}
+    assert "Tuesday at three" in (_answer_line(JAMIE_HELLO, tools).content or "")
+    assert _answer_line(NOT_TUESDAY, tools).tool == ToolCall(name="find_slots", arguments={"date_range": "this week"})
+    assert _answer_line(BOOK_IT, tools).tool == ToolCall(
+        name="book_slot", arguments={"slot_id": "thu-1000", "name": "Jamie"}
+    )
+    assert _answer_line(THANKS, tools).tool == ToolCall(name="end_call")
+    # the error branch: what the callee says instead, each line a reply of its own
+    assert BOOK_IT.if_tool_failed and THANKS.if_tool_failed and not JAMIE_HELLO.if_tool_failed
+    callback = BOOK_IT.if_tool_failed
+    assert BOOK_IT.said(False) is BOOK_IT and BOOK_IT.said(True) is callback and JAMIE_HELLO.said(True) is JAMIE_HELLO
+    assert _answer_line(callback, tools).tool == ToolCall(name="end_call")
+    assert callback.reply and "call you back" in (callback.reply.after_tool or "")
+    assert callback.language == "en" and callback.when == "after_agent"
+    assert [ln.text for ln in CALENDAR.spoken()] == [
+        JAMIE_HELLO.text, NOT_TUESDAY.text, BOOK_IT.text, callback.text, THANKS.text, THANKS.if_tool_failed.text
+    ]  # fmt: skip
+    for line in CALENDAR.spoken():  # every line, in either branch, is heard as itself
+        found = match_line(f" {line.text.lower()} ")
+        assert found is not None and found[0] is CALENDAR and found[1] is line
+    # without find_slots offered (no calendar configured), the agent says it can't check
+    not_offered = _answer_line(NOT_TUESDAY, {"end_call"})
+    assert not_offered.content and not_offered.content.startswith("I'm sorry, I can't check the calendar")
+    assert not_offered.error_branch
+
+
+def test_a_not_done_find_slots_output_takes_the_error_branch() -> None:
+    assert NOT_TUESDAY.reply and BOOK_IT.reply
+    ok = answer_chat(calendar_turn(NOT_TUESDAY.text, "find_slots", SLOTS_JSON))
+    assert ok.content == "Thursday at 10 in the morning is free. Shall I book that for you?" and not ok.error_branch
+    failed = answer_chat(calendar_turn(NOT_TUESDAY.text, "find_slots", UNREACHABLE))
+    assert failed.content == NOT_TUESDAY.reply.after_tool_error and failed.error_branch
+    assert failed.content.startswith("I'm sorry, I can't check the calendar right now.")
+    assert "call you back" in failed.content
+    assert failed == ScriptedAnswer(NOT_TUESDAY.reply.after_tool_error)  # (the branch is not part of equality)
+    refused = answer_chat(calendar_turn(NOT_TUESDAY.text, "find_slots", "not done: refused by the safety checks"))
+    assert refused.error_branch
+    booked = answer_chat(calendar_turn(BOOK_IT.text, "book_slot", '{"booked": true, "slot_id": "thu-1000"}'))
+    assert booked.content == BOOK_IT.reply.after_tool and not booked.error_branch
+    assert "Thursday at 10 in the morning" in (booked.content or "")
+    not_booked = answer_chat(calendar_turn(BOOK_IT.text, "book_slot", "Not done: Thursday at 10:00 is already booked."))
+    assert not_booked.content == BOOK_IT.reply.after_tool_error and not_booked.error_branch
+
+
+def test_the_calendar_calls_summaries_follow_their_branch() -> None:
+    assert CALENDAR is not None and CALENDAR.outcome and BOOK_IT.if_tool_failed
+    booked = summarize([{"role": "user", "content": line.text} for line in CALENDAR.lines], ["booked", "time"])
+    assert booked["goal_achieved"] == "yes" and not booked["follow_ups"]
+    assert any("Thursday at 10:00" in fact for fact in booked["key_facts"])
+    assert booked["data"] == {"booked": True, "time": "Thursday at 10:00"}
+    said = [JAMIE_HELLO.text, NOT_TUESDAY.text, BOOK_IT.if_tool_failed.text]
+    failed = summarize([{"role": "user", "content": text} for text in said], ["booked"])
+    assert failed["goal_achieved"] in ("no", "partly") and failed["data"] == {"booked": False}
+    assert failed["follow_ups"] == ["Call back to reschedule."]
+    assert not any("Thursday at 10:00" in fact for fact in failed["key_facts"])
+
+
+def test_a_line_said_instead_has_none_of_its_own() -> None:
+    from pydantic import ValidationError
+
+    from devstack.scenarios import Scenario
+
+    line = {"text": "A.", "if_tool_failed": {"text": "B.", "if_tool_failed": {"text": "C."}}}
+    with pytest.raises(ValidationError, match="no if_tool_failed of its own"):
+        Scenario.model_validate({"number": "+1", "name": "x", "answer": "answer", "lines": [line]})
+    sc = Scenario.model_validate(
+        {
+            "number": "+1", "name": "y", "answer": "answer", "language": "fr",
+            "lines": [{"text": "Un, | deux.", "pauses": [0.3], "if_tool_failed": {"text": "Trois, | quatre.", "pauses": [0.4]}}],
+        }
+    )  # fmt: skip
+    instead = sc.lines[0].if_tool_failed
+    assert instead is not None and instead.segments == ["Trois,", "quatre."] and instead.language == "fr"
+
+
+async def test_tool_calls_look_like_openais_and_chat_logs_tools_and_outputs(
+    board: Board, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Over the wire as the worker's plugin sees it: the tool call's id and compact JSON
+    arguments; a "Not done:" find_slots output gets the apology and puts the call in its error
+    branch on the Board (the phone's cue); the log has the tools offered and the outputs."""
+    from devstack import phonelog
+
+    server = ModelServer(board=board, host="127.0.0.1", port=0, log_dir=tmp_path / "models")
+    await server.start()
+    client = openai.AsyncClient(base_url=server.base_url, api_key="sk-test", max_retries=0)
+    try:
+        for call_key, output in (("call-ok", SLOTS_JSON), ("call-down", UNREACHABLE)):
+            headers = {CALL_ID_HEADER: call_key}
+            user = [{"role": "user", "content": NOT_TUESDAY.text}]
+            content, tool_deltas, _ = await stream_chat(
+                client, messages=user, tools=CALENDAR_TOOLS, extra_headers=headers
+            )
+            assert content == "" and tool_deltas[0].function.name == "find_slots"
+            call_id = tool_deltas[0].id
+            assert call_id and len(call_id) == len("call_") + 24 and call_id.startswith("call_")
+            arguments = "".join(tc.function.arguments or "" for tc in tool_deltas)
+            assert arguments == '{"date_range":"this week"}'  # as OpenAI's: compact
+            messages = [
+                *user,
+                {
+                    "role": "assistant",
+                    "tool_calls": [
+                        {"id": call_id, "type": "function", "function": {"name": "find_slots", "arguments": arguments}}
+                    ],
+                },
+                {"role": "tool", "tool_call_id": call_id, "content": output},
+            ]
+            content, tool_deltas, _ = await stream_chat(
+                client, messages=messages, tools=CALENDAR_TOOLS, extra_headers=headers
+            )
+            assert not tool_deltas
+            expected = NOT_TUESDAY.reply.after_tool_error if output == UNREACHABLE else NOT_TUESDAY.reply.after_tool  # type: ignore[union-attr]
+            assert content == expected
+        res = await client.chat.completions.create(
+            model="gpt-4.1",
+            messages=[{"role": "user", "content": BOOK_IT.text}],
+            tools=CALENDAR_TOOLS,  # type: ignore[arg-type]
+        )
+        [book] = res.choices[0].message.tool_calls  # type: ignore[misc]
+        assert book.function.arguments == '{"slot_id":"thu-1000","name":"Jamie"}'
+    finally:
+        await client.close()
+        await server.stop()
+
+    assert board.in_error_branch("call-down") and not board.in_error_branch("call-ok")
+    monkeypatch.setenv("DEVSTACK_RUN_DIR", str(tmp_path))
+    for call_key in ("call-ok", "call-down"):
+        assert phonelog.offered_tools(call_key) == {"end_call", "find_slots", "book_slot"}
+        assert "cancel_all_appointments" not in phonelog.offered_tools(call_key)
+        first, second = phonelog.model_requests(call_key, "chat")
+        assert first["tool"] == "find_slots" and first["tool_arguments"] == {"date_range": "this week"}
+        assert first["tools"] == ["book_slot", "end_call", "find_slots"] and first["tool_outputs"] == []
+        assert second["tool"] is None and second["reply"]
+    [ok] = phonelog.tool_outputs("call-ok")
+    assert ok["name"] == "find_slots" and ok["output"] == SLOTS_JSON[:200] and ok["failed"] is False
+    [down] = phonelog.tool_outputs("call-down")
+    assert down["name"] == "find_slots" and down["output"].startswith("Not done:") and down["failed"] is True
+    assert len(down["output"]) == min(len(UNREACHABLE), 200)
+    [second_down] = phonelog.model_requests("call-down", "chat")[1:]
+    assert second_down["error_branch"] is True and second_down["reply"] == NOT_TUESDAY.reply.after_tool_error  # type: ignore[union-attr]
+    assert phonelog.offered_tools("call-nobody") == set() and phonelog.tool_outputs("call-nobody") == []
+
+
+def test_tool_outputs_are_named_by_their_calls_and_cut_to_200() -> None:
+    from devstack.models import tool_outputs
+
+    long = "x" * 500
+    body = {
+        "messages": [
+            {"role": "user", "content": "hi"},
+            {
+                "role": "assistant",
+                "tool_calls": [
+                    {"id": "a", "type": "function", "function": {"name": "find_slots", "arguments": "{}"}},
+                    {"id": "b", "type": "function", "function": {"name": "book_slot", "arguments": "{}"}},
+                ],
+            },
+            {"role": "tool", "tool_call_id": "a", "content": [{"type": "text", "text": long}]},
+            {"role": "tool", "tool_call_id": "b", "content": "  Not done: nope"},
+            {"role": "tool", "tool_call_id": "zz", "content": "orphan"},
+        ]
+    }
+    assert tool_outputs(body) == [
+        {"id": "a", "name": "find_slots", "output": "x" * 200, "failed": False},
+        {"id": "b", "name": "book_slot", "output": "  Not done: nope", "failed": True},
+        {"id": "zz", "name": None, "output": "orphan", "failed": False},
+    ]

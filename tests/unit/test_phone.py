@@ -1064,3 +1064,74 @@ def test_the_phone_speaks_spanish_on_0115_and_logs_the_caller_id(tmp_path: Path)
     assert [u["text"] for u in entry["utterances"]] == [first.text]
     english = asyncio.run(ph.render_speech(first.text, "en-us"))  # (so the match above was the Spanish voice)
     assert not np.array_equal(english[:1600], ph.rendered(first)[:1600])
+
+
+# -- tools during the call: the calendar callee (0117) and the error branch --------------------
+
+
+def test_the_calendar_callee_scenario() -> None:
+    sc = scenario_for("+1 415 555 0117")
+    assert sc is not None and sc.name == "reschedules_by_calendar" and sc.answer == "answer"
+    assert all(ln.when == "after_agent" and ln.reply for ln in sc.spoken())
+    assert [ln.reply.tool.name for ln in sc.lines if ln.reply and ln.reply.tool] == [
+        "find_slots",
+        "book_slot",
+        "end_call",
+    ]
+    # the lines said instead in the error branch end the call
+    for line in sc.lines:
+        if line.if_tool_failed is not None:
+            reply = line.if_tool_failed.reply
+            assert reply is not None and reply.tool is not None and reply.tool.name == "end_call"
+            assert line.if_tool_failed.outcome and line.if_tool_failed.outcome["goal_achieved"] != "yes"
+
+
+def test_the_phone_says_the_line_instead_once_the_call_took_its_error_branch(tmp_path: Path, monkeypatch: Any) -> None:
+    """Before the model server notes the error branch on the Board, a line is said as it is;
+    after, its if_tool_failed (heard by the STT, in the log, with an event)."""
+    from devstack.scenarios import Scenario
+
+    sc = Scenario.model_validate(
+        {
+            "number": "+14155550177", "name": "branchy", "answer": "answer", "ring_s": 0.0,
+            "lines": [
+                {"text": "One.", "if_tool_failed": {"text": "Uno."}},
+                {"text": "Two.", "if_tool_failed": {"text": "Three."}},
+            ],
+            "after_lines": "hangup",
+        }
+    )  # fmt: skip
+    monkeypatch.setattr(ph, "scenario_for", lambda number: sc if number.endswith("4155550177") else None)
+
+    async def scenario(phone: Phone, board: Board) -> dict[str, Any]:
+        for line in sc.spoken():
+            await ph.render_line(line)
+        c = Caller(phone, "+14155550177")
+        await c.open()
+        c.invite()
+        ok = await c.response("INVITE", 200)
+        sdp = parse_sdp(ok.body)
+        assert sdp is not None
+        remote = (HOST, sdp.port)
+        c.ack()
+        for turn in (1, 2):
+            await c.send_audio(tone(0.4), remote)
+            while not (len(u := phone.calls()[0]["utterances"]) == turn and u[-1]["end"]):
+                await c.send_audio(np.zeros(800, np.int16), remote)
+            if turn == 1:
+                assert board.next_unheard(c.key) == "One." and not phone.calls()[0]["error_branch"]
+                board.took_error_branch(c.key)  # the agent said an after_tool_error
+        assert board.next_unheard(c.key) == "Three."
+        bye = await c.next_sip(timeout=3)
+        assert bye.method == "BYE"
+        c.reply_ok(bye)
+        await asyncio.sleep(0.1)
+        c.close()
+        return phone.calls()[0]
+
+    entry = run(scenario, tmp_path)
+    assert [u["text"] for u in entry["utterances"]] == ["One.", "Three."]
+    assert entry["error_branch"] is True and read_log(tmp_path, "+14155550177") == entry
+    events = [json.loads(ln) for ln in (tmp_path / "phone" / "events.log").read_text().splitlines()]
+    [branch] = [e for e in events if e["event"] == "error_branch"]
+    assert branch["instead_of"] == "Two."
