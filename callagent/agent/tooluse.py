@@ -19,7 +19,7 @@ from livekit.agents import RunContext, function_tool
 from livekit.agents.llm import ToolError
 from livekit.agents.llm.tool_context import get_raw_function_info
 
-from callagent.calls import CallEvent, ToolServer, ToolUse, utcnow
+from callagent.calls import CALL_ID_HEADER, CallEvent, ToolServer, ToolUse, utcnow
 from callagent.languages import phrase
 from callagent.numbers import mask_numbers_in_text
 
@@ -76,7 +76,9 @@ class ToolBox:
                 server.url,
                 transport_type="streamable_http",
                 allowed_tools=list(server.allow),  # nothing else is ever listed to the model
-                headers=resolve_headers(server.headers),
+                # The call's id, as on the SIP INVITE and the model requests: the operator's
+                # server can tell which call asks.
+                headers={**resolve_headers(server.headers), CALL_ID_HEADER: self.request.call_id},
                 timeout=server.timeout_s,
                 client_session_timeout_seconds=server.timeout_s,
             )
