@@ -1169,6 +1169,27 @@ def bench_env(workdir: Path, agent_name: str) -> dict[str, str]:
     return env
 
 
+def with_operator_tools(workdir: Path) -> Path:
+    """A callagent.toml giving every call (the default profile) the bed's calendar MCP server:
+    to measure what merely having tools costs the turns that use none (--tools)."""
+    url = os.environ.get("DEVSTACK_CALENDAR_URL")
+    if not url:
+        raise SystemExit("bench: --tools needs the bed's calendar (DEVSTACK_CALENDAR_URL unset)")
+    path = workdir / "callagent.toml"
+    path.write_text(
+        f"""[tools.calendar]
+url = "{url}"
+allow = ["find_slots", "book_slot"]
+side_effects = ["book_slot"]
+
+[profiles.default]
+tools = ["calendar"]
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
 async def run(args: argparse.Namespace) -> int:
     counts = QUICK if args.quick else FULL
     overrides = {
@@ -1193,7 +1214,11 @@ async def run(args: argparse.Namespace) -> int:
     workdir = base / f"bench-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
     workdir.mkdir(parents=True)
     env = bench_env(workdir, f"bench-{secrets.token_hex(3)}")
+    if args.tools:
+        env["CALLAGENT_PROFILES_FILE"] = str(with_operator_tools(workdir))
     log(f"{'quick' if args.quick else 'full'} run; artifacts in {workdir}; load average {_loadavg()}")
+    if args.tools:
+        log("every call is offered the bed calendar's tools (--tools): they connect while the phone rings")
     log(f"machine: {_machine()}; code: {_code_version()}")
     failures: list[str] = []
 
@@ -1277,6 +1302,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrent", type=int, help="calls placed at once")
     parser.add_argument(
         "--only", help="comma-separated subset of: cold,call,conversation,false_eot,concurrent,scale_out"
+    )
+    parser.add_argument(
+        "--tools", action="store_true", help="offer every call the bed calendar's MCP tools (callagent.toml [tools])"
     )
     args = parser.parse_args(argv)
 

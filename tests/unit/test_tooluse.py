@@ -331,3 +331,18 @@ async def test_a_server_that_cannot_be_reached_still_answers_not_done() -> None:
 
 def test_the_module_keeps_no_secret_in_what_it_records() -> None:
     assert tooluse.RESULT_CHARS <= 500
+
+
+def test_the_summarizer_reads_a_tool_use_as_the_agents_not_the_callees() -> None:
+    from callagent.agent.summary import summary_messages
+    from callagent.calls import CallStatus, TranscriptLine
+
+    req = CallRequest(
+        call_id="c1", phone_number="+14155550117", goal="g", caller_name="x", max_duration_s=60, ring_timeout_s=20
+    )
+    transcript = [
+        TranscriptLine(role="callee", text="Tuesday does not work."),
+        TranscriptLine(role="event", text='calendar.book_slot(slot_id="thu-1000") → booked Thursday at 10:00'),
+    ]
+    user = summary_messages(req, transcript, CallStatus.completed, "done")[1]["content"]
+    assert "Agent's tool use: calendar.book_slot" in user and "Callee: calendar" not in user
