@@ -19,6 +19,15 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture
+def no_operator_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Settings a test builds read only what it gives them: the operator's DIAL_*, CALLAGENT_*
+    and MCP_HTTP_* variables (`devstack run` sets some) are taken out of the environment."""
+    for name in list(os.environ):
+        if name.startswith(("DIAL_", "CALLAGENT_", "MCP_HTTP_")):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture
 def db_url(tmp_path: Path) -> str:
     """A fresh SQLite call store for the test."""
     return f"sqlite:///{tmp_path / 'db' / 'calls.db'}"

@@ -17,6 +17,9 @@ from callagent.settings import Settings
 from callagent.store import Database
 from helpers import make_record
 
+# Settings built here must not take the bed's DIAL_* and CALLAGENT_* variables.
+pytestmark = pytest.mark.usefixtures("no_operator_env")
+
 TENANTS = f"""
 [profiles.es]
 language = "es"

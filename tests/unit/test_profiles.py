@@ -25,6 +25,9 @@ from callagent.store import Database
 from fake_livekit import FakeLiveKit
 from helpers import fake_livekit_settings, make_record
 
+# Settings built here must not take the bed's DIAL_* and CALLAGENT_* variables.
+pytestmark = pytest.mark.usefixtures("no_operator_env")
+
 SECRET = "profiles-test-secret-long-enough-for-hmac"
 NUMBER = "+14155550142"
 TOKEN_HASH = hash_token("a-tenant-token-0123456789abcdef")

@@ -28,6 +28,9 @@ from callagent.store import Database
 from fake_livekit import FakeLiveKit
 from helpers import fake_livekit_settings, text
 
+# Settings built here must not take the bed's DIAL_* and CALLAGENT_* variables.
+pytestmark = pytest.mark.usefixtures("no_operator_env")
+
 SECRET = "tenants-test-secret-long-enough-for-hmac"
 NUMBER = "+14155550142"
 OPERATOR_TOKEN = "op-1f2e3d4c5b6a79880716253443526170"

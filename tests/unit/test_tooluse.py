@@ -24,6 +24,9 @@ from callagent.calls import CallRequest, ToolServer, ToolUse
 from callagent.profiles import ProfilesProblem, load
 from callagent.settings import Settings
 
+# Settings built here must not take the bed's DIAL_* and CALLAGENT_* variables.
+pytestmark = pytest.mark.usefixtures("no_operator_env")
+
 # -- did the callee agree? ----------------------------------------------------------------------
 
 ASKED = ("agent", "Thursday at 10 is free. Shall I book it for you?")
