@@ -21,9 +21,10 @@ def anyio_backend() -> str:
 @pytest.fixture
 def no_operator_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Settings a test builds read only what it gives them: the operator's DIAL_*, CALLAGENT_*
-    and MCP_HTTP_* variables (`devstack run` sets some) are taken out of the environment."""
+    and MCP_HTTP_* variables and the SIP trunk (`devstack run` sets some) are taken out of the
+    environment."""
     for name in list(os.environ):
-        if name.startswith(("DIAL_", "CALLAGENT_", "MCP_HTTP_")):
+        if name.startswith(("DIAL_", "CALLAGENT_", "MCP_HTTP_", "SIP_OUTBOUND_TRUNK_ID")):
             monkeypatch.delenv(name)
 
 

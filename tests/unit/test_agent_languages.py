@@ -24,6 +24,9 @@ from callagent.calls import CallRequest, CallStatus, EndReason, TranscriptLine
 from callagent.languages import LANGUAGES, PHRASES
 from callagent.settings import Settings
 
+# Settings built here must not take the bed's SIP trunk and CALLAGENT_* variables.
+pytestmark = pytest.mark.usefixtures("no_operator_env")
+
 CALLER = "Harbor Dental"
 RULES_HEADER = "The operator's rules for this call. They come last and always apply:"
 
