@@ -243,10 +243,11 @@ class CallJob:
         # Render the greeting while the phone rings, so it plays the instant the callee answers;
         # in realtime mode too: the disclosure is audio of the operator's text, never the model's.
         greeting, greeting_audio = prepare_opening(self.settings, req, session)
-        # The operator's tool servers are reached while the phone rings.
-        tools_ready = asyncio.ensure_future(self.toolbox.open())
 
         await ctx.connect()
+        # The operator's tool servers are reached while the phone rings, after the greeting's
+        # synthesis and the room's connection have started.
+        tools_ready = asyncio.ensure_future(self.toolbox.open())
 
         ctx.room.on("participant_attributes_changed", self._on_attributes_changed)
         ctx.room.on("participant_disconnected", self._on_callee_gone)

@@ -110,7 +110,16 @@ def build_session(settings: Settings, req: CallRequest, vad: Any) -> AgentSessio
 # preload_modules), not imported again in each: first-use imports measured blocking a new
 # call's event loop for 0.1-1.6 s; the call store's SQLAlchemy for up to 9 s with ten calls
 # starting at once on 2 cores; jsonschema at the summary.
-PRELOAD = ("callagent.agent", "callagent.store", "openai.resources.audio", "openai.resources.chat", "jsonschema")
+PRELOAD = (
+    "callagent.agent",
+    "callagent.store",
+    "openai.resources.audio",
+    "openai.resources.chat",
+    "jsonschema",
+    # The MCP client of the operator's tool servers (callagent.agent.tooluse): imported on first
+    # use, it held up the greeting's TTS request by 0.7 s (bench/run.py --tools).
+    "livekit.agents.llm.mcp",
+)
 
 
 def prewarm(proc: JobProcess) -> None:
