@@ -20,9 +20,9 @@ import re
 from dataclasses import dataclass, field
 from datetime import time
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import ValidationError
 
 from callagent.calls import DEFAULT_PROFILE, NAME_PATTERN, OPERATOR, CallRequest, ToolServer
 from callagent.languages import LANGUAGES
@@ -30,6 +30,9 @@ from callagent.numbers import mask
 from callagent.policy import DialPolicy, Quota, VolumeLimits
 from callagent.rules import Refusal, Rule
 from callagent.settings import ENV_FILE_VAR, PROJECT_DIR, Settings, env_files, user_env_file
+
+if TYPE_CHECKING:
+    from callagent.profiles_schema import FileConfig, PolicyOverride, ProfileConfig, TenantConfig, ToolServerConfig
 
 __all__ = [
     "FILE_NAME",
@@ -57,86 +60,6 @@ _NAME = re.compile(NAME_PATTERN)
 
 class ProfilesProblem(Exception):
     """callagent.toml cannot be used; the message names the file, the section and the key."""
-
-
-# -- the file's shape ---------------------------------------------------------------------------
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class PolicyOverride(_Strict):
-    """`[profiles.NAME.policy]`: the deployment's dial policy, narrowed. Unset keys inherit."""
-
-    countries: list[str] | None = None
-    allow: list[str] | None = None
-    deny: list[str] = Field(default_factory=list)
-    never_call: list[str] = Field(default_factory=list)
-    quiet_hours: str | None = None
-    max_concurrent: int | None = Field(default=None, ge=1)
-    max_per_number_per_day: int | None = Field(default=None, ge=1)
-    max_per_hour: int | None = Field(default=None, ge=1)
-    confirm: Literal["never", "unlisted", "always"] | None = None
-    allow_extensions: bool | None = None
-    max_duration_s: int | None = Field(default=None, ge=1)
-
-
-class ProfileConfig(_Strict):
-    """`[profiles.NAME]`; every key is optional and falls back to the settings."""
-
-    description: str | None = Field(default=None, max_length=300)  # shown to clients
-    caller_name: str | None = Field(default=None, min_length=1, max_length=200)
-    instructions: str | None = Field(default=None, max_length=8000)  # the persona
-    language: str = "en"
-    voice: str | None = Field(default=None, min_length=1, max_length=200)
-    tts_model: str | None = Field(default=None, min_length=1, max_length=200)
-    stt_model: str | None = Field(default=None, min_length=1, max_length=200)
-    llm_model: str | None = Field(default=None, min_length=1, max_length=200)
-    sip_trunk: str | None = Field(default=None, min_length=1, max_length=200)
-    caller_ids: list[str] = Field(default_factory=list)
-    transfer_numbers: list[str] | None = None
-    recording: Literal["off", "on_request", "always"] | None = None
-    policy: PolicyOverride = Field(default_factory=PolicyOverride)
-    phrases: dict[str, str] = Field(default_factory=dict)
-    tools: list[str] = Field(default_factory=list)  # names of [tools.NAME] servers its calls may use
-
-    @field_validator("language")
-    @classmethod
-    def _language(cls, value: str) -> str:
-        code = value.strip().lower()
-        if code not in LANGUAGES:
-            known = ", ".join(f"{c} ({n})" for c, n in LANGUAGES.items())
-            raise ValueError(f"unknown language {value!r}; callagent speaks {known}")
-        return code
-
-
-class TenantConfig(_Strict):
-    """`[tenants.NAME]`: a client of the HTTP transport. Only the token's SHA-256 is kept."""
-
-    token_sha256: str = Field(pattern=r"^[0-9a-fA-F]{64}$")
-    profiles: list[str] = Field(min_length=1)
-    max_concurrent: int | None = Field(default=None, ge=1)
-    max_per_number_per_day: int | None = Field(default=None, ge=1)
-    max_per_hour: int | None = Field(default=None, ge=1)
-
-
-class ToolServerConfig(_Strict):
-    """`[tools.NAME]`: an MCP server the agent may use during calls of the profiles naming it.
-    Nothing is offered to the model unless listed in `allow`."""
-
-    url: str | None = None
-    command: list[str] | None = None
-    headers: dict[str, str] = Field(default_factory=dict)
-    allow: list[str] = Field(default_factory=list)
-    side_effects: list[str] = Field(default_factory=list)
-    timeout_s: float = Field(default=10.0, gt=0, le=120)
-
-
-class FileConfig(_Strict):
-    profiles: dict[str, ProfileConfig] = Field(default_factory=dict)
-    tenants: dict[str, TenantConfig] = Field(default_factory=dict)
-    tools: dict[str, ToolServerConfig] = Field(default_factory=dict)
 
 
 # -- what the rest of callagent uses --------------------------------------------------------------
@@ -337,6 +260,8 @@ def load(settings: Settings) -> Profiles:
         raise ProfilesProblem(f"{path}: not valid TOML: {exc}") from None
     except OSError as exc:
         raise ProfilesProblem(f"{path}: cannot be read: {exc.strerror}") from None
+    from callagent.profiles_schema import FileConfig
+
     try:
         config = FileConfig.model_validate(raw)
     except ValidationError as exc:
@@ -470,6 +395,8 @@ _RULE_OF = {
 
 
 def _profile(settings: Settings, name: str, cfg: ProfileConfig, section: str) -> Profile:
+    from callagent.profiles_schema import PolicyOverride
+
     over = cfg.policy
     update: dict[str, Any] = {key: getattr(over, key) for key in _SETTING_OF if getattr(over, key) is not None}
     update = {_SETTING_OF[key]: value for key, value in update.items()}
