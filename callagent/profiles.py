@@ -17,7 +17,7 @@ import hashlib
 import hmac
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -197,7 +197,7 @@ class Profiles:
         if limits is None:
             return profile.policy
         quota = Quota("tenant", limits, f"{FILE_NAME} [tenants.{tenant}]")
-        return _replace(profile.policy, quotas=(*profile.policy.quotas, quota))
+        return replace(profile.policy, quotas=(*profile.policy.quotas, quota))
 
     def tenant_for_token(self, token: str) -> Tenant | None:
         """The tenant whose token this is; compared in constant time, every tenant checked."""
@@ -212,12 +212,6 @@ class Profiles:
 def hash_token(token: str) -> str:
     """What `[tenants.NAME] token_sha256` holds for a token: its SHA-256, in hex."""
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-def _replace(policy: DialPolicy, **changes: Any) -> DialPolicy:
-    from dataclasses import replace
-
-    return replace(policy, **changes)
 
 
 # -- finding and loading the file ---------------------------------------------------------------
@@ -294,7 +288,7 @@ def _build(settings: Settings, config: FileConfig, path: Path) -> Profiles:
         if unknown:
             raise ProfilesProblem(f"{section} tools: no [tools.{unknown[0]}] section in the file")
         profile = _profile(settings, name, cfg, section)
-        profiles[name] = _replace_profile(profile, tools=tuple(servers[t] for t in dict.fromkeys(cfg.tools)))
+        profiles[name] = replace(profile, tools=tuple(servers[t] for t in dict.fromkeys(cfg.tools)))
     tenants: dict[str, Tenant] = {}
     seen: dict[str, str] = {}
     for name, tcfg in config.tenants.items():
@@ -327,12 +321,6 @@ def _from_settings(settings: Settings) -> Profile:
         policy=DialPolicy.from_settings(settings),
         max_tool_actions=settings.max_tool_actions,
     )
-
-
-def _replace_profile(profile: Profile, **changes: Any) -> Profile:
-    from dataclasses import replace
-
-    return replace(profile, **changes)
 
 
 # A header whose value is a secret must come from the environment: the request travels through
@@ -465,7 +453,7 @@ def _profile(settings: Settings, name: str, cfg: ProfileConfig, section: str) ->
         for key, rule in _RULE_OF.items()
         if getattr(over if key in PolicyOverride.model_fields else cfg, key) not in (None, [])
     )
-    policy = _replace(policy, quotas=quotas, settings_of=settings_of)
+    policy = replace(policy, quotas=quotas, settings_of=settings_of)
     return Profile(
         name=name,
         max_tool_actions=settings.max_tool_actions,

@@ -255,7 +255,11 @@ def _service(ctx: Ctx) -> CallService:
 def _tenant(ctx: Ctx) -> str | None:
     """The tenant whose bearer token carried this request (the HTTP transport, callagent.toml
     [tenants]); None for the operator's own (stdio, MCP_HTTP_TOKEN). Every tool is scoped by it."""
-    request = ctx.request_context.request
+    return _tenant_of(ctx.request_context.request)
+
+
+def _tenant_of(request: object) -> str | None:
+    """The tenant http_transport.BearerAndHostGuard put in the request's ASGI scope, if any."""
     scope = getattr(request, "scope", None)
     tenant = scope.get(TENANT_SCOPE_KEY) if isinstance(scope, dict) else None
     return tenant if isinstance(tenant, str) else None
@@ -277,10 +281,7 @@ def _translated(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
 async def _scope_tenant(ctx: Any, call_next: Any) -> Any:
     """Middleware: the tenant of the request (see _tenant) for what runs outside the tools:
     resource subscriptions and listen streams (notifications.TENANT)."""
-    request = getattr(ctx, "request", None)
-    scope = getattr(request, "scope", None)
-    tenant = scope.get(TENANT_SCOPE_KEY) if isinstance(scope, dict) else None
-    token = notifications.TENANT.set(tenant if isinstance(tenant, str) else None)
+    token = notifications.TENANT.set(_tenant_of(getattr(ctx, "request", None)))
     try:
         return await call_next(ctx)
     finally:
