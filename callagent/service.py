@@ -563,11 +563,18 @@ class CallService:
             log.info("%s allowed %s for good (approving call %s)", by, mask(number), call_id)
         profile = self.profiles.profiles.get(record.profile)
         if profile is None:  # the operator took the profile out of callagent.toml meanwhile
-            await self.refuse(
-                Refusal(Rule.profile, f"call {call_id} was asked for under profile {record.profile!r}, which is gone"),
-                number,
-                tenant=record.tenant,
+            gone = Refusal(
+                Rule.profile, f"call {call_id} was asked for under profile {record.profile!r}, which is gone"
             )
+            # Ended, like a call the policy refuses at approval: it must not wait on to expire.
+            await self.run(
+                self.db.calls.transition,
+                call_id,
+                CallStatus.failed,
+                end_reason=EndReason.policy_refused,
+                ended_reason=f"approved by {by}, but it could not be placed: {gone.text()}",
+            )
+            await self.refuse(gone, number, tenant=record.tenant)
         request = profile.apply(record.to_request())
         policy = (
             self.profiles.policy_for(profile, record.tenant) if self._tenant_known(record.tenant) else profile.policy

@@ -392,3 +392,16 @@ def test_no_auth_with_tenants_refuses_to_start(http_tmp: Path, opt_out: tuple[st
         out.stderr
     )
     assert "Uvicorn running" not in out.stderr + out.stdout
+
+
+async def test_a_waiting_call_whose_profile_is_gone_ends_when_approved(service: CallService) -> None:
+    from callagent.calls import CallStatus, EndReason
+    from callagent.errors import Refused
+    from helpers import make_record
+
+    waiting = make_record(status=CallStatus.awaiting_approval, call_id="gone1", profile="no_longer_there")
+    await service.run(service.db.calls.create, waiting)
+    with pytest.raises(Refused, match="which is gone"):
+        await service.approve("gone1", by="alice")
+    ended = await service.get("gone1")
+    assert (ended.status, ended.end_reason) == (CallStatus.failed, EndReason.policy_refused)
